@@ -1,0 +1,82 @@
+"""``python -m fortellis_nb.sandbox``: run the sandbox identity server.
+
+    python -m fortellis_nb.sandbox [serve] [--host 127.0.0.1] [--port N] [--state DIR]
+    python -m fortellis_nb.sandbox start     # in the background, or reuse the running one
+    python -m fortellis_nb.sandbox status
+    python -m fortellis_nb.sandbox stop
+
+``serve`` prints one line of JSON first (issuer, API Key and Secret, redirect URI, demo
+user, Subscription-Id, API base URL, ...) so scripts and people can use it at once."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+
+from .authority import Settings
+from .launcher import PORT_FILE, default_state_dir, ensure_sandbox, preferred_port, running_sandbox, stop_sandbox
+from .server import Sandbox
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fortellis_nb.sandbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop"])
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: only this machine can reach it)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: the last one used, else a free one)")
+    parser.add_argument("--state", default=None, help=f"state directory (default {default_state_dir()})")
+    parser.add_argument("--public-url", default=None,
+                        help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
+    parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
+    parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
+    args = parser.parse_args(argv)
+    state = (default_state_dir() if args.state is None else __import__("pathlib").Path(args.state)).expanduser()
+
+    if args.command == "status":
+        info = running_sandbox(state)
+        print(json.dumps(info.as_dict()) if info else "not running")
+        return 0 if info else 1
+    if args.command == "stop":
+        print("stopped" if stop_sandbox(state) else "not running")
+        return 0
+    if args.command == "start":
+        print(json.dumps(ensure_sandbox(state).as_dict()))
+        return 0
+
+    running = running_sandbox(state)
+    if running is not None:
+        print(f"A sandbox is already running for {state} at {running.base_url} (pid {running.pid}).\n"
+              f"Stop it with: python -m fortellis_nb.sandbox stop --state {state}", file=sys.stderr)
+        return 1
+    if not _is_loopback(args.host):
+        print(f"Listening on {args.host}: other machines can reach this sandbox.", file=sys.stderr)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    port = args.port if args.port is not None else preferred_port(state, args.host)
+    settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
+                        code_lifetime=args.code_lifetime, token_lifetime=args.token_lifetime)
+    sandbox = Sandbox(settings)
+
+    def ready(info):
+        (state / PORT_FILE).write_text(str(info.base_url.rsplit(":", 1)[1]))
+        print(json.dumps(info.as_dict()), flush=True)
+        print(f"Sandbox identity server (not Fortellis) at {info.base_url}/ , issuer {info.issuer}\n"
+              f"Sign in as {info.username} / {info.password}. Press Ctrl+C to stop.", flush=True)
+
+    sandbox.serve_forever(on_ready=ready)
+    print("Sandbox stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The sandbox's identity server minus HTTP: its settings, its first-run seed data,
+its signing keys and the tokens it mints."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import ids
+from .jwt_rs256 import SigningKey, at_hash
+from .storage import Store
+
+# The sandbox's well-known demo data. The password is fixed so a learner can type it;
+# the API Secret is random per state directory, like a real one.
+DEMO_USERS = (
+    # username, display name, assigned to every app
+    ("learner@example.com", "Lee Learner", True),
+    ("dealer@example.com", "Dana Dealer", True),
+    ("unassigned@example.com", "Uma Unassigned", False),
+)
+DEMO_PASSWORD = "sandbox-password"
+DEMO_APP_NAME = "Sandbox Demo App"
+SANDBOX_CALLBACK = "{sandbox}/callback/"  # stands for this server's own callback page
+DEMO_REDIRECT_URIS = (SANDBOX_CALLBACK, "https://example.com/")
+ACCESS_TOKEN_AUDIENCE = "api_providers"
+SCOPES = ("openid", "profile", "email", "offline_access")
+CLIENT_CREDENTIALS_SCOPES = ("anonymous",)
+
+
+@dataclass
+class Settings:
+    """How a sandbox runs. Every lifetime is in seconds; ``clock`` can be replaced in tests."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    public_url: str | None = None  # how browsers reach it, when that differs (a proxy)
+    code_lifetime: float = 60
+    token_lifetime: float = 3600
+    refresh_idle_lifetime: float = 7 * 24 * 3600
+    session_lifetime: float = 2 * 3600
+    sign_in_page_lifetime: float = 15 * 60
+    key_grace: float = 7 * 24 * 3600  # how long a rotated-out key stays published
+    purge_interval: float = 60
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def __post_init__(self):
+        self.state_dir = Path(self.state_dir)
+
+
+class Authority:
+    """Seed data, keys and token minting for one sandbox."""
+
+    def __init__(self, settings: Settings, store: Store):
+        self.settings = settings
+        self.store = store
+        self._keys_lock = threading.Lock()
+        self._seed()
+        self._keys = store.signing_keys()
+        self.base_url = ""  # set once the server is bound
+
+    @property
+    def now(self) -> float:
+        return self.settings.clock()
+
+    def _seed(self) -> None:
+        store, now = self.store, self.now
+        if store.meta("server_id"):
+            return
+        with store.transaction():
+            store.set_meta("server_id", ids.okta_id("aus"))
+            store.set_meta("idp_id", ids.okta_id("00o"))
+            store.set_meta("admin_token", ids.opaque())
+            app, secret = store.add_app(DEMO_APP_NAME, list(DEMO_REDIRECT_URIS), now)
+            store.set_meta("demo_api_key", app.api_key)
+            store.set_meta("demo_api_secret", secret)
+            for username, name, assigned in DEMO_USERS:
+                store.add_user(username, DEMO_PASSWORD, name, now, assigned=assigned)
+            store.set_meta("demo_subscription_id", store.add_subscription(app.api_key, "Sandbox Motors"))
+            store.add_subscription(app.api_key, "Closed Motors (subscription inactive)", active=False)
+            # Fortellis' test environment knows "test" as a sample dealership for every app.
+            store.add_subscription(None, "Test Dealership", subscription_id="test")
+            store.add_signing_key(SigningKey.generate(now))
+
+    # --- identity of this server ---
+    @property
+    def server_id(self) -> str:
+        return self.store.meta("server_id")
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.public_base()}/oauth2/{self.server_id}"
+
+    def public_base(self) -> str:
+        return (self.settings.public_url or self.base_url).rstrip("/")
+
+    def expand_redirect_uri(self, uri: str) -> list[str]:
+        """A registered callback as browsers may send it ({sandbox} is this server)."""
+        if "{sandbox}" not in uri:
+            return [uri]
+        bases = {self.base_url, self.public_base()}
+        return sorted(uri.replace("{sandbox}", base) for base in bases)
+
+    def registered_redirect_uris(self, app) -> list[str]:
+        return [u for registered in app.redirect_uris for u in self.expand_redirect_uri(registered)]
+
+    # --- keys ---
+    def signing_key(self) -> SigningKey:
+        return next(k for k in reversed(self._keys) if k.retired is None)
+
+    def published_keys(self) -> dict[str, SigningKey]:
+        horizon = self.now - self.settings.key_grace
+        return {k.kid: k for k in self._keys if k.retired is None or k.retired >= horizon}
+
+    def jwks(self) -> dict:
+        return {"keys": [k.jwk() for k in reversed(list(self.published_keys().values()))]}
+
+    def rotate_keys(self) -> str:
+        """Sign with a new key from now on; the old one stays published for ``key_grace``."""
+        with self._keys_lock:
+            key = SigningKey.generate(self.now)
+            self.store.add_signing_key(key, retire_others_at=self.now)
+            self.store.drop_signing_keys_retired_before(self.now - self.settings.key_grace)
+            self._keys = self.store.signing_keys()
+            return key.kid
+
+    # --- tokens ---
+    def mint_access_token(self, *, api_key: str, scopes, user=None, grant_id: str | None = None) -> tuple[str, dict]:
+        now = int(self.now)
+        claims = {
+            "ver": 1,
+            "jti": ids.jti("AT"),
+            "iss": self.issuer,
+            "aud": ACCESS_TOKEN_AUDIENCE,
+            "iat": now,
+            "exp": now + int(self.settings.token_lifetime),
+            "cid": api_key,
+        }
+        if user is not None:
+            claims["uid"] = user.id
+        claims["scp"] = list(scopes)
+        claims["sub"] = user.username if user is not None else api_key
+        self.store.add_access_token(claims["jti"], grant_id, api_key, claims["exp"])
+        return self.signing_key().sign(claims), claims
+
+    def mint_id_token(self, *, api_key: str, user, scopes, auth_time: float, access_token: str,
+                      nonce: str | None = None) -> str:
+        now = int(self.now)
+        claims = {
+            "sub": user.id,
+            "ver": 1,
+            "iss": self.issuer,
+            "aud": api_key,
+            "iat": now,
+            "exp": now + int(self.settings.token_lifetime),
+            "jti": ids.jti("ID"),
+            "amr": ["pwd"],
+            "idp": self.store.meta("idp_id"),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if "profile" in scopes:
+            claims["name"] = user.name
+            claims["preferred_username"] = user.username
+        if "email" in scopes:
+            claims["email"] = user.username
+            claims["email_verified"] = True
+        claims["auth_time"] = int(auth_time)
+        claims["at_hash"] = at_hash(access_token)
+        return self.signing_key().sign(claims)
+
+    def token_response(self, *, api_key: str, scopes, user=None, grant_id=None, auth_time=None,
+                       nonce=None, refresh_token: str | None = None) -> dict:
+        access_token, _claims = self.mint_access_token(api_key=api_key, scopes=scopes, user=user, grant_id=grant_id)
+        body = {
+            "token_type": "Bearer",
+            "expires_in": int(self.settings.token_lifetime),
+            "access_token": access_token,
+            "scope": " ".join(scopes),
+        }
+        if refresh_token:
+            body["refresh_token"] = refresh_token
+        if user is not None and "openid" in scopes:
+            body["id_token"] = self.mint_id_token(
+                api_key=api_key, user=user, scopes=scopes, auth_time=auth_time,
+                access_token=access_token, nonce=nonce,
+            )
+        return body
+
+    def new_admin_token_check(self, presented: str) -> bool:
+        return secrets.compare_digest(presented.encode(), self.store.meta("admin_token").encode())

@@ -1,0 +1,571 @@
+"""The identity server's endpoints under the issuer ``/oauth2/{server id}``, with the
+answers and error wording of Fortellis' Okta custom authorization server."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from urllib.parse import urlsplit
+
+from . import ids
+from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
+from .jwt_rs256 import TokenInvalid, verify
+from .storage import check_password
+from .web import BASE_CSP, BadParameter, DuplicateParameter, SandboxHandler, add_query
+
+STATE_PATTERN = re.compile(r"^[A-Za-z0-9,._\-]{1,1024}$")  # Okta's rule for `state`
+PKCE_PATTERN = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.1
+PROMPTS = {"none", "login", "consent"}
+
+MSG = {
+    "bad_code": "The authorization code is invalid or has expired.",
+    "redirect_mismatch": "The 'redirect_uri' does not match the redirection URI used in the authorization request.",
+    "no_client": "No client credentials found.",
+    "bad_secret": "The client secret supplied for a confidential client is invalid.",
+    "unknown_client": "Client authentication failed. Either the client or the client credentials are invalid.",
+    "two_credentials": "Cannot supply multiple client credentials. Use one of the following: credentials in the "
+    "Authorization header, credentials in the post body, or a client_assertion in the post body.",
+    "swapped": "Client authentication failed: the API Key and API Secret are swapped. The Basic header must "
+    "encode 'API Key:API Secret' (the client_id first), not 'API Secret:API Key'.",
+    "bad_scope": "The requested scope is invalid, unknown, or malformed.",
+    "bad_refresh": "The refresh token is invalid or expired.",
+    "pkce": "PKCE verification failed.",
+    "grant_types": "The authorization grant type is not supported by the authorization server. Configured grant "
+    "types: [authorization_code, refresh_token, client_credentials].",
+    "response_types": "The response type is not supported by the authorization server. Configured response types: [code].",
+    "not_assigned": "User is not assigned to the client application.",
+    "denied": "The resource owner or authorization server denied the request.",
+    "login_required": "The client specified not to prompt, but the user is not logged in.",
+    "no_default_scope": "The authorization server resource does not have any configured default scopes, "
+    "'scope' must be provided.",
+    "pkce_public": "PKCE code challenge is required when the token endpoint authentication method is 'NONE'.",
+}
+
+
+class IssuerHandler(SandboxHandler):
+    """An endpoint under the issuer: only this server's id is served."""
+
+    def prepare(self):
+        server_id = self.path_kwargs.get("server_id")
+        if server_id is not None and server_id != self.authority.server_id:
+            self.send_json({"errorCode": "E0000007",
+                            "errorSummary": f"Not found: Resource not found: {server_id} (AuthorizationServer)"}, 404)
+
+    def authenticate_client(self, params: dict):
+        """RFC 6749 section 2.3.1: Basic header or client_id/client_secret in the body, never both.
+
+        Returns the app, or None after answering with the error."""
+        header = self.request.headers.get("Authorization")
+        body_id, body_secret = params.get("client_id"), params.get("client_secret")
+        if header:
+            if body_secret is not None:
+                self.oauth_error(400, "invalid_request", MSG["two_credentials"])
+                return None
+            scheme, _, value = header.partition(" ")
+            try:
+                if scheme.lower() != "basic":
+                    raise ValueError
+                client_id, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+                if not sep:
+                    raise ValueError
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                self.oauth_error(401, "invalid_client", "The Authorization header is not 'Basic "
+                                 "base64(API Key:API Secret)'. " + MSG["unknown_client"])
+                return None
+            if body_id is not None and body_id != client_id:
+                self.oauth_error(400, "invalid_request", MSG["two_credentials"])
+                return None
+        elif body_id is not None:
+            client_id, secret = body_id, body_secret
+        else:
+            self.oauth_error(401, "invalid_client", MSG["no_client"])
+            return None
+
+        app = self.store.app(client_id)
+        if app is None:
+            swapped = self.store.app_by_secret(client_id)
+            if swapped is not None and secret is not None and hmac.compare_digest(swapped.api_key, secret):
+                self.oauth_error(401, "invalid_client", MSG["swapped"])
+            else:
+                self.oauth_error(401, "invalid_client", MSG["unknown_client"])
+            return None
+        if app.public:
+            if secret:
+                self.oauth_error(401, "invalid_client", "This app is a public client (no API Secret); "
+                                 "send only client_id and a PKCE code_verifier.")
+                return None
+            return app
+        if secret is None:
+            self.oauth_error(401, "invalid_client", MSG["no_client"])
+            return None
+        if not app.secret_matches(secret):
+            self.oauth_error(401, "invalid_client", MSG["bad_secret"])
+            return None
+        return app
+
+    def bearer_claims(self):
+        """Claims of a valid, unexpired, unrevoked access token from this server, or None."""
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            claims = verify(token.strip(), self.authority.published_keys())
+        except TokenInvalid:
+            return None
+        if (claims.get("iss") != self.authority.issuer or claims.get("exp", 0) <= self.now
+                or self.store.access_token_revoked(str(claims.get("jti")))):
+            return None
+        return claims
+
+
+class Discovery(IssuerHandler):
+    def get(self, server_id: str, kind: str):
+        issuer = self.authority.issuer
+        doc = {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/v1/authorize",
+            "token_endpoint": f"{issuer}/v1/token",
+            "userinfo_endpoint": f"{issuer}/v1/userinfo",
+            "jwks_uri": f"{issuer}/v1/keys",
+            "introspection_endpoint": f"{issuer}/v1/introspect",
+            "revocation_endpoint": f"{issuer}/v1/revoke",
+            "end_session_endpoint": f"{issuer}/v1/logout",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": list(SCOPES) + list(CLIENT_CREDENTIALS_SCOPES),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "claims_supported": ["ver", "jti", "iss", "aud", "iat", "exp", "cid", "uid", "scp", "sub", "amr",
+                                 "idp", "nonce", "auth_time", "at_hash", "name", "preferred_username",
+                                 "email", "email_verified"],
+            "code_challenge_methods_supported": ["S256"],
+            "request_parameter_supported": False,
+            "claims_parameter_supported": False,
+        }
+        if kind == "oauth-authorization-server":
+            doc.pop("userinfo_endpoint")
+            doc.pop("subject_types_supported")
+            doc.pop("id_token_signing_alg_values_supported")
+        self.send_json(doc)
+
+
+class Keys(IssuerHandler):
+    def get(self, server_id: str):
+        self.set_header("Cache-Control", "max-age=300")
+        self.send_json(self.authority.jwks())
+
+
+class Authorize(IssuerHandler):
+    """GET: the authorize request. POST: the sign-in form's answer."""
+
+    def get(self, server_id: str):
+        try:
+            params = self.params(body=False)
+        except DuplicateParameter as dup:
+            return self.authorize(None, duplicate=dup.name)
+        except BadParameter as bad:
+            return self.error_page(400, "Bad request", "invalid_request", str(bad))
+        self.authorize(params)
+
+    def post(self, server_id: str):
+        if "txn" in self.request.body_arguments:
+            return self.sign_in()
+        try:
+            params = self.params()
+        except DuplicateParameter as dup:
+            return self.authorize(None, duplicate=dup.name)
+        except BadParameter as bad:
+            return self.error_page(400, "Bad request", "invalid_request", str(bad))
+        self.authorize(params)
+
+    # --- the authorize request ---
+    def authorize(self, params: dict | None, duplicate: str | None = None):
+        if params is None:
+            # Some parameter came twice. If it is client_id or redirect_uri we do not know where to
+            # send the error; otherwise it goes back to the app like every other request error.
+            raw = {k: v[0].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+            if duplicate in ("client_id", "redirect_uri"):
+                return self.error_page(400, "Bad request", "invalid_request",
+                                       f"The '{duplicate}' parameter was given more than once.",
+                                       "Each authorize parameter may appear only once in the URL.")
+            params = raw
+        app = self.store.app(params.get("client_id", ""))
+        if app is None:
+            return self.error_page(
+                400, "Bad request", "invalid_client", "Invalid value for 'client_id' parameter.",
+                "The client_id must be your app's API Key, exactly as the developer portal shows it.")
+        redirect_uri = params.get("redirect_uri")
+        registered = self.authority.registered_redirect_uris(app)
+        if not redirect_uri or redirect_uri not in registered:
+            return self.redirect_uri_error(redirect_uri, registered)
+        state = params.get("state")
+        mode = params.get("response_mode", "query")
+        fragment = mode == "fragment"
+
+        def fail(error: str, description: str):
+            self.redirect(add_query(redirect_uri, {"error": error, "error_description": description,
+                                                   "state": state}, fragment=fragment))
+
+        if duplicate:
+            return fail("invalid_request", f"The '{duplicate}' parameter was given more than once.")
+        if mode not in ("query", "fragment"):
+            fragment = False
+            return fail("invalid_request", f"The response_mode '{mode}' is not supported. Use 'query' or 'fragment'.")
+        response_type = params.get("response_type")
+        if not response_type:
+            return fail("invalid_request", "The 'response_type' parameter is missing. Use 'code'.")
+        if response_type != "code":
+            return fail("unsupported_response_type", MSG["response_types"])
+        if not state:
+            return fail("invalid_request", "The authorization request must include a 'state' parameter.")
+        if not STATE_PATTERN.match(state):
+            state = None
+            return fail("invalid_request", "The 'state' parameter may only contain letters, digits, "
+                        "commas, periods, underscores and hyphens.")
+        scopes = params.get("scope", "").split()
+        if not scopes:
+            return fail("invalid_scope", "The authorization request must include at least one scope, "
+                        "for example 'openid'.")
+        if any(s not in SCOPES for s in scopes):
+            return fail("invalid_scope", MSG["bad_scope"])
+        challenge = params.get("code_challenge")
+        method = params.get("code_challenge_method")
+        if challenge is not None or method is not None:
+            if method != "S256":
+                return fail("invalid_request", "The 'code_challenge_method' must be 'S256'.")
+            if not challenge or not re.fullmatch(r"[A-Za-z0-9_\-]{43}", challenge):
+                return fail("invalid_request", "The 'code_challenge' must be the base64url SHA-256 of the "
+                            "code_verifier: 43 characters.")
+        elif app.public:
+            return fail("invalid_request", MSG["pkce_public"])
+        prompts = set(params.get("prompt", "").split())
+        if not prompts <= PROMPTS or ("none" in prompts and len(prompts) > 1):
+            return fail("invalid_request", "The 'prompt' parameter must be 'none', 'login' or 'consent'.")
+        max_age = params.get("max_age")
+        if max_age is not None and not max_age.isdigit():
+            return fail("invalid_request", "The 'max_age' parameter must be a number of seconds.")
+
+        request = {
+            "client_id": app.api_key, "redirect_uri": redirect_uri, "state": state, "scopes": scopes,
+            "nonce": params.get("nonce"), "code_challenge": challenge, "fragment": fragment,
+            "login_hint": params.get("login_hint", ""),
+        }
+        session = self.current_session()
+        fresh_enough = session is not None and (max_age is None or self.now - session["auth_time"] <= int(max_age))
+        if "none" in prompts:
+            if not fresh_enough:
+                return fail("login_required", MSG["login_required"])
+            return self.finish_authorize(request, session["user_id"], session["auth_time"])
+        if fresh_enough and not prompts & {"login", "consent"}:
+            return self.finish_authorize(request, session["user_id"], session["auth_time"])
+        if "login" in prompts or not fresh_enough:
+            request["require_password"] = True
+        self.show_sign_in(request, session)
+
+    def redirect_uri_error(self, redirect_uri: str | None, registered: list[str]):
+        description = "The 'redirect_uri' parameter must be a Login redirect URI in the client app settings"
+        hint = "Use exactly one of the callback URLs registered for this app."
+        if not redirect_uri:
+            hint = "The authorize request has no redirect_uri. " + hint
+        else:
+            near = [u for u in registered if u.rstrip("/") == redirect_uri.rstrip("/")]
+            if near:
+                hint = (f"Only the trailing slash differs: the registered callback is {near[0]} and the request "
+                        f"sent {redirect_uri}. Use the redirect URI you registered, with its trailing '/'.")
+        self.error_page(400, "Bad request", "invalid_request", description, hint, registered=registered)
+
+    def current_session(self):
+        session_id = self.get_cookie(self.cookie_name("session"))
+        return self.store.session(session_id, self.now) if session_id else None
+
+    def show_sign_in(self, request: dict, session, *, error: str = "", status: int = 200, username: str = ""):
+        txn, csrf = self.store.add_transaction(request, self.now + self.authority.settings.sign_in_page_lifetime)
+        self.set_cookie(self.cookie_name("csrf"), csrf, httponly=True, samesite="Lax", path="/")
+        app = self.store.app(request["client_id"])
+        signed_in = None
+        if session is not None and not request.get("require_password"):
+            user = self.store.user(session["user_id"])
+            signed_in = user.username if user else None
+        # The redirect after the form is posted is a form navigation: allow its target.
+        target = urlsplit(request["redirect_uri"])
+        self.set_header("Content-Security-Policy",
+                        f"{BASE_CSP}; form-action 'self' {target.scheme}://{target.netloc}")
+        self.page("signin.html", status, txn=txn, csrf=csrf, app_name=app.name, scopes=request["scopes"],
+                  username=username or request.get("login_hint", ""), error=error, signed_in=signed_in,
+                  redirect_uri=request["redirect_uri"])
+
+    # --- the sign-in form's answer ---
+    def sign_in(self):
+        txn = self.get_body_argument("txn", "")
+        csrf_form = self.get_body_argument("csrf", "")
+        csrf_cookie = self.get_cookie(self.cookie_name("csrf")) or ""
+        found = self.store.transaction_request(txn, self.now) if txn else None
+        if found is None:
+            return self.error_page(400, "This sign-in page has expired", "invalid_request",
+                                   "The sign-in form was already used or is too old.",
+                                   "Go back to your app (the notebook) and open the authorize link again.")
+        request, csrf = found
+        if not (csrf_form and hmac.compare_digest(csrf_form, csrf) and hmac.compare_digest(csrf_cookie, csrf)):
+            return self.error_page(403, "Sign-in refused", "invalid_request",
+                                   "The form's CSRF token does not match this browser's cookie.",
+                                   "Open the authorize link again in this browser and sign in from that page.")
+        self.store.end_transaction(txn)
+        if self.get_body_argument("action", "allow") == "deny":
+            return self.redirect(add_query(request["redirect_uri"], {
+                "error": "access_denied", "error_description": MSG["denied"], "state": request["state"]},
+                fragment=request["fragment"]))
+        session = self.current_session()
+        if session is not None and not request.get("require_password"):
+            return self.finish_authorize(request, session["user_id"], session["auth_time"])
+        username = self.get_body_argument("username", "").strip()
+        user = self.store.user_by_name(username) if username else None
+        password = self.get_body_argument("password", "")
+        if user is None or not check_password(password, user.password_hash):
+            return self.show_sign_in(request, None, status=401, username=username,
+                                     error="Sign-in failed: that username and password do not match a sandbox user.")
+        session_id = ids.opaque()
+        self.store.add_session(session_id, user.id, self.now, self.now + self.authority.settings.session_lifetime)
+        self.set_cookie(self.cookie_name("session"), session_id, httponly=True, samesite="Lax", path="/")
+        self.finish_authorize(request, user.id, self.now)
+
+    def finish_authorize(self, request: dict, user_id: str, auth_time: float):
+        user = self.store.user(user_id)
+        params = {"state": request["state"]}
+        if user is None or not user.assigned:
+            params.update(error="access_denied", error_description=MSG["not_assigned"])
+        else:
+            code = ids.authorization_code()
+            self.store.add_code(
+                code, api_key=request["client_id"], user_id=user.id, redirect_uri=request["redirect_uri"],
+                scopes=request["scopes"], nonce=request["nonce"], code_challenge=request["code_challenge"],
+                auth_time=auth_time, expires=self.now + self.authority.settings.code_lifetime,
+            )
+            params = {"code": code, "state": request["state"]}
+        self.redirect(add_query(request["redirect_uri"], params, fragment=request["fragment"]))
+
+
+class Token(IssuerHandler):
+    def post(self, server_id: str):
+        body = self.request.body
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return self.oauth_error(400, "invalid_request",
+                                    "The token request body must be application/x-www-form-urlencoded.")
+        try:
+            params = self.params()
+        except DuplicateParameter as dup:
+            return self.oauth_error(400, "invalid_request", f"The '{dup.name}' parameter was given more than once.")
+        except BadParameter as bad:
+            return self.oauth_error(400, "invalid_request", str(bad))
+        app = self.authenticate_client(params)
+        if app is None:
+            return
+        grant_type = params.get("grant_type")
+        if not grant_type:
+            return self.oauth_error(400, "invalid_request", "The 'grant_type' parameter is missing.")
+        handler = {
+            "authorization_code": self.authorization_code,
+            "refresh_token": self.refresh_token,
+            "client_credentials": self.client_credentials,
+        }.get(grant_type)
+        if handler is None:
+            return self.oauth_error(400, "unsupported_grant_type", MSG["grant_types"])
+        handler(app, params)
+
+    def authorization_code(self, app, params):
+        code_value = params.get("code")
+        if not code_value:
+            return self.oauth_error(400, "invalid_request", "The 'code' parameter is missing.")
+        code = self.store.code(code_value)
+        if code is None or code.api_key != app.api_key:
+            return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
+        if code.used is not None:
+            # RFC 6749 section 4.1.2: a code used twice revokes what it was exchanged for.
+            if code.grant_id:
+                self.store.revoke_grant(code.grant_id, self.now)
+            return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
+        if code.expires <= self.now:
+            return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
+        if params.get("redirect_uri") != code.redirect_uri:
+            return self.oauth_error(400, "invalid_grant", MSG["redirect_mismatch"])
+        verifier = params.get("code_verifier")
+        if code.code_challenge is None:
+            if verifier is not None:
+                return self.oauth_error(400, "invalid_grant", MSG["pkce"] + " A code_verifier was sent, but the "
+                                        "authorize request had no code_challenge.")
+        else:
+            if verifier is None or not PKCE_PATTERN.match(verifier):
+                return self.oauth_error(400, "invalid_grant", MSG["pkce"])
+            computed = ids.b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+            if not hmac.compare_digest(computed, code.code_challenge):
+                return self.oauth_error(400, "invalid_grant", MSG["pkce"])
+        user = self.store.user(code.user_id)
+        refresh = ids.refresh_token() if "offline_access" in code.scopes else None
+        grant_id = self.store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
+                                        auth_time=code.auth_time, now=self.now, refresh_token=refresh)
+        if not self.store.use_code(code_value, self.now, grant_id):
+            self.store.revoke_grant(grant_id, self.now)
+            return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
+        self.store.count(app.api_key, "exchange", self.now)
+        self.send_json(self.authority.token_response(
+            api_key=app.api_key, scopes=code.scopes, user=user, grant_id=grant_id,
+            auth_time=code.auth_time, nonce=code.nonce, refresh_token=refresh))
+
+    def refresh_token(self, app, params):
+        presented = params.get("refresh_token")
+        if not presented:
+            return self.oauth_error(400, "invalid_request", "The 'refresh_token' parameter is missing.")
+        grant = self.store.grant_by_refresh_token(presented)
+        if (grant is None or grant.api_key != app.api_key or grant.revoked is not None
+                or grant.refresh_used < self.now - self.authority.settings.refresh_idle_lifetime):
+            return self.oauth_error(400, "invalid_grant", MSG["bad_refresh"])
+        scopes = list(grant.scopes)
+        if "scope" in params:
+            asked = params["scope"].split()
+            if not asked or any(s not in grant.scopes for s in asked):
+                return self.oauth_error(400, "invalid_scope", MSG["bad_scope"])
+            scopes = [s for s in grant.scopes if s in asked]
+        user = self.store.user(grant.user_id)
+        self.store.touch_refresh_token(grant.id, self.now)
+        self.store.count(app.api_key, "refresh", self.now)
+        # Web apps get a persistent refresh token: the same one comes back.
+        self.send_json(self.authority.token_response(
+            api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
+            auth_time=grant.auth_time, refresh_token=presented))
+
+    def client_credentials(self, app, params):
+        if app.public:
+            return self.oauth_error(400, "unauthorized_client",
+                                    "The client is not authorized to use the provided grant type. "
+                                    "Configured grant types: [authorization_code, refresh_token].")
+        asked = params.get("scope", "").split()
+        if not asked:
+            return self.oauth_error(400, "invalid_scope", MSG["no_default_scope"])
+        if any(s not in CLIENT_CREDENTIALS_SCOPES for s in asked):
+            return self.oauth_error(400, "invalid_scope", MSG["bad_scope"])
+        self.store.count(app.api_key, "client_credentials", self.now)
+        self.send_json(self.authority.token_response(api_key=app.api_key, scopes=list(dict.fromkeys(asked))))
+
+
+class UserInfo(IssuerHandler):
+    def get(self, server_id: str):
+        claims = self.bearer_claims()
+        if claims is None:
+            self.set_header("WWW-Authenticate", 'Bearer error="invalid_token", '
+                            'error_description="The access token is invalid."')
+            return self.send_json({"error": "invalid_token", "error_description": "The access token is invalid."}, 401)
+        if "openid" not in claims.get("scp", []) or "uid" not in claims:
+            self.set_header("WWW-Authenticate", 'Bearer error="insufficient_scope", '
+                            'error_description="The access token must provide access to at least one of these '
+                            'scopes - profile, email, address or phone"')
+            return self.send_json({"error": "insufficient_scope",
+                                   "error_description": "The access token must include the 'openid' scope."}, 403)
+        user = self.store.user(claims["uid"])
+        info = {"sub": user.id}
+        if "profile" in claims["scp"]:
+            info.update(name=user.name, preferred_username=user.username)
+        if "email" in claims["scp"]:
+            info.update(email=user.username, email_verified=True)
+        self.send_json(info)
+
+    post = get
+
+
+class Introspect(IssuerHandler):
+    """RFC 7662."""
+
+    def post(self, server_id: str):
+        try:
+            params = self.params()
+        except (DuplicateParameter, BadParameter) as exc:
+            return self.oauth_error(400, "invalid_request", f"Bad parameters: {exc}")
+        app = self.authenticate_client(params)
+        if app is None:
+            return
+        token = params.get("token")
+        if not token:
+            return self.oauth_error(400, "invalid_request", "The 'token' parameter is missing.")
+        self.send_json(self.describe(token, app))
+
+    def describe(self, token: str, app) -> dict:
+        try:
+            claims = verify(token, self.authority.published_keys())
+        except TokenInvalid:
+            claims = None
+        if claims is not None:
+            if (claims.get("iss") != self.authority.issuer or claims.get("exp", 0) <= self.now
+                    or claims.get("cid", claims.get("aud")) != app.api_key):
+                return {"active": False}
+            if "jti" in claims and str(claims["jti"]).startswith("AT."):
+                if self.store.access_token_revoked(claims["jti"]):
+                    return {"active": False}
+                return {"active": True, "token_type": "Bearer", "scope": " ".join(claims.get("scp", [])),
+                        "client_id": claims["cid"], "username": claims.get("sub"), "exp": claims["exp"],
+                        "iat": claims["iat"], "sub": claims.get("sub"), "aud": claims["aud"],
+                        "iss": claims["iss"], "jti": claims["jti"], "token_type_hint": "access_token",
+                        **({"uid": claims["uid"]} if "uid" in claims else {})}
+            return {"active": True, "token_type_hint": "id_token", "client_id": app.api_key,
+                    "sub": claims.get("sub"), "exp": claims["exp"], "iat": claims["iat"], "iss": claims["iss"],
+                    "aud": claims["aud"]}
+        grant = self.store.grant_by_refresh_token(token)
+        if (grant is None or grant.api_key != app.api_key or grant.revoked is not None
+                or grant.refresh_used < self.now - self.authority.settings.refresh_idle_lifetime):
+            return {"active": False}
+        user = self.store.user(grant.user_id)
+        return {"active": True, "token_type": "refresh_token", "scope": " ".join(grant.scopes),
+                "client_id": app.api_key, "username": user.username, "sub": user.username, "uid": user.id,
+                "iss": self.authority.issuer, "token_type_hint": "refresh_token"}
+
+
+class Revoke(IssuerHandler):
+    """RFC 7009: the answer is 200 whether or not the token was known."""
+
+    def post(self, server_id: str):
+        try:
+            params = self.params()
+        except (DuplicateParameter, BadParameter) as exc:
+            return self.oauth_error(400, "invalid_request", f"Bad parameters: {exc}")
+        app = self.authenticate_client(params)
+        if app is None:
+            return
+        token = params.get("token")
+        if not token:
+            return self.oauth_error(400, "invalid_request", "The 'token' parameter is missing.")
+        try:
+            claims = verify(token, self.authority.published_keys())
+        except TokenInvalid:
+            claims = None
+        if claims is not None and "jti" in claims:
+            self.store.revoke_access_token(str(claims["jti"]), app.api_key, self.now)
+        else:
+            grant = self.store.grant_by_refresh_token(token)
+            if grant is not None and grant.api_key == app.api_key:
+                self.store.revoke_grant(grant.id, self.now)
+        self.set_status(200)
+        self.finish()
+
+
+class Logout(IssuerHandler):
+    def get(self, server_id: str):
+        session_id = self.get_cookie(self.cookie_name("session"))
+        if session_id:
+            self.store.end_session(session_id)
+        self.clear_cookie(self.cookie_name("session"), path="/")
+        target = self.get_argument("post_logout_redirect_uri", None)
+        hint = self.get_argument("id_token_hint", None)
+        if target and hint:
+            try:
+                claims = verify(hint, self.authority.published_keys())
+            except TokenInvalid:
+                claims = {}
+            app = self.store.app(str(claims.get("aud", "")))
+            if app is not None and target in self.authority.registered_redirect_uris(app):
+                return self.redirect(add_query(target, {"state": self.get_argument("state", None)}))
+        self.page("signed_out.html")

@@ -1,0 +1,124 @@
+"""RS256 JSON Web Tokens, signed and checked by the sandbox itself.
+
+The sandbox deliberately does not use the client's JWT code (PyJWT): the learner's
+verification in ``fortellis_nb.oauth`` and this signer are written independently, so a
+mistake in one is caught by the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from .ids import b64url, b64url_decode
+
+_COMPACT = (",", ":")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+    created: float
+    retired: float | None = None
+
+    @classmethod
+    def generate(cls, created: float) -> "SigningKey":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(kid=_thumbprint(key.public_key()), private_key=key, created=created)
+
+    @classmethod
+    def from_pem(cls, kid: str, pem: str, created: float, retired: float | None) -> "SigningKey":
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        return cls(kid=kid, private_key=key, created=created, retired=retired)
+
+    def pem(self) -> str:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+
+    def jwk(self) -> dict:
+        numbers = self.private_key.public_key().public_numbers()
+        return {
+            "kty": "RSA",
+            "alg": "RS256",
+            "kid": self.kid,
+            "use": "sig",
+            "e": b64url(_int_bytes(numbers.e)),
+            "n": b64url(_int_bytes(numbers.n)),
+        }
+
+    def sign(self, claims: dict) -> str:
+        # Header shaped like the tutorial's tokens: {"kid": ..., "alg": "RS256"}, no "typ".
+        header = b64url(json.dumps({"kid": self.kid, "alg": "RS256"}, separators=_COMPACT).encode())
+        payload = b64url(json.dumps(claims, separators=_COMPACT).encode())
+        signing_input = f"{header}.{payload}".encode("ascii")
+        signature = self.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{payload}.{b64url(signature)}"
+
+
+class TokenInvalid(Exception):
+    """The token is not a well-formed RS256 JWT signed by one of the sandbox's keys."""
+
+
+def _thumbprint(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint: a stable, content-derived key id."""
+    numbers = public_key.public_numbers()
+    canonical = json.dumps(
+        {"e": b64url(_int_bytes(numbers.e)), "kty": "RSA", "n": b64url(_int_bytes(numbers.n))},
+        separators=_COMPACT,
+        sort_keys=True,
+    )
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def unverified_parts(token: str) -> tuple[dict, dict]:
+    """Header and claims of a compact JWT, without checking anything."""
+    try:
+        header_b64, payload_b64, _sig = token.split(".")
+        header = json.loads(b64url_decode(header_b64))
+        claims = json.loads(b64url_decode(payload_b64))
+    except (ValueError, TypeError) as exc:
+        raise TokenInvalid("not a JSON Web Token") from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise TokenInvalid("not a JSON Web Token")
+    return header, claims
+
+
+def verify(token: str, keys: dict[str, SigningKey]) -> dict:
+    """Check the RS256 signature against the published keys and return the claims.
+
+    Time, issuer and audience are the caller's business: the sample API and the
+    introspection endpoint answer differently for each.
+    """
+    header, claims = unverified_parts(token)
+    if header.get("alg") != "RS256":
+        raise TokenInvalid("the token is not signed with RS256")
+    key = keys.get(header.get("kid"))
+    if key is None:
+        raise TokenInvalid("the token was not signed by a key of this server")
+    signing_input, _, signature = token.rpartition(".")
+    try:
+        key.private_key.public_key().verify(
+            b64url_decode(signature), signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except (InvalidSignature, ValueError) as exc:
+        raise TokenInvalid("the token's signature does not match") from exc
+    return claims
+
+
+def at_hash(access_token: str) -> str:
+    """OpenID Connect Core 3.1.3.6: left half of the SHA-256 of the access token, base64url."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return b64url(digest[: len(digest) // 2])

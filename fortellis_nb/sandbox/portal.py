@@ -1,0 +1,182 @@
+"""The sandbox's own pages: home, the callback page, a developer portal to register
+apps, sign-up for users, and small JSON endpoints for scripts and the instructor."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from . import ids
+from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK
+from .web import BadParameter, SandboxHandler
+
+USERNAME = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+MAX_REDIRECT_URIS = 10
+
+
+class Home(SandboxHandler):
+    def get(self):
+        demo = self.store.app(self.store.meta("demo_api_key"))
+        self.page("home.html", issuer=self.authority.issuer, demo=demo,
+                  demo_redirects=self.authority.registered_redirect_uris(demo),
+                  users=self.store.users(), password=DEMO_PASSWORD,
+                  subscription_id=self.store.meta("demo_subscription_id"))
+
+
+class Callback(SandboxHandler):
+    """A page usable as a registered redirect URI: it shows the URL it was reached with."""
+
+    def set_default_headers(self):
+        super().set_default_headers()
+        self.set_header("Referrer-Policy", "no-referrer")  # the code must not leak onward
+
+    def get(self):
+        params = dict(parse_qsl(self.request.query, keep_blank_values=True))
+        self.page("callback.html", url=self.request.full_url(), code=params.get("code"),
+                  state=params.get("state"), error=params.get("error"),
+                  error_description=params.get("error_description"),
+                  code_lifetime=int(self.authority.settings.code_lifetime))
+
+
+class FormHandler(SandboxHandler):
+    """A portal page with a form (CSRF-protected) and the same action as JSON."""
+
+    def csrf_token(self) -> str:
+        token = self.get_cookie(self.cookie_name("form")) or ids.opaque()
+        self.set_cookie(self.cookie_name("form"), token, httponly=True, samesite="Strict", path="/")
+        return token
+
+    def form_csrf_ok(self) -> bool:
+        cookie = self.get_cookie(self.cookie_name("form")) or ""
+        form = self.get_body_argument("csrf", "")
+        return bool(cookie) and hmac.compare_digest(cookie, form)
+
+    def post(self):
+        is_json = self.request.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+        try:
+            if is_json:
+                data = self.json_body()
+            elif self.form_csrf_ok():
+                data = self.form_data()
+            else:
+                return self.error_page(403, "Form expired", "invalid_request",
+                                       "The form's CSRF token does not match this browser's cookie.",
+                                       "Reload the page and submit the form again.")
+            result = self.create(data)
+        except BadParameter as bad:
+            if is_json:
+                return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
+            return self.show_form(error=str(bad), status=400)
+        if is_json:
+            self.send_json(result, 201)
+        else:
+            self.show_result(result)
+
+
+class Apps(FormHandler):
+    def get(self):
+        if self.wants_json():
+            return self.send_json([self.describe(app) for app in self.store.apps()])
+        self.show_form()
+
+    def describe(self, app) -> dict:
+        return {"api_key": app.api_key, "name": app.name, "public": app.public,
+                "redirect_uris": self.authority.registered_redirect_uris(app)}
+
+    def show_form(self, error: str = "", status: int = 200):
+        self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
+                  csrf=self.csrf_token(), sandbox_callback=f"{self.authority.public_base()}/callback/")
+
+    def form_data(self) -> dict:
+        return {"name": self.get_body_argument("name", ""),
+                "redirect_uris": self.get_body_argument("redirect_uris", "").split(),
+                "public": self.get_body_argument("public", "") == "on"}
+
+    def create(self, data: dict) -> dict:
+        name = str(data.get("name", "")).strip()
+        if not 1 <= len(name) <= 100:
+            raise BadParameter("An app needs a name of 1 to 100 characters.")
+        uris = data.get("redirect_uris")
+        if isinstance(uris, str):
+            uris = [uris]
+        if not isinstance(uris, list) or not 1 <= len(uris) <= MAX_REDIRECT_URIS:
+            raise BadParameter(f"Give 1 to {MAX_REDIRECT_URIS} callback URLs (redirect_uris).")
+        stored = [self.check_redirect_uri(u) for u in uris]
+        app, secret = self.store.add_app(name, stored, self.now, public=bool(data.get("public", False)))
+        subscription_id = self.store.add_subscription(app.api_key, f"{name} Test Dealership")
+        return {**self.describe(app), "api_secret": None if app.public else secret,
+                "subscription_id": subscription_id}
+
+    def check_redirect_uri(self, uri) -> str:
+        if not isinstance(uri, str):
+            raise BadParameter("Each callback URL must be a string.")
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.username:
+            raise BadParameter(f"The callback URL {uri!r} must be an absolute http(s) URL without a fragment "
+                               "or user name.")
+        for base in {self.authority.base_url, self.authority.public_base()}:
+            if uri == f"{base}/callback/":
+                return SANDBOX_CALLBACK
+        return uri
+
+    def show_result(self, result: dict):
+        self.page("app_created.html", app=result)
+
+
+class Users(FormHandler):
+    def get(self):
+        users = [{"id": u.id, "username": u.username, "name": u.name} for u in self.store.users()]
+        if self.wants_json():
+            return self.send_json(users)
+        self.show_form()
+
+    def show_form(self, error: str = "", status: int = 200, created=None):
+        self.page("users.html", status, users=self.store.users(), error=error, csrf=self.csrf_token(),
+                  created=created)
+
+    def form_data(self) -> dict:
+        return {k: self.get_body_argument(k, "") for k in ("username", "password", "name")}
+
+    def create(self, data: dict) -> dict:
+        username = str(data.get("username", "")).strip()
+        password = str(data.get("password", ""))
+        name = str(data.get("name", "")).strip() or username
+        if not USERNAME.match(username):
+            raise BadParameter("The username must be an e-mail address, as on Fortellis.")
+        if len(password) < 8:
+            raise BadParameter("The password must have at least 8 characters.")
+        if self.store.user_by_name(username):
+            raise BadParameter(f"There is already a user {username!r}.")
+        user = self.store.add_user(username, password, name[:100], self.now)
+        return {"id": user.id, "username": user.username, "name": user.name}
+
+    def show_result(self, result: dict):
+        self.show_form(created=result)
+
+
+class Health(SandboxHandler):
+    def get(self):
+        self.send_json({"status": "ok", "sandbox": True, "server_id": self.authority.server_id,
+                        "issuer": self.authority.issuer})
+
+
+class Admin(SandboxHandler):
+    """Instructor actions, for the holder of the admin token the sandbox printed at start."""
+
+    def prepare(self):
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self.authority.new_admin_token_check(token.strip()):
+            self.send_json({"error": "unauthorized", "error_description": "Send 'Authorization: Bearer <admin_token>' "
+                            "with the admin token the sandbox printed when it started."}, 401)
+
+    def get(self, action: str):
+        if action != "activity":
+            return self.send_json({"error": "not_found"}, 404)
+        self.send_json([{"api_key": r["api_key"], "kind": r["kind"], "count": r["count"], "last": r["last"]}
+                        for r in self.store.activity()])
+
+    def post(self, action: str):
+        if action != "rotate-keys":
+            return self.send_json({"error": "not_found"}, 404)
+        self.send_json({"kid": self.authority.rotate_keys(), "jwks": self.authority.jwks()})

@@ -1,0 +1,399 @@
+"""The sandbox's state in one embedded SQLite database, so a restart loses nothing.
+
+Bearer secrets (codes, refresh tokens, session ids, API Secrets) are kept only as
+SHA-256 digests; user passwords as salted PBKDF2 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ids
+from .jwt_rs256 import SigningKey
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY, private_pem TEXT NOT NULL, created REAL NOT NULL, retired REAL);
+CREATE TABLE IF NOT EXISTS apps (
+    api_key TEXT PRIMARY KEY, name TEXT NOT NULL, secret_digest TEXT NOT NULL,
+    redirect_uris TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS apps_by_secret ON apps(secret_digest);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT NOT NULL,
+    password_hash TEXT NOT NULL, assigned INTEGER NOT NULL DEFAULT 1, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY, api_key TEXT, dealership TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, auth_time REAL NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    id TEXT PRIMARY KEY, request TEXT NOT NULL, csrf TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (
+    digest TEXT PRIMARY KEY, api_key TEXT NOT NULL, user_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL, scopes TEXT NOT NULL, nonce TEXT, code_challenge TEXT,
+    auth_time REAL NOT NULL, expires REAL NOT NULL, used REAL, grant_id TEXT);
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY, api_key TEXT NOT NULL, user_id TEXT NOT NULL, scopes TEXT NOT NULL,
+    auth_time REAL NOT NULL, created REAL NOT NULL, revoked REAL,
+    refresh_digest TEXT UNIQUE, refresh_used REAL);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    jti TEXT PRIMARY KEY, grant_id TEXT, api_key TEXT NOT NULL, exp REAL NOT NULL, revoked REAL);
+CREATE INDEX IF NOT EXISTS access_tokens_by_grant ON access_tokens(grant_id);
+CREATE TABLE IF NOT EXISTS activity (
+    api_key TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, last REAL NOT NULL,
+    PRIMARY KEY (api_key, kind));
+"""
+
+PBKDF2_ROUNDS = 20_000
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    derived = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ROUNDS)
+    return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt.hex()}${derived.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _scheme, rounds, salt, expected = stored.split("$")
+        derived = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(rounds))
+    except ValueError:
+        return False
+    return hmac.compare_digest(derived.hex(), expected)
+
+
+@dataclass(frozen=True)
+class App:
+    api_key: str
+    name: str
+    secret_digest: str
+    redirect_uris: tuple[str, ...]
+    public: bool
+
+    def secret_matches(self, secret: str) -> bool:
+        return hmac.compare_digest(ids.digest(secret), self.secret_digest)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    name: str
+    password_hash: str
+    assigned: bool
+
+
+@dataclass(frozen=True)
+class Code:
+    api_key: str
+    user_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    nonce: str | None
+    code_challenge: str | None
+    auth_time: float
+    expires: float
+    used: float | None
+    grant_id: str | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: str
+    api_key: str
+    user_id: str
+    scopes: tuple[str, ...]
+    auth_time: float
+    revoked: float | None
+    refresh_used: float | None
+
+
+class Store:
+    """All reads and writes of the sandbox's database. Safe to call from several threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        os.chmod(self.path, 0o600)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _one(self, sql: str, *args):
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, *args):
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, *args) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def transaction(self):
+        """A context manager that makes several writes one atomic step."""
+        return _Transaction(self)
+
+    # --- settings that never change once made (server id, demo credentials) ---
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", key)
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value)
+
+    # --- signing keys ---
+    def signing_keys(self) -> list[SigningKey]:
+        rows = self._all("SELECT * FROM signing_keys ORDER BY created")
+        return [SigningKey.from_pem(r["kid"], r["private_pem"], r["created"], r["retired"]) for r in rows]
+
+    def add_signing_key(self, key: SigningKey, retire_others_at: float | None = None) -> None:
+        with self.transaction():
+            if retire_others_at is not None:
+                self._run("UPDATE signing_keys SET retired = ? WHERE retired IS NULL", retire_others_at)
+            self._run(
+                "INSERT INTO signing_keys (kid, private_pem, created) VALUES (?, ?, ?)",
+                key.kid, key.pem(), key.created,
+            )
+
+    def drop_signing_keys_retired_before(self, when: float) -> None:
+        self._run("DELETE FROM signing_keys WHERE retired IS NOT NULL AND retired < ?", when)
+
+    # --- apps (the developer portal) ---
+    def add_app(self, name: str, redirect_uris: list[str], now: float, *, public: bool = False,
+                api_key: str | None = None, api_secret: str | None = None) -> tuple[App, str]:
+        key = api_key or ids.api_key()
+        secret = api_secret or ids.api_secret()
+        self._run(
+            "INSERT INTO apps (api_key, name, secret_digest, redirect_uris, public, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now,
+        )
+        return self.app(key), secret
+
+    def app(self, api_key: str) -> App | None:
+        row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
+        return _app(row) if row else None
+
+    def app_by_secret(self, secret: str) -> App | None:
+        row = self._one("SELECT * FROM apps WHERE secret_digest = ?", ids.digest(secret))
+        return _app(row) if row else None
+
+    def apps(self) -> list[App]:
+        return [_app(r) for r in self._all("SELECT * FROM apps ORDER BY created")]
+
+    # --- users ---
+    def add_user(self, username: str, password: str, name: str, now: float, *, assigned: bool = True) -> User:
+        user_id = ids.okta_id("00u")
+        self._run(
+            "INSERT INTO users (id, username, name, password_hash, assigned, created) VALUES (?, ?, ?, ?, ?, ?)",
+            user_id, username, name, hash_password(password), int(assigned), now,
+        )
+        return self.user(user_id)
+
+    def user(self, user_id: str) -> User | None:
+        row = self._one("SELECT * FROM users WHERE id = ?", user_id)
+        return _user(row) if row else None
+
+    def user_by_name(self, username: str) -> User | None:
+        row = self._one("SELECT * FROM users WHERE username = ?", username)
+        return _user(row) if row else None
+
+    def users(self) -> list[User]:
+        return [_user(r) for r in self._all("SELECT * FROM users ORDER BY created")]
+
+    # --- subscriptions (a dealer activating an app in the Marketplace) ---
+    def add_subscription(self, api_key: str | None, dealership: str, *, active: bool = True,
+                         subscription_id: str | None = None) -> str:
+        import uuid
+
+        sid = subscription_id or str(uuid.uuid4())
+        self._run(
+            "INSERT INTO subscriptions (id, api_key, dealership, active) VALUES (?, ?, ?, ?)",
+            sid, api_key, dealership, int(active),
+        )
+        return sid
+
+    def subscription(self, subscription_id: str):
+        return self._one("SELECT * FROM subscriptions WHERE id = ?", subscription_id)
+
+    def subscriptions(self, api_key: str):
+        return self._all("SELECT * FROM subscriptions WHERE api_key = ? OR api_key IS NULL", api_key)
+
+    # --- browser sessions ---
+    def add_session(self, session_id: str, user_id: str, auth_time: float, expires: float) -> None:
+        self._run("INSERT INTO sessions VALUES (?, ?, ?, ?)", ids.digest(session_id), user_id, auth_time, expires)
+
+    def session(self, session_id: str, now: float):
+        return self._one(
+            "SELECT * FROM sessions WHERE digest = ? AND expires > ?", ids.digest(session_id), now
+        )
+
+    def end_session(self, session_id: str) -> None:
+        self._run("DELETE FROM sessions WHERE digest = ?", ids.digest(session_id))
+
+    # --- authorize requests waiting for the sign-in form ---
+    def add_transaction(self, request: dict, expires: float) -> tuple[str, str]:
+        txn, csrf = ids.opaque(), ids.opaque()
+        self._run("INSERT INTO transactions VALUES (?, ?, ?, ?)", txn, json.dumps(request), csrf, expires)
+        return txn, csrf
+
+    def transaction_request(self, txn: str, now: float) -> tuple[dict, str] | None:
+        row = self._one("SELECT * FROM transactions WHERE id = ? AND expires > ?", txn, now)
+        return (json.loads(row["request"]), row["csrf"]) if row else None
+
+    def end_transaction(self, txn: str) -> None:
+        self._run("DELETE FROM transactions WHERE id = ?", txn)
+
+    # --- authorization codes ---
+    def add_code(self, code: str, *, api_key, user_id, redirect_uri, scopes, nonce, code_challenge,
+                 auth_time, expires) -> None:
+        self._run(
+            "INSERT INTO codes (digest, api_key, user_id, redirect_uri, scopes, nonce, code_challenge,"
+            " auth_time, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ids.digest(code), api_key, user_id, redirect_uri, " ".join(scopes), nonce, code_challenge,
+            auth_time, expires,
+        )
+
+    def code(self, code: str) -> Code | None:
+        row = self._one("SELECT * FROM codes WHERE digest = ?", ids.digest(code))
+        if not row:
+            return None
+        return Code(
+            api_key=row["api_key"], user_id=row["user_id"], redirect_uri=row["redirect_uri"],
+            scopes=tuple(row["scopes"].split()), nonce=row["nonce"], code_challenge=row["code_challenge"],
+            auth_time=row["auth_time"], expires=row["expires"], used=row["used"], grant_id=row["grant_id"],
+        )
+
+    def use_code(self, code: str, now: float, grant_id: str) -> bool:
+        """Mark the code used; False if another request used it first."""
+        return self._run(
+            "UPDATE codes SET used = ?, grant_id = ? WHERE digest = ? AND used IS NULL",
+            now, grant_id, ids.digest(code),
+        ) == 1
+
+    # --- grants (what a user allowed an app) and the tokens issued under them ---
+    def add_grant(self, *, api_key, user_id, scopes, auth_time, now, refresh_token: str | None) -> str:
+        grant_id = ids.opaque()
+        self._run(
+            "INSERT INTO grants (id, api_key, user_id, scopes, auth_time, created, refresh_digest, refresh_used)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            grant_id, api_key, user_id, " ".join(scopes), auth_time, now,
+            ids.digest(refresh_token) if refresh_token else None, now,
+        )
+        return grant_id
+
+    def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
+        row = self._one("SELECT * FROM grants WHERE refresh_digest = ?", ids.digest(refresh_token))
+        return _grant(row) if row else None
+
+    def grant(self, grant_id: str) -> Grant | None:
+        row = self._one("SELECT * FROM grants WHERE id = ?", grant_id)
+        return _grant(row) if row else None
+
+    def touch_refresh_token(self, grant_id: str, now: float) -> None:
+        self._run("UPDATE grants SET refresh_used = ? WHERE id = ?", now, grant_id)
+
+    def revoke_grant(self, grant_id: str, now: float) -> None:
+        with self.transaction():
+            self._run("UPDATE grants SET revoked = ? WHERE id = ? AND revoked IS NULL", now, grant_id)
+            self._run("UPDATE access_tokens SET revoked = ? WHERE grant_id = ? AND revoked IS NULL", now, grant_id)
+
+    def add_access_token(self, jti: str, grant_id: str | None, api_key: str, exp: float) -> None:
+        self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp) VALUES (?, ?, ?, ?)",
+                  jti, grant_id, api_key, exp)
+
+    def access_token_revoked(self, jti: str) -> bool:
+        """True when the token was revoked, or was never issued by this server."""
+        row = self._one("SELECT revoked FROM access_tokens WHERE jti = ?", jti)
+        return row is None or row["revoked"] is not None
+
+    def revoke_access_token(self, jti: str, api_key: str, now: float) -> None:
+        self._run("UPDATE access_tokens SET revoked = ? WHERE jti = ? AND api_key = ? AND revoked IS NULL",
+                  now, jti, api_key)
+
+    # --- activity counts, for the instructor's view of a room ---
+    def count(self, api_key: str, kind: str, now: float) -> None:
+        self._run(
+            "INSERT INTO activity (api_key, kind, count, last) VALUES (?, ?, 1, ?)"
+            " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + 1, last = excluded.last",
+            api_key, kind, now,
+        )
+
+    def activity(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM activity ORDER BY api_key, kind")
+
+    # --- housekeeping ---
+    def purge(self, now: float, *, keep_used_codes: float, refresh_idle: float) -> dict[str, int]:
+        """Delete what can no longer be used, so a long workshop does not grow the database."""
+        with self.transaction():
+            return {
+                "codes": self._run("DELETE FROM codes WHERE expires < ?", now - keep_used_codes),
+                "transactions": self._run("DELETE FROM transactions WHERE expires < ?", now),
+                "sessions": self._run("DELETE FROM sessions WHERE expires < ?", now),
+                "access_tokens": self._run("DELETE FROM access_tokens WHERE exp < ?", now),
+                "grants": self._run(
+                    "DELETE FROM grants WHERE (revoked IS NOT NULL OR refresh_digest IS NULL"
+                    " OR refresh_used < ?) AND id NOT IN (SELECT grant_id FROM access_tokens"
+                    " WHERE grant_id IS NOT NULL) AND id NOT IN (SELECT grant_id FROM codes"
+                    " WHERE grant_id IS NOT NULL)",
+                    now - refresh_idle,
+                ),
+            }
+
+
+class _Transaction:
+    """BEGIN ... COMMIT around a block; nested blocks join the outer one."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __enter__(self):
+        store = self.store
+        store._lock.acquire()
+        store._depth += 1
+        if store._depth == 1:
+            store._db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        store = self.store
+        try:
+            store._depth -= 1
+            if store._depth == 0:
+                store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            store._lock.release()
+        return False
+
+
+def _app(row) -> App:
+    return App(api_key=row["api_key"], name=row["name"], secret_digest=row["secret_digest"],
+               redirect_uris=tuple(json.loads(row["redirect_uris"])), public=bool(row["public"]))
+
+
+def _user(row) -> User:
+    return User(id=row["id"], username=row["username"], name=row["name"],
+                password_hash=row["password_hash"], assigned=bool(row["assigned"]))
+
+
+def _grant(row) -> Grant:
+    return Grant(id=row["id"], api_key=row["api_key"], user_id=row["user_id"],
+                 scopes=tuple(row["scopes"].split()), auth_time=row["auth_time"],
+                 revoked=row["revoked"], refresh_used=row["refresh_used"])

@@ -1,0 +1,161 @@
+"""What every sandbox page and endpoint shares: security headers, parameter parsing
+that refuses duplicates, relative links, JSON and HTML errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlencode
+
+import tornado.web
+
+from .authority import Authority
+
+log = logging.getLogger("fortellis_nb.sandbox")
+
+# No inline script or style anywhere, so the policy can be strict.
+BASE_CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class DuplicateParameter(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class BadParameter(Exception):
+    pass
+
+
+def relative_root(path: str) -> str:
+    """The relative path from a page back to the server's root, so links keep working
+    when the sandbox is reached under a path prefix (a JupyterHub or Binder proxy)."""
+    depth = max(path.count("/") - 1, 0)
+    return "../" * depth if depth else "./"
+
+
+def add_query(uri: str, params: dict, *, fragment: bool = False) -> str:
+    """Append parameters to a registered redirect URI without disturbing its own query."""
+    encoded = urlencode({k: v for k, v in params.items() if v is not None})
+    if fragment:
+        return f"{uri.split('#')[0]}#{encoded}"
+    base, hash_mark, frag = uri.partition("#")
+    joined = f"{base}{'&' if '?' in base else '?'}{encoded}"
+    return joined + (hash_mark + frag if hash_mark else "")
+
+
+class SandboxHandler(tornado.web.RequestHandler):
+    """Base of every handler: headers, parameters, errors."""
+
+    authority: Authority
+
+    def initialize(self, authority: Authority):
+        self.authority = authority
+        self.store = authority.store
+
+    def set_default_headers(self):
+        self.set_header("Content-Security-Policy", BASE_CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Server", "fortellis-nb-sandbox")
+
+    @property
+    def now(self) -> float:
+        return self.authority.now
+
+    @property
+    def root(self) -> str:
+        return relative_root(self.request.path)
+
+    def cookie_name(self, what: str) -> str:
+        # Cookies ignore ports: several sandboxes on 127.0.0.1 must not share them.
+        return f"sb_{what}_{self.authority.server_id}"
+
+    def params(self, *, body: bool = True) -> dict[str, str]:
+        """Query and form parameters as one dict. A name given twice is refused
+        (RFC 6749 section 3.1: request parameters MUST NOT be included more than once)."""
+        merged: dict[str, str] = {}
+        sources = [self.request.query_arguments]
+        if body:
+            sources.append(self.request.body_arguments)
+        for source in sources:
+            for name, values in source.items():
+                if len(values) > 1 or name in merged:
+                    raise DuplicateParameter(name)
+                try:
+                    merged[name] = values[0].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadParameter(f"The '{name}' parameter is not valid UTF-8.") from None
+        return merged
+
+    def json_body(self) -> dict:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise BadParameter("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadParameter("The request body must be a JSON object.")
+        return data
+
+    def wants_json(self) -> bool:
+        accept = self.request.headers.get("Accept", "")
+        ctype = self.request.headers.get("Content-Type", "")
+        return "application/json" in ctype or ("application/json" in accept and "text/html" not in accept)
+
+    def send_json(self, body: dict | list, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+    def oauth_error(self, status: int, error: str, description: str) -> None:
+        """An OAuth error response, RFC 6749 section 5.2."""
+        if status == 401:
+            self.set_header("WWW-Authenticate", 'Basic realm="fortellis-nb sandbox"')
+        self.send_json({"error": error, "error_description": description}, status)
+
+    def page(self, template: str, status: int = 200, **values) -> None:
+        self.set_status(status)
+        self.render(template, root=self.root, **values)
+
+    def error_page(self, status: int, title: str, error: str, description: str, hint: str = "",
+                   **extra) -> None:
+        self.page("error.html", status, title=title, error=error, description=description, hint=hint,
+                  registered=extra.get("registered", ()))
+
+    def write_error(self, status_code: int, **kwargs):
+        # Never a traceback: an honest short message in the form the client asked for.
+        reason = self._reason or "Error"
+        if status_code >= 500:
+            log.error("unexpected error", exc_info=kwargs.get("exc_info"))
+            description = "The sandbox hit an unexpected error. Its log has the details."
+        else:
+            description = reason
+        if self.request.path.startswith("/api/"):
+            self.finish({"code": "GATEWAY-ERROR", "message": description})
+        elif "/v1/" in self.request.path or self.wants_json() or self.request.path.startswith("/sandbox/"):
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps({"error": "server_error" if status_code >= 500 else "invalid_request",
+                                    "error_description": description}))
+        else:
+            self.clear_header("Content-Type")
+            self.render("error.html", root=self.root, title=f"{status_code} {reason}",
+                        error="server_error" if status_code >= 500 else "not_found",
+                        description=description, hint="", registered=())
+
+
+class NotFound(SandboxHandler):
+    def prepare(self):
+        if self.request.path.startswith("/api/"):
+            self.send_json({"code": "NOT-FOUND", "message": f"No API at {self.request.path}."}, 404)
+        elif "/v1/" in self.request.path or "/.well-known/" in self.request.path:
+            # Okta's answer for an unknown authorization server or endpoint.
+            self.send_json({"errorCode": "E0000007",
+                            "errorSummary": f"Not found: Resource not found: {self.request.path}"}, 404)
+        else:
+            self.error_page(404, "Not found", "not_found", f"Nothing lives at {self.request.path} in the sandbox.",
+                            "The sandbox's home page lists what it serves.")
