@@ -1,0 +1,271 @@
+"""Where the client finds its settings: arguments, environment, a ``.env`` file, or the sandbox.
+
+For each setting the first of these that has it wins:
+
+1. an argument to :func:`load_config`;
+2. an environment variable (``FORTELLIS_ISSUER``, ``FORTELLIS_API_KEY``,
+   ``FORTELLIS_API_SECRET``, ``FORTELLIS_REDIRECT_URI``, ``FORTELLIS_SUBSCRIPTION_ID``,
+   and also ``FORTELLIS_SCOPES`` and ``FORTELLIS_API_BASE_URL``);
+3. a ``.env`` file (by default the one in the current directory);
+4. the local sandbox, which is used only when none of the above names an issuer.
+
+So nothing set means "the sandbox", and setting the variables for a real Fortellis app
+switches every step to real Fortellis without changing any code.
+
+The API Secret is kept out of every ``repr``, ``str`` and rich display.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .oauth.errors import ConfigurationError, RedirectURIWarning, SandboxNotAvailableError
+
+ENV_VARS = {
+    "issuer": "FORTELLIS_ISSUER",
+    "api_key": "FORTELLIS_API_KEY",
+    "api_secret": "FORTELLIS_API_SECRET",
+    "redirect_uri": "FORTELLIS_REDIRECT_URI",
+    "subscription_id": "FORTELLIS_SUBSCRIPTION_ID",
+    "scopes": "FORTELLIS_SCOPES",
+    "api_base_url": "FORTELLIS_API_BASE_URL",
+}
+DEFAULT_SCOPES = ("openid",)
+MASK = "********"
+TRAILING_SLASH_RULE = ("Use the redirect URI that you entered when you were registering your app "
+                       "with a trailing `/`.")
+
+
+def mask(value: str | None) -> str | None:
+    """The secret replaced by a fixed mask (its length is not shown either)."""
+    return None if value is None else MASK
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """Parse the common ``.env`` format: ``KEY=value`` lines, ``#`` comments, optional
+    ``export``, single or double quotes (double quotes understand ``\\n``)."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigurationError(f".env line {number} is not KEY=value: {line[:40]!r}",
+                                     hint="Each line of a .env file is NAME=value (no spaces around the name).")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_base_url_for(issuer: str) -> str | None:
+    """The Fortellis API gateway that goes with a Fortellis identity server, if it is one."""
+    host = urlsplit(issuer).hostname or ""
+    match = re.fullmatch(r"identity(-[a-z]+)?\.fortellis\.io", host)
+    if match:
+        return f"https://api{match.group(1) or ''}.fortellis.io"
+    return None
+
+
+@dataclass(repr=False, eq=False)
+class Config:
+    """The settings of one app talking to one identity server."""
+
+    issuer: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    redirect_uri: str | None = None
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    subscription_id: str | None = None
+    api_base_url: str | None = None
+    #: Set when the settings come from the local sandbox: its base URL and demo user.
+    sandbox: dict | None = None
+    #: For each setting, where its value came from.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.scopes, str):
+            self.scopes = tuple(self.scopes.replace(",", " ").split())
+        else:
+            self.scopes = tuple(self.scopes)
+        for name in ("issuer", "api_key", "api_secret"):
+            if not getattr(self, name):
+                raise ConfigurationError(
+                    f"The {name.replace('_', ' ')} is not set.",
+                    hint=f"Pass {name}=... or set {ENV_VARS[name]} (in the environment or in .env).")
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"The issuer {self.issuer!r} is not an http(s) URL.",
+                hint="An issuer looks like https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7.")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigurationError(
+                f"The issuer {self.issuer!r} uses plain http.",
+                hint="The API Secret and tokens must travel over https; only the local sandbox uses http.")
+        if self.redirect_uri is not None:
+            check_redirect_uri(self.redirect_uri, stacklevel=4)
+        if self.api_base_url is None:
+            self.api_base_url = api_base_url_for(self.issuer)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    @property
+    def scope(self) -> str:
+        """The scopes as the space-separated string OAuth sends."""
+        return " ".join(self.scopes)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some settings changed."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update(changes)
+        values["sources"] = {**self.sources, **{k: "argument" for k in changes}}
+        return Config(**values)
+
+    def as_dict(self, reveal: bool = False) -> dict:
+        data = {name: getattr(self, name) for name in
+                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url")}
+        data["scopes"] = list(self.scopes)
+        if not reveal:
+            data["api_secret"] = mask(self.api_secret)
+        if self.sandbox:
+            data["sandbox"] = {**self.sandbox, "password": self.sandbox.get("password") if reveal else MASK}
+        return data
+
+    def __repr__(self) -> str:
+        shown = self.as_dict(reveal=False)
+        shown.pop("sandbox", None)
+        inner = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"Config({inner}{', sandbox=True' if self.sandbox else ''})"
+
+    def __str__(self) -> str:
+        width = max(len(k) for k in self.as_dict())
+        lines = [f"{k:<{width}}  {v}  ({self.sources.get(k, 'default')})"
+                 for k, v in self.as_dict(reveal=False).items() if k != "sandbox"]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th><td><code>{escape(str(v))}</code></td>"
+            f"<td>{escape(self.sources.get(k, 'default'))}</td></tr>"
+            for k, v in self.as_dict(reveal=False).items() if k != "sandbox")
+        return f"<table>{rows}</table>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Config) and self.as_dict(True) == other.as_dict(True)
+
+    @classmethod
+    def from_sandbox(cls, info, **overrides) -> "Config":
+        """Settings for the sandbox's demo app, from a ``SandboxInfo``."""
+        data = info.as_dict() if hasattr(info, "as_dict") else dict(info)
+        values = dict(issuer=data["issuer"], api_key=data["api_key"], api_secret=data["api_secret"],
+                      redirect_uri=data["redirect_uri"], subscription_id=data.get("subscription_id"),
+                      api_base_url=data.get("api_base_url"), scopes=DEFAULT_SCOPES)
+        sources = {k: "sandbox" for k in values}
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+                sources[key] = "argument"
+        sandbox = {"base_url": data.get("base_url"), "username": data.get("username"),
+                   "password": data.get("password"), "state_dir": str(data.get("state_dir") or "")}
+        return cls(**values, sandbox=sandbox, sources=sources)
+
+
+def check_redirect_uri(uri: str, stacklevel: int = 2) -> None:
+    """Refuse what cannot be a redirect URI; warn about one without the trailing slash."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"The redirect URI {uri!r} is not an http(s) URL.",
+                                 hint="Use the Callback URL registered for the app, e.g. https://example.com/.")
+    if parts.fragment:
+        raise ConfigurationError(f"The redirect URI {uri!r} has a fragment (#...).",
+                                 hint="RFC 6749, 3.1.2: the redirection endpoint URI MUST NOT include a fragment.")
+    if not parts.path.endswith("/"):
+        warnings.warn(RedirectURIWarning(
+            f"The redirect URI {uri!r} does not end with '/'. The tutorial: \"{TRAILING_SLASH_RULE}\" "
+            "It must match the registered Callback character for character, or the server refuses it."),
+            stacklevel=stacklevel)
+
+
+def load_config(*, issuer: str | None = None, api_key: str | None = None, api_secret: str | None = None,
+                redirect_uri: str | None = None, scopes=None, subscription_id: str | None = None,
+                api_base_url: str | None = None, env=None, dotenv: str | os.PathLike | bool | None = None,
+                sandbox=None, state_dir=None) -> Config:
+    """Gather the settings (see the module docstring for the order).
+
+    ``env`` replaces ``os.environ`` (tests); ``dotenv=False`` skips the ``.env`` file,
+    a path names one; ``sandbox`` may be a ``SandboxInfo`` to use instead of starting one.
+    """
+    arguments = dict(issuer=issuer, api_key=api_key, api_secret=api_secret, redirect_uri=redirect_uri,
+                     scopes=scopes, subscription_id=subscription_id, api_base_url=api_base_url)
+    environment = os.environ if env is None else env
+    dotenv_values: dict[str, str] = {}
+    dotenv_path = None
+    if dotenv is not False:
+        dotenv_path = Path(".env") if dotenv in (None, True) else Path(dotenv)
+        if dotenv_path.is_file():
+            dotenv_values = parse_dotenv(dotenv_path.read_text(encoding="utf-8"))
+        elif dotenv not in (None, True):
+            raise ConfigurationError(f"No .env file at {str(dotenv_path)!r}.")
+
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for name, var in ENV_VARS.items():
+        if arguments[name] is not None:
+            values[name], sources[name] = arguments[name], "argument"
+        elif environment.get(var):
+            values[name], sources[name] = environment[var], f"environment {var}"
+        elif dotenv_values.get(var):
+            values[name], sources[name] = dotenv_values[var], f".env {var}"
+
+    if "issuer" not in values:
+        if sandbox is None:
+            sandbox = _start_sandbox(state_dir)
+        config = Config.from_sandbox(sandbox, **{k: v for k, v in values.items()})
+        config.sources.update(sources)
+        return config
+
+    missing = [ENV_VARS[n] for n in ("api_key", "api_secret") if n not in values]
+    if missing:
+        raise ConfigurationError(
+            f"The issuer is set ({sources['issuer']}) but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not.",
+            hint="A real server needs the app's API Key and API Secret too; unset FORTELLIS_ISSUER to use the sandbox.")
+    values.setdefault("scopes", DEFAULT_SCOPES)
+    return Config(**values, sources=sources)
+
+
+def _start_sandbox(state_dir):
+    try:
+        from .sandbox import ensure_sandbox
+    except ImportError as exc:  # the sandbox is part of the package; this is a broken install
+        raise SandboxNotAvailableError(f"The sandbox cannot be imported ({exc}).") from None
+    try:
+        return ensure_sandbox(state_dir)
+    except Exception as exc:  # any failure to start means the same thing to a learner
+        raise SandboxNotAvailableError(f"The local sandbox did not start: {exc}") from None

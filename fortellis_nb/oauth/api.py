@@ -1,0 +1,100 @@
+"""Step 4 of the tutorial: call an API through the gateway on the user's behalf.
+
+Three headers: ``Authorization: Bearer {access token}``, ``Subscription-Id`` (which
+dealer's data) and ``Request-Id`` (a fresh UUID per request, echoed back so a call can
+be traced). Gateway refusals come back as JSON ``{"code": "TOKEN-EXPIRED", ...}`` and
+are raised as :class:`~errors.GatewayError` with an explanation.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from dataclasses import dataclass
+
+from . import errors
+from .transcript import Http
+
+#: What each gateway error code means for the learner.
+GATEWAY_HINTS = {
+    "MISSING-AUTHORIZATION": "Send the access token as `Authorization: Bearer <access_token>`.",
+    "INVALID-TOKEN": "The access token is not one the gateway accepts (altered, revoked, or from another "
+                     "server). Get a new one.",
+    "TOKEN-EXPIRED": "Access tokens last an hour. Refresh (needs `offline_access`) or sign in again.",
+    "TOKEN-ISSUER-MISMATCH": "The token comes from another authorization server than the one this API trusts.",
+    "TOKEN-AUDIENCE-MISMATCH": "The token was not minted for the APIs (aud must be `api_providers`); "
+                               "do not send the ID token.",
+    "MISSING-SUBSCRIPTION-ID": "Add the `Subscription-Id` header: the dealer's subscription to your app.",
+    "SUBSCRIPTION-MISMATCH": "This Subscription-Id does not belong to the app the token was issued to.",
+    "API-SUBSCRIPTION-INACTIVE": "The dealer's subscription does not (or no longer) include this API; "
+                                 "it must be activated in the Marketplace.",
+    "INSUFFICIENT-SCOPE": "The token lacks a scope this API needs.",
+    "NOT-FOUND": "No such API path; check the URL.",
+}
+
+
+@dataclass
+class ApiResponse:
+    """The answer of a successful API call."""
+
+    status: int
+    data: object
+    request_id: str
+    echoed_request_id: str | None
+    exchange: object = None
+
+    @property
+    def request_id_matches(self) -> bool:
+        return self.echoed_request_id == self.request_id
+
+    def __repr__(self) -> str:
+        return (f"ApiResponse(status={self.status}, request_id={self.request_id!r}, "
+                f"echoed={'yes' if self.request_id_matches else self.echoed_request_id!r})")
+
+
+def api_url(api_base_url: str | None, path: str) -> str:
+    if path.startswith(("http://", "https://")):
+        return path
+    if not api_base_url:
+        raise errors.ConfigurationError(
+            f"{path!r} is a path, but no API base URL is configured.",
+            hint="Pass a full URL, or set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production).")
+    return api_base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def call_api(http: Http, url: str, *, access_token: str, subscription_id: str | None,
+             method: str = "GET", request_id: str | None = None, json_body=None,
+             headers: dict | None = None) -> ApiResponse:
+    """Call ``url`` with the three Fortellis headers; return its JSON or raise GatewayError."""
+    if not access_token:
+        raise errors.ConfigurationError("No access token to call the API with.",
+                                        hint="Exchange a code (or use client credentials) first.")
+    request_id = request_id or str(uuid.uuid4())
+    sent = {"Accept": "application/json", "Authorization": f"Bearer {access_token}"}
+    if subscription_id:
+        sent["Subscription-Id"] = subscription_id
+    sent["Request-Id"] = request_id
+    sent.update(headers or {})
+    exchange = http.send(method, url, headers=sent, json_body=json_body, label="Call the API")
+    echoed = exchange.header("Request-Id")
+    if echoed != request_id:
+        warnings.warn(errors.RequestIdWarning(
+            f"Sent Request-Id {request_id}, got back {echoed!r}. The gateway echoes the request's "
+            "Request-Id; a different one means it did not see ours."), stacklevel=2)
+    if exchange.ok:
+        data = exchange.json() if exchange.response_body.strip() else None
+        return ApiResponse(status=exchange.status, data=data, request_id=request_id,
+                           echoed_request_id=echoed, exchange=exchange)
+    try:
+        body = exchange.json()
+    except errors.NotJSONError as exc:
+        raise errors.GatewayError(f"{method} {url} answered HTTP {exchange.status} with a non-JSON body "
+                                  f"({exc.description})", error=f"HTTP-{exchange.status}",
+                                  exchange=exchange, request_id=echoed,
+                                  hint="Check the URL; an HTML page means this is not the API gateway.") from None
+    body = body if isinstance(body, dict) else {}
+    code = str(body.get("code") or body.get("error") or f"HTTP-{exchange.status}")
+    message = str(body.get("message") or body.get("error_description") or exchange.reason)
+    raise errors.GatewayError(f"HTTP {exchange.status}: {message}", error=code, exchange=exchange,
+                              request_id=body.get("requestId") or echoed,
+                              hint=GATEWAY_HINTS.get(code.upper(), ""))

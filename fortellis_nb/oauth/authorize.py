@@ -1,0 +1,162 @@
+"""Step 1 of the tutorial: the URL that sends the user to sign in.
+
+``$[authServerUrl]/v1/authorize?client_id=...&response_type=code&scope=openid
+&redirect_uri=https://example.com/&state=...``
+
+Each request gets a fresh ``state`` (and ``nonce``); PKCE (RFC 7636, S256) is optional.
+The :class:`PendingStates` book remembers what was sent so the redirect can be checked,
+once, against it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from . import errors
+
+#: One line per parameter, for display next to the URL.
+PARAMETER_HELP = {
+    "client_id": "Your app's API Key: tells the server which app is asking.",
+    "response_type": "`code`: send back an authorization code (the authorization code flow).",
+    "scope": "What the app asks for: `openid` for an ID token, `offline_access` for a refresh token.",
+    "redirect_uri": "Where the browser is sent back; must equal the registered Callback, trailing `/` included.",
+    "state": "A fresh random value per request; the redirect must bring it back unchanged (CSRF protection).",
+    "nonce": "A fresh random value the server copies into the ID token, so a replayed token is caught.",
+    "code_challenge": "PKCE: the SHA-256 of a secret verifier; the token request must show the verifier.",
+    "code_challenge_method": "PKCE: `S256`, the challenge is BASE64URL(SHA256(code_verifier)).",
+    "prompt": "`login` forces the sign-in page, `consent` the consent page, `none` fails instead of asking.",
+    "login_hint": "Pre-fills the username on the sign-in page.",
+    "max_age": "Seconds since the last sign-in after which the user must sign in again.",
+    "response_mode": "How the code comes back: `query` (the default here), `fragment` or `form_post`.",
+}
+
+
+def new_state() -> str:
+    """A fresh state, a UUID as in the tutorial (only letters, digits and hyphens)."""
+    return str(uuid.uuid4())
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_code_verifier() -> str:
+    """43 to 128 characters from the unreserved set (RFC 7636, 4.1); this gives 64."""
+    return secrets.token_urlsafe(48)
+
+
+def code_challenge(verifier: str) -> str:
+    """``BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`` (RFC 7636, 4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class AuthorizationRequest:
+    """An authorization URL and the values the client must remember about it."""
+
+    url: str
+    params: dict[str, str]
+    state: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    nonce: str | None = None
+    code_verifier: str | None = field(default=None, repr=False)
+    created_at: float = 0.0
+
+    def explain(self) -> list[tuple[str, str, str]]:
+        """``(parameter, value, one-line explanation)`` for each parameter, in URL order."""
+        return [(k, v, PARAMETER_HELP.get(k, "")) for k, v in self.params.items()]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _repr_markdown_(self) -> str:
+        rows = "\n".join(f"| `{k}` | `{v}` | {h} |" for k, v, h in self.explain())
+        return f"[{self.url}]({self.url})\n\n| parameter | value | meaning |\n|---|---|---|\n{rows}"
+
+
+def build_authorization_url(authorization_endpoint: str, *, client_id: str, redirect_uri: str,
+                            scopes=("openid",), state: str | None = None, nonce: str | bool | None = True,
+                            pkce: bool = False, prompt: str | None = None, login_hint: str | None = None,
+                            max_age: int | None = None, response_mode: str | None = None,
+                            clock=time.time) -> AuthorizationRequest:
+    """Build the authorize URL. ``nonce=True`` makes a fresh one, ``False``/``None`` sends none."""
+    scopes = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+    if not scopes:
+        raise errors.ConfigurationError("No scope requested.", hint="Ask at least for `openid`.")
+    state = state or new_state()
+    if nonce is True:
+        nonce = new_nonce()
+    params = {
+        "client_id": client_id,
+        "response_type": "code",
+        "scope": " ".join(scopes),
+        "redirect_uri": redirect_uri,
+        "state": state,
+    }
+    if nonce:
+        params["nonce"] = nonce
+    verifier = None
+    if pkce:
+        verifier = new_code_verifier()
+        params["code_challenge"] = code_challenge(verifier)
+        params["code_challenge_method"] = "S256"
+    for name, value in (("prompt", prompt), ("login_hint", login_hint), ("max_age", max_age),
+                        ("response_mode", response_mode)):
+        if value is not None:
+            params[name] = str(value)
+    sep = "&" if "?" in authorization_endpoint else "?"
+    # ':' and '/' stay readable in redirect_uri, as in the tutorial; both forms decode the same.
+    url = authorization_endpoint + sep + urlencode(params, safe=":/")
+    return AuthorizationRequest(url=url, params=params, state=state, redirect_uri=redirect_uri,
+                                scopes=scopes, nonce=nonce or None, code_verifier=verifier,
+                                created_at=clock())
+
+
+class PendingStates:
+    """The authorization requests still waiting for their redirect. Each state works once."""
+
+    def __init__(self, max_pending: int = 100):
+        self._pending: dict[str, AuthorizationRequest] = {}
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+        self.max_pending = max_pending
+
+    def add(self, request: AuthorizationRequest) -> None:
+        with self._lock:
+            self._pending[request.state] = request
+            while len(self._pending) > self.max_pending:
+                self._pending.pop(next(iter(self._pending)))
+
+    def __contains__(self, state: str) -> bool:
+        return state in self._pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def peek(self, state: str) -> AuthorizationRequest | None:
+        return self._pending.get(state)
+
+    def take(self, state: str | None) -> AuthorizationRequest:
+        """Consume ``state``: return its request, or raise the matching StateMismatchError."""
+        with self._lock:
+            if not state:
+                raise errors.MissingStateError(
+                    "The redirect URL has no `state`, but the authorization request sent one.")
+            request = self._pending.pop(state, None)
+            if request is not None:
+                self._used.add(state)
+                return request
+            if state in self._used:
+                raise errors.StateReusedError(
+                    f"The state {state!r} was already used by an earlier redirect.")
+            raise errors.StateMismatchError(
+                f"The state {state!r} does not match any authorization request made by this client.")

@@ -1,0 +1,214 @@
+"""One object that runs the tutorial, step by step, against the sandbox or real Fortellis.
+
+    >>> from fortellis_nb.oauth import FortellisClient
+    >>> client = FortellisClient()                       # the sandbox, unless configured
+    >>> request = client.authorization_url(scopes="openid offline_access")
+    >>> redirect = client.sign_in_headless(request)      # or: a person signs in and pastes
+    >>> tokens = client.exchange_code(client.parse_redirect(redirect))
+    >>> print(client.transcript.last.as_curl())
+    >>> client.refresh(); client.call_api("/sandbox/v1/dealership")
+
+Every HTTP exchange lands in ``client.transcript``; every failure is a
+:class:`~fortellis_nb.oauth.errors.FortellisError`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from .. import config as config_module
+from . import api, errors, headless, tokens, verify
+from .authorize import AuthorizationRequest, PendingStates, build_authorization_url
+from .discovery import ProviderMetadata, discover
+from .redirect import AuthorizationResponse, parse_redirect
+from .transcript import Http, Transcript
+
+
+class FortellisClient:
+    """The app's side of the authorization code flow, one method per step."""
+
+    def __init__(self, config=None, *, http: Http | None = None, clock=time.time, verify_tokens: bool = True,
+                 access_token_audience: str | None = verify.ACCESS_TOKEN_AUDIENCE, **settings):
+        if config is None:
+            config = config_module.load_config(**settings)
+        elif settings:
+            config = config.replace(**settings)
+        self.config = config
+        self.http = http or Http()
+        self.clock = clock
+        self.verify_tokens = verify_tokens
+        self.access_token_audience = access_token_audience
+        self.states = PendingStates()
+        self.tokens: tokens.TokenResponse | None = None
+        self.original_id_claims: dict | None = None
+        self.granted_scopes: tuple[str, ...] | None = None
+        self._metadata: ProviderMetadata | None = None
+        self._jwks: verify.JWKS | None = None
+        self._used_codes: set[str] = set()
+        self._browser = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"FortellisClient(issuer={self.config.issuer!r}, api_key={self.config.api_key!r})"
+
+    # --- plumbing -----------------------------------------------------------------
+    @property
+    def transcript(self) -> Transcript:
+        return self.http.transcript
+
+    @property
+    def metadata(self) -> ProviderMetadata:
+        """The server's endpoints, discovered on first use."""
+        if self._metadata is None:
+            self._metadata = discover(self.config.issuer, self.http)
+        return self._metadata
+
+    @property
+    def jwks(self) -> verify.JWKS:
+        if self._jwks is None:
+            self._jwks = verify.JWKS(self.metadata.jwks_uri, http=self.http)
+        return self._jwks
+
+    def _credentials(self) -> dict:
+        return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}
+
+    def _redirect_uri(self) -> str:
+        if not self.config.redirect_uri:
+            raise errors.ConfigurationError(
+                "No redirect URI is configured.",
+                hint="Pass redirect_uri=... or set FORTELLIS_REDIRECT_URI to the app's registered Callback.")
+        return self.config.redirect_uri
+
+    # --- step 1: the authorize URL ----------------------------------------------------
+    def authorization_url(self, scopes=None, *, state: str | None = None, nonce: bool | str = True,
+                          pkce: bool = False, prompt: str | None = None, login_hint: str | None = None,
+                          max_age: int | None = None) -> AuthorizationRequest:
+        """A fresh authorize URL (new ``state`` and ``nonce``), remembered for parse_redirect()."""
+        request = build_authorization_url(
+            self.metadata.authorization_endpoint, client_id=self.config.api_key,
+            redirect_uri=self._redirect_uri(), scopes=scopes or self.config.scopes, state=state, nonce=nonce,
+            pkce=pkce, prompt=prompt, login_hint=login_hint, max_age=max_age, clock=self.clock)
+        self.states.add(request)
+        return request
+
+    # --- step 2: the redirect --------------------------------------------------------
+    def parse_redirect(self, url: str) -> AuthorizationResponse:
+        """Check the URL the browser landed on and take its code (each state works once)."""
+        return parse_redirect(url, redirect_uri=self._redirect_uri(), states=self.states,
+                              issuer=self.metadata.issuer, clock=self.clock)
+
+    def sign_in_headless(self, request: AuthorizationRequest | str, username: str | None = None,
+                         password: str | None = None, *, allow: bool = True) -> str:
+        """Sign in as the sandbox's demo user (or ``username``) without a browser; sandbox only."""
+        sandbox = self.config.sandbox or {}
+        username = username or sandbox.get("username")
+        password = password or sandbox.get("password")
+        if not username or not password:
+            raise errors.SandboxOnlyError("No sandbox user is configured for a headless sign-in.")
+        return headless.sign_in(str(request), username=username, password=password, http=self.http,
+                                session=self._browser, allow=allow)
+
+    # --- step 3: the token request -----------------------------------------------------
+    def exchange_code(self, response: AuthorizationResponse | str, *, code_verifier: str | None = None,
+                      nonce: str | None = None, params_in: str = "body") -> tokens.TokenResponse:
+        """Trade the code for tokens, then verify them (signature, iss, aud, exp, nonce, at_hash)."""
+        if isinstance(response, AuthorizationResponse):
+            code, received_at, request = response.code, response.received_at, response.request
+        else:
+            code, received_at, request = response, None, None
+        if request is not None:
+            code_verifier = code_verifier or request.code_verifier
+            nonce = nonce or request.nonce
+        redirect_uri = request.redirect_uri if request is not None else self._redirect_uri()
+        used_before = code in self._used_codes
+        self._used_codes.add(code)
+        result = tokens.exchange_code(
+            self.http, self.metadata.token_endpoint, **self._credentials(), code=code, redirect_uri=redirect_uri,
+            code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
+            params_in=params_in, clock=self.clock)
+        self._check(result, nonce=nonce)
+        self.tokens = result
+        self.granted_scopes = result.scopes or (request.scopes if request else None)
+        self.original_id_claims = result.id_claims
+        return result
+
+    def _check(self, result: tokens.TokenResponse, *, nonce: str | None = None) -> None:
+        if not self.verify_tokens:
+            return
+        issuer = self.metadata.issuer
+        if verify.looks_like_jwt(result.access_token) and self.access_token_audience:
+            result.access_claims = verify.verify_access_token(
+                result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_token_audience).claims
+        if result.id_token:
+            result.id_claims = verify.verify_id_token(
+                result.id_token, jwks=self.jwks, issuer=issuer, client_id=self.config.api_key, nonce=nonce,
+                access_token=result.access_token).claims
+
+    def verify(self, token: str, kind: str = "access", *, nonce: str | None = None,
+               access_token: str | None = None, now: float | None = None) -> verify.DecodedToken:
+        """Verify one token against this server's keys; ``kind`` is "access" or "id"."""
+        if kind == "id":
+            return verify.verify_id_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
+                                          client_id=self.config.api_key, nonce=nonce,
+                                          access_token=access_token, now=now)
+        return verify.verify_access_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
+                                          audience=self.access_token_audience, now=now)
+
+    # --- refresh -------------------------------------------------------------------
+    def refresh(self, refresh_token: str | None = None, scopes=None) -> tokens.TokenResponse:
+        """New tokens without signing in again; ``scopes`` may narrow, never widen, the grant."""
+        current = self.tokens
+        refresh_token = refresh_token or (current.refresh_token if current else None)
+        result = tokens.refresh(self.http, self.metadata.token_endpoint, **self._credentials(),
+                                refresh_token=refresh_token, scopes=scopes,
+                                original_scopes=self.granted_scopes, clock=self.clock)
+        self._check(result)
+        if result.id_claims and self.original_id_claims:
+            verify.check_refreshed_id_token(self.original_id_claims, result.id_claims)
+        if result.refresh_token is None:
+            result.refresh_token = refresh_token
+        self.tokens = result
+        return result
+
+    # --- the backend route ---------------------------------------------------------
+    def client_credentials(self, scopes=("anonymous",)) -> tokens.TokenResponse:
+        """A token for the app itself (no user), as the tutorial's warning recommends for backends."""
+        result = tokens.client_credentials(self.http, self.metadata.token_endpoint, **self._credentials(),
+                                           scopes=scopes, clock=self.clock)
+        self._check(result)
+        return result
+
+    # --- revoke, introspect, userinfo ---------------------------------------------
+    def _token_or_current(self, token, hint):
+        if token is not None:
+            return token
+        if self.tokens is None:
+            raise errors.ConfigurationError("No token yet.", hint="Exchange a code first.")
+        return self.tokens.refresh_token if hint == "refresh_token" else self.tokens.access_token
+
+    def revoke(self, token: str | None = None, token_type_hint: str | None = "access_token"):
+        """Revoke a token (the current access token by default)."""
+        token = self._token_or_current(token, token_type_hint)
+        return tokens.revoke(self.http, self.metadata.endpoint("revocation_endpoint"), **self._credentials(),
+                             token=token, token_type_hint=token_type_hint)
+
+    def introspect(self, token: str | None = None, token_type_hint: str | None = "access_token") -> dict:
+        """Ask the server about a token (the current access token by default)."""
+        token = self._token_or_current(token, token_type_hint)
+        return tokens.introspect(self.http, self.metadata.endpoint("introspection_endpoint"),
+                                 **self._credentials(), token=token, token_type_hint=token_type_hint)
+
+    def userinfo(self, access_token: str | None = None) -> dict:
+        return tokens.userinfo(self.http, self.metadata.endpoint("userinfo_endpoint"),
+                               access_token=self._token_or_current(access_token, "access_token"))
+
+    # --- step 4: call an API ---------------------------------------------------------
+    def call_api(self, path: str, *, access_token: str | None = None, subscription_id: str | None = None,
+                 method: str = "GET", request_id: str | None = None, json_body=None) -> api.ApiResponse:
+        """Call an API with Bearer token, Subscription-Id and a fresh Request-Id."""
+        return api.call_api(
+            self.http, api.api_url(self.config.api_base_url, path),
+            access_token=self._token_or_current(access_token, "access_token"),
+            subscription_id=subscription_id or self.config.subscription_id, method=method,
+            request_id=request_id, json_body=json_body)

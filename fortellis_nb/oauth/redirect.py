@@ -1,0 +1,172 @@
+"""Step 2 of the tutorial: read the code out of the URL the browser was sent back to.
+
+``https://example.com/?code=YqCyB3IS9xCAYJSCsd6F&state=f8f5df39-cac3-41ea-a56c-6f6cf18f1be7``
+
+The URL is checked before the code is trusted: it must be the configured redirect URI
+(scheme, host, port and path), carry each parameter once, and bring back a ``state``
+this client sent and has not used yet. An ``error`` in the URL becomes an
+:class:`~errors.AuthorizationError`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import warnings
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+from . import errors
+from .authorize import AuthorizationRequest, PendingStates
+
+#: What each error the server may put in the redirect means, and what to do about it.
+AUTHORIZATION_ERROR_HINTS = {
+    "access_denied": errors.AuthorizationDenied.default_hint,
+    "invalid_scope": "Ask only for scopes the server knows (openid, offline_access, ...), separated by spaces.",
+    "invalid_request": "A parameter is missing or repeated; rebuild the URL with authorization_url().",
+    "unauthorized_client": "The app may not use the authorization code flow; check its registration.",
+    "unsupported_response_type": "response_type must be `code`.",
+    "login_required": "prompt=none was sent and the user has no session: sign in without prompt=none.",
+    "consent_required": "prompt=none was sent but the user has not consented yet.",
+    "interaction_required": "The server needs the user; drop prompt=none.",
+    "server_error": "The identity server failed; try again in a moment.",
+    "temporarily_unavailable": "The identity server is overloaded or down for maintenance; try again later.",
+}
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass
+class AuthorizationResponse:
+    """What the redirect brought back."""
+
+    code: str
+    state: str | None
+    url: str
+    received_at: float
+    request: AuthorizationRequest | None = None
+    iss: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the code arrived (it is valid for 60)."""
+        return (time.time() if now is None else now) - self.received_at
+
+
+def _origin_and_path(parts) -> tuple[str, str, int | None, str]:
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port, parts.path or "/"
+
+
+def _split_tutorial_form(parts):
+    """``https://host/code=...&state=...`` (no ``?``), as the tutorial prints it: move the
+    last path segment into the query. Returns the new parts or None."""
+    head, _, last = parts.path.rpartition("/")
+    if parts.query or "=" not in last:
+        return None
+    names = {pair.partition("=")[0] for pair in last.split("&")}
+    if not names & {"code", "error"}:
+        return None
+    return parts._replace(path=head + "/", query=last)
+
+
+def _check_redirect_target(parts, redirect_uri: str, url: str) -> None:
+    expected = urlsplit(redirect_uri)
+    got_scheme, got_host, got_port, got_path = _origin_and_path(parts)
+    exp_scheme, exp_host, exp_port, exp_path = _origin_and_path(expected)
+    problems = []
+    if got_scheme != exp_scheme:
+        problems.append(f"scheme {got_scheme!r} instead of {exp_scheme!r}")
+    if got_host != exp_host or got_port != exp_port:
+        problems.append(f"host {parts.netloc!r} instead of {expected.netloc!r}")
+    if got_path != exp_path:
+        problems.append(f"path {got_path!r} instead of {exp_path!r}")
+    if problems:
+        hint = None
+        if len(problems) == 1 and got_path.rstrip("/") == exp_path.rstrip("/"):
+            hint = "The paths differ only by the trailing '/'; the redirect URI must match exactly."
+        raise errors.RedirectMismatchError(
+            f"{url!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
+
+
+def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None = None,
+                   expected_state: str | None = None, issuer: str | None = None,
+                   clock=time.time) -> AuthorizationResponse:
+    """Check the pasted redirect URL and return its code.
+
+    Give ``states`` (the client's pending requests, each state usable once) or
+    ``expected_state``; with neither, the state is not checked. ``issuer`` checks the
+    RFC 9207 ``iss`` parameter when the server sends one.
+    """
+    received_at = clock()
+    text = (url or "").strip().strip("'\"<>").strip()
+    if not text:
+        raise errors.EmptyRedirectError("The redirect URL is empty.")
+    if any(c.isspace() for c in text) or "://" not in text:
+        hint = None
+        if text.startswith(("code=", "?code=", "error=", "?error=")):
+            hint = ("That is only the end of the address; paste the whole URL, starting with "
+                    f"{redirect_uri}, so it can be checked.")
+        raise errors.NotAURLError(f"{text[:60]!r} is not a URL.", hint=hint)
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise errors.NotAURLError(f"{text[:60]!r} is not an http(s) URL.")
+
+    notes = []
+    fixed = _split_tutorial_form(parts)
+    if fixed is not None:
+        message = (f"{text[:80]!r} has no '?' before its parameters, like the tutorial's example "
+                   "`https://yourRedirectURL/code=...&state=...`. Read as if the '?' were there; "
+                   "a real redirect is `https://yourRedirectURL/?code=...&state=...`.")
+        warnings.warn(errors.MalformedRedirectWarning(message), stacklevel=2)
+        notes.append(message)
+        parts = fixed
+
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    seen, repeated = set(), []
+    for name, _ in pairs:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise errors.DuplicateParameterError(
+            f"The redirect URL carries {', '.join(repr(n) for n in repeated)} more than once.")
+    params = dict(pairs)
+
+    _check_redirect_target(parts, redirect_uri, text)
+
+    if issuer and params.get("iss") is not None and params["iss"] != issuer:
+        raise errors.RedirectParseError(
+            f"The redirect says it comes from issuer {params['iss']!r}, not {issuer!r}.",
+            error="iss_mismatch",
+            hint="RFC 9207: a response from another server must not be used (a mix-up attack).")
+
+    if "error" in params:
+        state = params.get("state")
+        if states is not None and state in states:
+            states.take(state)  # the request is over either way
+        error = params["error"]
+        cls = errors.AuthorizationDenied if error == "access_denied" else errors.AuthorizationError
+        raise cls(params.get("error_description") or f"The server answered {error}.", error=error,
+                  state=state, hint=AUTHORIZATION_ERROR_HINTS.get(error, ""))
+
+    code = params.get("code")
+    if not code:
+        raise errors.MissingCodeError(
+            f"The redirect URL has {'an empty' if 'code' in params else 'no'} `code` parameter.")
+
+    state = params.get("state")
+    request = None
+    if states is not None:
+        request = states.take(state)
+    elif expected_state is not None:
+        if state is None:
+            raise errors.MissingStateError("The redirect URL has no `state`, but the request sent one.")
+        if not hmac.compare_digest(state.encode(), expected_state.encode()):
+            raise errors.StateMismatchError(f"The state {state!r} is not the one sent ({expected_state!r}).")
+    return AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
+                                 request=request, iss=params.get("iss"), notes=notes)

@@ -1,0 +1,283 @@
+"""Requests to the token endpoint and its neighbours.
+
+* :func:`exchange_code`      - step 3 of the tutorial, ``grant_type=authorization_code``;
+* :func:`refresh`            - ``grant_type=refresh_token``, optionally for fewer scopes;
+* :func:`client_credentials` - the backend route (``scope=anonymous``) the tutorial's
+  opening warning recommends;
+* :func:`revoke` (RFC 7009), :func:`introspect` (RFC 7662), :func:`userinfo` (OIDC).
+
+The app authenticates with ``Authorization: Basic base64(API Key:API Secret)`` and sends
+the parameters as a form body (RFC 6749). ``params_in="query"`` reproduces the
+tutorial's later curl examples, which put them in the URL instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import warnings
+from dataclasses import dataclass, field
+from urllib.parse import quote_plus, urlencode
+
+from . import errors
+from .transcript import Http, shorten
+from .verify import expires_in_words
+
+CODE_LIFETIME = 60  # seconds, per the tutorial
+
+
+def basic_authorization(api_key: str, api_secret: str) -> str:
+    """``Basic base64(API Key:API Secret)``, API Key first (RFC 6749, 2.3.1).
+
+    Each part is form-encoded first, as the RFC asks; Fortellis keys and secrets are
+    letters, digits, '-' and '_', which that leaves unchanged.
+    """
+    pair = f"{quote_plus(api_key)}:{quote_plus(api_secret)}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+@dataclass(repr=False)
+class TokenResponse:
+    """A successful answer from the token endpoint."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int | None = None
+    scope: str | None = None
+    id_token: str | None = None
+    refresh_token: str | None = None
+    grant_type: str = ""
+    received_at: float = 0.0
+    raw: dict = field(default_factory=dict)
+    exchange: object = None
+    #: Filled in by the client when it verifies the tokens.
+    access_claims: dict | None = None
+    id_claims: dict | None = None
+    #: For a refresh: "same", "rotated", or "not returned" (the old one stays valid).
+    refresh_token_status: str | None = None
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple((self.scope or "").split())
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.expires_in is None else self.received_at + float(self.expires_in)
+
+    def expires_in_words(self, now: float | None = None) -> str:
+        if self.expires_at is None:
+            return "expiry not stated"
+        return expires_in_words(self.expires_at, now)
+
+    def as_dict(self, full: bool = False) -> dict:
+        """The JSON the server sent, tokens shortened unless ``full``."""
+        return {k: (v if full or k not in ("access_token", "id_token", "refresh_token") else shorten(v))
+                for k, v in self.raw.items()}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"TokenResponse({shown})"
+
+    __str__ = __repr__
+
+
+def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = None, **details):
+    """Turn a failed token-endpoint exchange into the matching TokenRequestError."""
+    if exchange.status is not None and exchange.status >= 500:
+        try:
+            body = exchange.json()
+        except errors.NotJSONError:
+            body = {}
+        raise errors.UnexpectedResponseError(
+            f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}"
+            + (f" ({body.get('error')}: {body.get('error_description')})" if isinstance(body, dict) and body.get("error") else "."),
+            exchange=exchange, hint="The server failed; try again in a moment.")
+    body = exchange.json()
+    if not isinstance(body, dict) or "error" not in body:
+        raise errors.UnexpectedResponseError(
+            f"{exchange.method} {exchange.url} answered HTTP {exchange.status} without an OAuth `error`.",
+            exchange=exchange)
+    code = str(body["error"])
+    description = str(body.get("error_description") or "")
+    cls = errors.OAUTH_ERRORS.get(code, errors.TokenRequestError)
+    hint = hint if hint is not None else _hint_for(code, description, context, **details)
+    raise cls(description or f"The server answered {code}.", error=code, hint=hint, exchange=exchange)
+
+
+def _hint_for(code: str, description: str, context: str, *, code_age: float | None = None,
+              code_used_before: bool = False, redirect_uri: str | None = None,
+              original_scopes=None, requested_scopes=None) -> str | None:
+    lowered = description.lower()
+    if code == "invalid_client":
+        if "swap" in lowered or "reverse" in lowered or "order" in lowered:
+            return ("The API Key and API Secret are swapped: encode `API Key:API Secret`, key first. "
+                    "(The tutorial's `API Secret:API Key` is a known mistake.)")
+        if "no client credentials" in lowered:
+            return "Send `Authorization: Basic base64(API Key:API Secret)` with the request."
+        return None
+    if code == "invalid_grant" and context == "authorization_code":
+        if "redirect" in lowered:
+            return (f"Send exactly the redirect_uri used in the authorize URL ({redirect_uri!r}), "
+                    "trailing '/' included.")
+        if code_used_before:
+            return ("This code was already exchanged once; a code works a single time (and reusing it "
+                    "revokes the tokens it gave). Sign in again for a new code.")
+        if code_age is not None and code_age > CODE_LIFETIME:
+            return (f"The code was {code_age:.0f} seconds old; codes expire after {CODE_LIFETIME}. "
+                    "Sign in again and exchange the new code straight away.")
+        return None
+    if code == "invalid_grant" and context == "refresh_token":
+        return ("The refresh token is unknown, revoked or expired (unused for 7 days). Sign in again "
+                "with `offline_access` in the scope.")
+    if code == "invalid_scope" and context == "refresh_token":
+        extra = sorted(set(requested_scopes or ()) - set(original_scopes or ())) if original_scopes else []
+        return ("When you refresh, you cannot include a scope that is not in the original call"
+                + (f": {', '.join(extra)} was not granted" if extra else "")
+                + (f" (granted: {' '.join(original_scopes)})." if original_scopes else "."))
+    if code == "invalid_scope" and context == "client_credentials":
+        return "Client credentials tokens are for the `anonymous` scope."
+    return None
+
+
+def _token_request(http: Http, token_endpoint: str, form: dict, *, api_key: str, api_secret: str,
+                   label: str, params_in: str = "body", clock=time.time):
+    headers = {
+        "Accept": "application/json",
+        "Authorization": basic_authorization(api_key, api_secret),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    if params_in == "query":
+        url = token_endpoint + ("&" if "?" in token_endpoint else "?") + urlencode(form)
+        exchange = http.send("POST", url, headers=headers, label=label)
+    elif params_in == "body":
+        exchange = http.send("POST", token_endpoint, headers=headers, form=form, label=label)
+    else:
+        raise ValueError("params_in is 'body' or 'query'")
+    return exchange, clock()
+
+
+def _token_response(exchange, grant_type: str, received_at: float) -> TokenResponse:
+    body = exchange.json()
+    if not isinstance(body, dict) or not body.get("access_token"):
+        raise errors.UnexpectedResponseError(
+            f"The token endpoint answered HTTP {exchange.status} without an access_token.", exchange=exchange)
+    if str(body.get("token_type", "")).lower() != "bearer":
+        raise errors.UnexpectedResponseError(
+            f"The token_type is {body.get('token_type')!r}, not Bearer.", exchange=exchange)
+    return TokenResponse(access_token=body["access_token"], token_type=body["token_type"],
+                         expires_in=body.get("expires_in"), scope=body.get("scope"),
+                         id_token=body.get("id_token"), refresh_token=body.get("refresh_token"),
+                         grant_type=grant_type, received_at=received_at, raw=body, exchange=exchange)
+
+
+def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, code: str,
+                  redirect_uri: str, code_verifier: str | None = None, code_received_at: float | None = None,
+                  code_used_before: bool = False, params_in: str = "body", clock=time.time) -> TokenResponse:
+    """Trade an authorization code for tokens.
+
+    ``code_received_at`` lets the age of the code be checked: past 60 seconds a
+    :class:`~errors.CodeAgeWarning` is given (the request is still sent, so the
+    server's own answer can be seen).
+    """
+    age = None
+    if code_received_at is not None:
+        age = clock() - code_received_at
+        if age > CODE_LIFETIME:
+            warnings.warn(errors.CodeAgeWarning(
+                f"The code is {age:.0f} seconds old; the tutorial: \"You can exchange the authorization "
+                f"code for a token for 60 seconds.\" Expect invalid_grant."), stacklevel=3)
+    form = {"grant_type": "authorization_code", "redirect_uri": redirect_uri, "code": code}
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
+                                           label="Exchange the code", params_in=params_in, clock=clock)
+    if exchange.status != 200:
+        _raise_for_oauth_error(exchange, context="authorization_code", code_age=age,
+                               code_used_before=code_used_before, redirect_uri=redirect_uri)
+    return _token_response(exchange, "authorization_code", received_at)
+
+
+def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, refresh_token: str,
+            scopes=None, original_scopes=None, params_in: str = "body", clock=time.time) -> TokenResponse:
+    """New tokens from a refresh token; ``scopes`` (optional) must be a subset of the original grant."""
+    if not refresh_token:
+        raise errors.ConfigurationError(
+            "There is no refresh token to use.", error="no_refresh_token",
+            hint="Refresh tokens come only when the authorize URL asked for `offline_access`.")
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    requested = None
+    if scopes is not None:
+        requested = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+        form["scope"] = " ".join(requested)
+    exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
+                                           label="Refresh", params_in=params_in, clock=clock)
+    if exchange.status != 200:
+        _raise_for_oauth_error(exchange, context="refresh_token", original_scopes=original_scopes,
+                               requested_scopes=requested)
+    response = _token_response(exchange, "refresh_token", received_at)
+    if response.refresh_token is None:
+        response.refresh_token_status = "not returned"
+    elif response.refresh_token == refresh_token:
+        response.refresh_token_status = "same"
+    else:
+        response.refresh_token_status = "rotated"
+    return response
+
+
+def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_secret: str,
+                       scopes=("anonymous",), clock=time.time) -> TokenResponse:
+    """A token for the app itself, no user involved (``scope=anonymous`` at Fortellis)."""
+    scope = scopes if isinstance(scopes, str) else " ".join(scopes)
+    form = {"grant_type": "client_credentials", "scope": scope}
+    exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
+                                           label="Client credentials", clock=clock)
+    if exchange.status != 200:
+        _raise_for_oauth_error(exchange, context="client_credentials")
+    return _token_response(exchange, "client_credentials", received_at)
+
+
+def revoke(http: Http, revocation_endpoint: str, *, api_key: str, api_secret: str, token: str,
+           token_type_hint: str | None = None):
+    """Revoke a token (RFC 7009). The server answers 200 even for a token it does not know."""
+    form = {"token": token}
+    if token_type_hint:
+        form["token_type_hint"] = token_type_hint
+    exchange, _ = _token_request(http, revocation_endpoint, form, api_key=api_key, api_secret=api_secret,
+                                 label="Revoke")
+    if exchange.status != 200:
+        _raise_for_oauth_error(exchange, context="revoke")
+    return exchange
+
+
+def introspect(http: Http, introspection_endpoint: str, *, api_key: str, api_secret: str, token: str,
+               token_type_hint: str | None = None) -> dict:
+    """Ask the server whether a token is active, and what it says (RFC 7662)."""
+    form = {"token": token}
+    if token_type_hint:
+        form["token_type_hint"] = token_type_hint
+    exchange, _ = _token_request(http, introspection_endpoint, form, api_key=api_key, api_secret=api_secret,
+                                 label="Introspect")
+    if exchange.status != 200:
+        _raise_for_oauth_error(exchange, context="introspect")
+    body = exchange.json()
+    if not isinstance(body, dict) or "active" not in body:
+        raise errors.UnexpectedResponseError("The introspection answer has no `active` member.",
+                                             exchange=exchange)
+    return body
+
+
+def userinfo(http: Http, userinfo_endpoint: str, *, access_token: str) -> dict:
+    """The signed-in user's claims (OIDC Core 5.3), with the access token as Bearer."""
+    exchange = http.send("GET", userinfo_endpoint, label="User info", headers={
+        "Accept": "application/json", "Authorization": f"Bearer {access_token}"})
+    if exchange.status != 200:
+        challenge = exchange.header("WWW-Authenticate") or ""
+        if exchange.status in (401, 403) and "error=" in challenge:
+            params = dict(part.strip().split("=", 1) for part in challenge[len("Bearer "):].split(",")
+                          if "=" in part)
+            code = params.get("error", "").strip('"')
+            cls = errors.OAUTH_ERRORS.get(code, errors.TokenRequestError)
+            raise cls(params.get("error_description", "").strip('"') or f"The server answered {code}.",
+                      error=code, exchange=exchange)
+        _raise_for_oauth_error(exchange, context="userinfo")
+    return exchange.json()

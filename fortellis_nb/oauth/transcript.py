@@ -1,0 +1,308 @@
+"""Every HTTP exchange, recorded, and replayable as curl or as Python ``requests`` code.
+
+The learner should be able to see exactly what went over the wire at each step, and
+to repeat it outside the notebook. Secrets and tokens are shortened the way the
+tutorial prints them (``authorization: Basic MG9hY...``) unless ``full=True`` is asked
+for; the recorded values themselves are never altered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from . import errors
+
+#: Form fields, query parameters and JSON members whose values are shortened on display.
+SECRET_FIELDS = frozenset({
+    "client_secret", "password", "access_token", "refresh_token", "id_token", "token",
+    "code_verifier", "csrf", "admin_token", "api_secret", "assertion", "client_assertion",
+})
+#: Headers whose values are shortened on display (the scheme word is kept).
+SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
+#: Headers that ``requests`` adds by itself; left out of the curl / Python renderings.
+_AUTOMATIC_HEADERS = frozenset({"user-agent", "accept-encoding", "connection", "content-length"})
+
+SHOWN = 5
+
+
+def shorten(value: str, keep: int = SHOWN) -> str:
+    """``'MG9hYzE2...'`` -> ``'MG9hY...'``: enough to recognise a value, too little to use it."""
+    value = str(value)
+    if len(value) <= keep:
+        return "..." if value else value
+    return value[:keep] + "..."
+
+
+def _mask_header(name: str, value: str) -> str:
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, sep, rest = value.partition(" ")
+    if sep and scheme.lower() in ("basic", "bearer", "dpop"):
+        return f"{scheme} {shorten(rest)}"
+    if name.lower() in ("cookie", "set-cookie"):
+        return re.sub(r"=([^;,\s]+)", lambda m: "=" + shorten(m.group(1)), value)
+    return shorten(value)
+
+
+def _mask_pairs(pairs, full: bool):
+    return [(k, v if full or k not in SECRET_FIELDS else shorten(v)) for k, v in pairs]
+
+
+def _mask_json(value, full: bool):
+    if full:
+        return value
+    if isinstance(value, dict):
+        return {k: (shorten(v) if k in SECRET_FIELDS and isinstance(v, str) else _mask_json(v, full))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(v, full) for v in value]
+    return value
+
+
+def _readable_query(pairs) -> str:
+    # Keep ':' and '/' readable, as the tutorial prints redirect_uri=https://example.com/;
+    # a server decodes them the same either way.
+    return urlencode(pairs, safe=":/")
+
+
+def _mask_url(url: str, full: bool) -> str:
+    if full:
+        return url
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k in SECRET_FIELDS for k, _ in pairs):
+        return url
+    return urlunsplit(parts._replace(query=_readable_query(_mask_pairs(pairs, full))))
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response (or the failure that replaced the response)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None = None
+    form: list[tuple[str, str]] | None = None
+    status: int | None = None
+    reason: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    elapsed: float = 0.0
+    started_at: float = 0.0
+    label: str = ""
+    failure: str | None = None
+
+    # -- reading the response -----------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.response_headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A response header, looked up without regard to case."""
+        for key, value in self.response_headers.items():
+            if key.lower() == name.lower():
+                return value
+        return default
+
+    def json(self):
+        """The response body as JSON, or :class:`~errors.NotJSONError`."""
+        try:
+            return json.loads(self.response_body)
+        except ValueError:
+            pass
+        title = re.search(r"<title[^>]*>(.*?)</title>", self.response_body, re.I | re.S)
+        if title:
+            what = f"an HTML page titled {title.group(1).strip()!r}"
+        elif not self.response_body.strip():
+            what = "an empty body"
+        else:
+            what = f"{self.content_type or 'a body'} starting {self.response_body.strip()[:60]!r}"
+        raise errors.NotJSONError(
+            f"{self.method} {self.url} answered HTTP {self.status} with {what}, not JSON.",
+            exchange=self) from None
+
+    # -- display ----------------------------------------------------------------
+    def summary(self) -> str:
+        outcome = f"{self.status} {self.reason}".strip() if self.status is not None else f"failed: {self.failure}"
+        return f"{self.method} {_mask_url(self.url, False)} -> {outcome} ({self.elapsed * 1000:.0f} ms)"
+
+    __str__ = summary
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.summary()}>"
+
+    def _shown_headers(self, full: bool) -> list[tuple[str, str]]:
+        return [(k, v if full else _mask_header(k, v)) for k, v in self.request_headers.items()
+                if k.lower() not in _AUTOMATIC_HEADERS and not (k.lower() == "accept" and v == "*/*")]
+
+    def _shown_body(self, full: bool) -> str | None:
+        if self.form is not None:
+            return _readable_query(_mask_pairs(self.form, full))
+        return self.request_body
+
+    def as_curl(self, full: bool = False) -> str:
+        """The request as a curl command, in the tutorial's layout."""
+        lines = [f"curl --request {self.method}", f"--url {shlex.quote(_mask_url(self.url, full))}"]
+        for name, value in self._shown_headers(full):
+            lines.append(f"--header {shlex.quote(f'{name.lower()}: {value}')}")
+        body = self._shown_body(full)
+        if body:
+            lines.append(f"--data {shlex.quote(body)}")
+        return " \\\n  ".join(lines)
+
+    def as_python(self, full: bool = False) -> str:
+        """The request as Python code using ``requests``."""
+        func = self.method.lower() if self.method in ("GET", "POST", "PUT", "DELETE", "PATCH") else None
+        call = f"requests.{func}(" if func else f"requests.request({self.method!r}, "
+        args = [repr(_mask_url(self.url, full))]
+        headers = self._shown_headers(full)
+        if self.form is not None:
+            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        if headers:
+            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in headers)
+            args.append("headers={\n" + inner + "    }")
+        if self.form is not None:
+            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in _mask_pairs(self.form, full))
+            args.append("data={\n" + inner + "    }")
+        elif self.request_body:
+            args.append(f"data={self.request_body!r}")
+        args.append("allow_redirects=False")
+        body = "".join(f"    {a},\n" for a in args)
+        return f"import requests\n\nresponse = {call}\n{body})\nprint(response.status_code, response.text)"
+
+    def response_text(self, full: bool = False) -> str:
+        """The response body, pretty-printed when JSON, tokens shortened unless ``full``."""
+        try:
+            data = json.loads(self.response_body)
+        except ValueError:
+            return self.response_body
+        return json.dumps(_mask_json(data, full), indent=2)
+
+    def as_dict(self, full: bool = False) -> dict:
+        return {
+            "label": self.label,
+            "method": self.method,
+            "url": _mask_url(self.url, full),
+            "request_headers": dict(self._shown_headers(full)),
+            "request_body": self._shown_body(full),
+            "status": self.status,
+            "response_headers": {k: v if full else _mask_header(k, v) for k, v in self.response_headers.items()},
+            "response_body": self.response_text(full),
+            "elapsed": self.elapsed,
+            "failure": self.failure,
+        }
+
+
+class Transcript:
+    """The exchanges of a session, oldest first."""
+
+    def __init__(self):
+        self.exchanges: list[Exchange] = []
+
+    def record(self, exchange: Exchange) -> Exchange:
+        self.exchanges.append(exchange)
+        return exchange
+
+    @property
+    def last(self) -> Exchange | None:
+        return self.exchanges[-1] if self.exchanges else None
+
+    def clear(self) -> None:
+        self.exchanges.clear()
+
+    def __iter__(self):
+        return iter(self.exchanges)
+
+    def __len__(self) -> int:
+        return len(self.exchanges)
+
+    def __getitem__(self, index):
+        return self.exchanges[index]
+
+    def as_curl(self, full: bool = False) -> str:
+        return "\n\n".join(f"# {e.label or e.method}\n{e.as_curl(full)}" for e in self.exchanges)
+
+    def __str__(self) -> str:
+        return "\n".join(e.summary() for e in self.exchanges)
+
+    def __repr__(self) -> str:
+        return f"<Transcript of {len(self.exchanges)} exchanges>"
+
+
+def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors.NetworkError:
+    target = f"{exchange.method} {urlsplit(exchange.url).netloc or exchange.url}"
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return errors.TLSError(f"{target}: TLS failed ({text[:160]}).", exchange=exchange)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return errors.Timeout(f"{target}: no answer within {exchange.elapsed:.1f} s.", exchange=exchange)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "refused" in text.lower() or "errno 111" in text.lower():
+            return errors.ConnectionRefused(f"{target}: connection refused.", exchange=exchange)
+        if "name or service not known" in text.lower() or "failed to resolve" in text.lower() \
+                or "nodename nor servname" in text.lower():
+            return errors.NetworkError(f"{target}: the host name does not resolve.", exchange=exchange,
+                                       error="dns_error",
+                                       hint="Check the spelling of the host in the URL.")
+        return errors.NetworkError(f"{target}: connection failed ({text[:160]}).", exchange=exchange)
+    if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                        requests.exceptions.InvalidURL)):
+        return errors.NetworkError(f"{exchange.url!r} is not a usable URL ({text[:120]}).",
+                                   exchange=exchange, error="invalid_url",
+                                   hint="URLs start with https:// (or http:// for the local sandbox).")
+    return errors.NetworkError(f"{target}: {text[:200]}", exchange=exchange)
+
+
+class Http:
+    """Sends requests, records each one in a :class:`Transcript`, maps failures to our errors.
+
+    Redirects are never followed: in OAuth the redirect *is* the answer.
+    """
+
+    def __init__(self, transcript: Transcript | None = None, session: requests.Session | None = None,
+                 timeout: float = 10.0):
+        self.transcript = transcript if transcript is not None else Transcript()
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def send(self, method: str, url: str, *, headers: dict | None = None, form=None, params=None,
+             json_body=None, label: str = "", timeout: float | None = None) -> Exchange:
+        method = method.upper()
+        form_pairs = list(form.items()) if isinstance(form, dict) else (list(form) if form is not None else None)
+        exchange = Exchange(method=method, url=url, request_headers=dict(headers or {}), form=form_pairs,
+                            label=label, started_at=time.time())
+        start = time.perf_counter()
+        try:
+            response = self.session.request(
+                method, url, headers=headers, data=form_pairs, params=params, json=json_body,
+                timeout=timeout or self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            exchange.elapsed = time.perf_counter() - start
+            exchange.failure = type(exc).__name__
+            self.transcript.record(exchange)
+            raise _network_error(exc, exchange) from None
+        exchange.elapsed = time.perf_counter() - start
+        prepared = response.request
+        exchange.url = prepared.url
+        exchange.request_headers = dict(prepared.headers)
+        body = prepared.body
+        exchange.request_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        exchange.status = response.status_code
+        exchange.reason = response.reason or ""
+        exchange.response_headers = dict(response.headers)
+        exchange.response_body = response.text
+        return self.transcript.record(exchange)
