@@ -220,7 +220,8 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
     """Gather the settings (see the module docstring for the order).
 
     ``env`` replaces ``os.environ`` (tests); ``dotenv=False`` skips the ``.env`` file,
-    a path names one; ``sandbox`` may be a ``SandboxInfo`` to use instead of starting one.
+    a path names one; ``sandbox`` may be a ``SandboxInfo`` to use instead of starting one,
+    or False to never fall back to the sandbox.
     """
     arguments = dict(issuer=issuer, api_key=api_key, api_secret=api_secret, redirect_uri=redirect_uri,
                      scopes=scopes, subscription_id=subscription_id, api_base_url=api_base_url)
@@ -245,6 +246,8 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
             values[name], sources[name] = dotenv_values[var], f".env {var}"
 
     if "issuer" not in values:
+        if sandbox is False:
+            raise ConfigurationError("No issuer is set.", hint=f"Set {ENV_VARS['issuer']} or pass issuer=....")
         if sandbox is None:
             sandbox = _start_sandbox(state_dir)
         config = Config.from_sandbox(sandbox, **{k: v for k, v in values.items()})

@@ -70,6 +70,12 @@ class FortellisClient:
             self._jwks = verify.JWKS(self.metadata.jwks_uri, http=self.http)
         return self._jwks
 
+    def _prepare_verification(self) -> None:
+        # Fetch the keys before the token request, as an app does at start-up, so the
+        # token request stays the last exchange of its step.
+        if self.verify_tokens:
+            self.jwks.keys
+
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}
 
@@ -121,6 +127,7 @@ class FortellisClient:
             code_verifier = code_verifier or request.code_verifier
             nonce = nonce or request.nonce
         redirect_uri = request.redirect_uri if request is not None else self._redirect_uri()
+        self._prepare_verification()
         used_before = code in self._used_codes
         self._used_codes.add(code)
         result = tokens.exchange_code(
@@ -160,6 +167,7 @@ class FortellisClient:
         """New tokens without signing in again; ``scopes`` may narrow, never widen, the grant."""
         current = self.tokens
         refresh_token = refresh_token or (current.refresh_token if current else None)
+        self._prepare_verification()
         result = tokens.refresh(self.http, self.metadata.token_endpoint, **self._credentials(),
                                 refresh_token=refresh_token, scopes=scopes,
                                 original_scopes=self.granted_scopes, clock=self.clock)
@@ -174,6 +182,7 @@ class FortellisClient:
     # --- the backend route ---------------------------------------------------------
     def client_credentials(self, scopes=("anonymous",)) -> tokens.TokenResponse:
         """A token for the app itself (no user), as the tutorial's warning recommends for backends."""
+        self._prepare_verification()
         result = tokens.client_credentials(self.http, self.metadata.token_endpoint, **self._credentials(),
                                            scopes=scopes, clock=self.clock)
         self._check(result)

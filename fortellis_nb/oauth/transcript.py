@@ -24,6 +24,9 @@ SECRET_FIELDS = frozenset({
     "client_secret", "password", "access_token", "refresh_token", "id_token", "token",
     "code_verifier", "csrf", "admin_token", "api_secret", "assertion", "client_assertion",
 })
+#: Fields hidden entirely (not even a prefix): a password or secret is short enough to guess.
+HIDDEN_FIELDS = frozenset({"password", "client_secret", "api_secret"})
+HIDDEN = "********"
 #: Headers whose values are shortened on display (the scheme word is kept).
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
 #: Headers that ``requests`` adds by itself; left out of the curl / Python renderings.
@@ -51,15 +54,21 @@ def _mask_header(name: str, value: str) -> str:
     return shorten(value)
 
 
+def _mask_value(name: str, value):
+    if name in HIDDEN_FIELDS:
+        return HIDDEN
+    return shorten(value) if name in SECRET_FIELDS and isinstance(value, str) else value
+
+
 def _mask_pairs(pairs, full: bool):
-    return [(k, v if full or k not in SECRET_FIELDS else shorten(v)) for k, v in pairs]
+    return [(k, v if full else _mask_value(k, v)) for k, v in pairs]
 
 
 def _mask_json(value, full: bool):
     if full:
         return value
     if isinstance(value, dict):
-        return {k: (shorten(v) if k in SECRET_FIELDS and isinstance(v, str) else _mask_json(v, full))
+        return {k: (_mask_value(k, v) if k in SECRET_FIELDS else _mask_json(v, full))
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_json(v, full) for v in value]
@@ -69,7 +78,7 @@ def _mask_json(value, full: bool):
 def _readable_query(pairs) -> str:
     # Keep ':' and '/' readable, as the tutorial prints redirect_uri=https://example.com/;
     # a server decodes them the same either way.
-    return urlencode(pairs, safe=":/")
+    return urlencode(pairs, safe=":/*")
 
 
 def _mask_url(url: str, full: bool) -> str:

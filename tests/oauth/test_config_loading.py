@@ -1,0 +1,127 @@
+import warnings
+
+import pytest
+
+from fortellis_nb.config import MASK, Config, api_base_url_for, load_config, parse_dotenv
+from fortellis_nb.oauth.errors import ConfigurationError, RedirectURIWarning
+from fortellis_nb.sandbox import running_sandbox, stop_sandbox
+
+REAL = {
+    "FORTELLIS_ISSUER": "https://identity-dev.fortellis.io/oauth2/aus1ni5i9n9WkzcYa2p7",
+    "FORTELLIS_API_KEY": "RRTKerBb7tgRT4K6ES2eQdYJ1z9cHFsv",
+    "FORTELLIS_API_SECRET": "s3cr3t-VALUE-never-shown",
+    "FORTELLIS_REDIRECT_URI": "https://example.com/",
+    "FORTELLIS_SUBSCRIPTION_ID": "test",
+}
+
+
+def test_environment_alone_configures_real_fortellis_without_touching_the_sandbox():
+    config = load_config(env=REAL, dotenv=False, sandbox=False)
+    assert config.issuer == REAL["FORTELLIS_ISSUER"]
+    assert config.api_key == REAL["FORTELLIS_API_KEY"]
+    assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
+    assert config.subscription_id == "test"
+    assert config.api_base_url == "https://api-dev.fortellis.io"
+    assert not config.is_sandbox
+    assert config.sources["issuer"] == "environment FORTELLIS_ISSUER"
+
+
+def test_arguments_beat_environment_which_beats_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("FORTELLIS_API_KEY=from-dotenv\nFORTELLIS_SUBSCRIPTION_ID=dotenv-sub\n"
+                      "FORTELLIS_SCOPES='openid offline_access'\n")
+    env = {k: v for k, v in REAL.items() if k not in ("FORTELLIS_API_KEY", "FORTELLIS_SUBSCRIPTION_ID")}
+    config = load_config(env=env, dotenv=dotenv, redirect_uri="https://app.example/callback/")
+    assert config.api_key == "from-dotenv"
+    assert config.sources["api_key"] == ".env FORTELLIS_API_KEY"
+    assert config.subscription_id == "dotenv-sub"
+    assert config.scopes == ("openid", "offline_access")
+    assert config.redirect_uri == "https://app.example/callback/"
+    assert config.sources["redirect_uri"] == "argument"
+    assert config.sources["issuer"].startswith("environment")
+
+
+def test_default_dotenv_is_read_from_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("".join(f"export {k}=\"{v}\"\n" for k, v in REAL.items()))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(env={})
+    assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
+    assert config.sources["api_secret"] == ".env FORTELLIS_API_SECRET"
+
+
+def test_parse_dotenv_handles_comments_quotes_and_export():
+    values = parse_dotenv('# comment\n\nexport A=1\nB = "two words"\nC=\'x#y\'\nD=plain # trailing\nE="a\\nb"\n')
+    assert values == {"A": "1", "B": "two words", "C": "x#y", "D": "plain", "E": "a\nb"}
+    with pytest.raises(ConfigurationError):
+        parse_dotenv("this is not a setting\n")
+
+
+def test_issuer_without_credentials_names_the_missing_variables():
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(env={"FORTELLIS_ISSUER": REAL["FORTELLIS_ISSUER"]}, dotenv=False)
+    assert "FORTELLIS_API_KEY" in str(caught.value) and "FORTELLIS_API_SECRET" in str(caught.value)
+    assert caught.value.hint
+
+
+def test_plain_http_issuer_is_refused_unless_it_is_this_machine():
+    with pytest.raises(ConfigurationError):
+        Config(issuer="http://identity.example.com/oauth2/x", api_key="k", api_secret="s")
+    Config(issuer="http://127.0.0.1:8080/oauth2/x", api_key="k", api_secret="s")
+    Config(issuer="http://localhost:8080/oauth2/x", api_key="k", api_secret="s")
+
+
+def test_the_secret_is_masked_in_every_repr_str_and_display():
+    config = load_config(env=REAL, dotenv=False)
+    secret = REAL["FORTELLIS_API_SECRET"]
+    for shown in (repr(config), str(config), config._repr_html_(), str(config.as_dict()), f"{config}",
+                  f"{config!r}"):
+        assert secret not in shown
+        assert secret[:5] not in shown
+    assert MASK in repr(config)
+    assert config.as_dict(reveal=True)["api_secret"] == secret
+
+
+def test_redirect_uri_without_trailing_slash_warns_with_the_tutorials_rule():
+    with pytest.warns(RedirectURIWarning, match="with a trailing `/`") as caught:
+        load_config(env={**REAL, "FORTELLIS_REDIRECT_URI": "https://example.com/callback"}, dotenv=False)
+    assert "Use the redirect URI that you entered when you were registering your app" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_config(env=REAL, dotenv=False)
+
+
+def test_redirect_uri_must_be_an_http_url_without_fragment():
+    with pytest.raises(ConfigurationError):
+        load_config(env={**REAL, "FORTELLIS_REDIRECT_URI": "example.com/"}, dotenv=False)
+    with pytest.raises(ConfigurationError):
+        load_config(env={**REAL, "FORTELLIS_REDIRECT_URI": "https://example.com/#x"}, dotenv=False)
+
+
+@pytest.mark.parametrize("issuer, gateway", [
+    ("https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7", "https://api.fortellis.io"),
+    ("https://identity-qat.fortellis.io/oauth2/ausax07ig2eIlo3pO4x6", "https://api-qat.fortellis.io"),
+    ("https://login.example.com/oauth2/default", None),
+])
+def test_gateway_follows_from_the_fortellis_issuer(issuer, gateway):
+    assert api_base_url_for(issuer) == gateway
+
+
+def test_nothing_set_means_the_given_sandbox_and_arguments_still_override(info):
+    config = load_config(env={}, dotenv=False, sandbox=info, redirect_uri="https://example.com/")
+    assert config.is_sandbox
+    assert config.issuer == info.issuer and config.api_key == info.api_key
+    assert config.api_secret == info.api_secret
+    assert config.redirect_uri == "https://example.com/"
+    assert config.sources["issuer"] == "sandbox" and config.sources["redirect_uri"] == "argument"
+    assert info.password not in repr(config) and info.api_secret not in str(config)
+
+
+def test_nothing_set_starts_the_background_sandbox(tmp_path):
+    state_dir = tmp_path / "state"
+    try:
+        config = load_config(env={}, dotenv=False, state_dir=state_dir)
+        running = running_sandbox(state_dir)
+        assert running is not None
+        assert config.issuer == running.issuer and config.is_sandbox
+    finally:
+        stop_sandbox(state_dir)
