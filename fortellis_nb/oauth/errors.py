@@ -415,6 +415,7 @@ class MissingClaimError(TokenVerificationError):
     """A claim the token must carry is absent."""
 
     default_error = "missing_claim"
+    default_hint = "iss, aud, exp and iat are required (and sub in an ID token); do not use this token."
 
 
 class NonceMismatchError(TokenVerificationError):
