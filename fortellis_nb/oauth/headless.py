@@ -145,14 +145,17 @@ def sign_in(authorization_url: str, *, username: str, password: str, http: Http 
                                          exchange=exchange)
             exchange = browser.send("GET", location, headers={"Accept": "text/html"}, label="Follow the redirect")
             continue
-        if exchange.status != 200:
-            raise errors.SignInError(f"The sign-in page answered HTTP {exchange.status}: "
-                                     f"{exchange.response_body.strip()[:200]}", exchange=exchange, hint="")
         forms, messages = parse_forms(exchange.response_body)
         form = next((f for f in forms if f.method == "post"), None)
-        if form is None or (submitted_password and form.has("password")):
+        if submitted_password and form is not None and form.has("password"):
+            # The page came back with the form again: the sign-in was refused.
             raise errors.SignInError(
-                "; ".join(messages) or "The sign-in page did not accept the sign-in.", exchange=exchange)
+                "; ".join(messages) or f"The sign-in page came back (HTTP {exchange.status}).", exchange=exchange)
+        if form is None:
+            raise errors.SignInError(
+                f"The sign-in page answered HTTP {exchange.status} without a form"
+                + (f": {'; '.join(messages)}" if messages else "."), exchange=exchange,
+                hint="Open the authorization URL in a browser to see what the server says.")
         data = dict(form.fields)
         for name, kind in form.inputs.items():
             if kind == "password":
