@@ -503,7 +503,3 @@ class CodeAgeWarning(FortellisWarning):
 
 class RequestIdWarning(FortellisWarning):
     """The response's Request-Id is not the one the request sent."""
-
-
-class InsecureTransportWarning(FortellisWarning):
-    """A secret is about to travel over plain HTTP to a host that is not this machine."""
