@@ -256,8 +256,9 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
 
     missing = [ENV_VARS[n] for n in ("api_key", "api_secret") if n not in values]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise ConfigurationError(
-            f"The issuer is set ({sources['issuer']}) but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not.",
+            f"The issuer is set ({sources['issuer']}) but {' and '.join(missing)} {verb} not.",
             hint="A real server needs the app's API Key and API Secret too; unset FORTELLIS_ISSUER to use the sandbox.")
     values.setdefault("scopes", DEFAULT_SCOPES)
     return Config(**values, sources=sources)

@@ -74,7 +74,7 @@ class FortellisClient:
         # Fetch the keys before the token request, as an app does at start-up, so the
         # token request stays the last exchange of its step.
         if self.verify_tokens:
-            self.jwks.keys
+            self.jwks.load()
 
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}

@@ -88,9 +88,11 @@ def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = No
             body = exchange.json()
         except errors.NotJSONError:
             body = {}
+        said = ""
+        if isinstance(body, dict) and body.get("error"):
+            said = f" ({body.get('error')}: {body.get('error_description')})"
         raise errors.UnexpectedResponseError(
-            f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}"
-            + (f" ({body.get('error')}: {body.get('error_description')})" if isinstance(body, dict) and body.get("error") else "."),
+            f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}{said or '.'}",
             exchange=exchange, hint="The server failed; try again in a moment.")
     body = exchange.json()
     if not isinstance(body, dict) or "error" not in body:

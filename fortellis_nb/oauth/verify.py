@@ -204,11 +204,15 @@ class JWKS:
         self.fetches += 1
         return self._keys
 
-    @property
-    def keys(self) -> list[dict]:
+    def load(self) -> list[dict]:
+        """The keys, fetched on first use."""
         if self._keys is None:
             self.fetch()
         return list(self._keys)
+
+    @property
+    def keys(self) -> list[dict]:
+        return self.load()
 
     def _signing_keys(self) -> list[dict]:
         return [k for k in self.keys if k.get("kty") == "RSA" and k.get("use", "sig") == "sig"

@@ -101,7 +101,8 @@ class LocalServer:
                 outer.requests.append((self.command, self.path, dict(self.headers), body))
                 route = outer.routes.get((self.command, path)) or outer.routes.get((self.command, "*"))
                 if route is None:
-                    status, headers, payload = 404, {"Content-Type": "text/html"}, "<html><title>Not Found</title></html>"
+                    status, headers = 404, {"Content-Type": "text/html"}
+                    payload = "<html><title>Not Found</title></html>"
                 else:
                     status, headers, payload = route(self)
                 if isinstance(payload, (dict, list)):

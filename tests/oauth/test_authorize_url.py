@@ -43,7 +43,8 @@ def test_state_and_nonce_are_fresh_for_every_request(client):
 
 
 def test_pkce_follows_rfc7636_appendix_b():
-    assert code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    verifier, challenge = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert code_challenge(verifier) == challenge
     request = build_authorization_url("https://x.example/v1/authorize", client_id="k",
                                       redirect_uri="https://example.com/", pkce=True)
     assert 43 <= len(request.code_verifier) <= 128

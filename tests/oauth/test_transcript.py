@@ -1,9 +1,7 @@
 import io
-import shlex
 import socket
 import subprocess
 import shutil
-import threading
 from contextlib import redirect_stdout
 
 import pytest
