@@ -61,6 +61,10 @@ class Authority:
         self._keys_lock = threading.Lock()
         self._seed()
         self._keys = store.signing_keys()
+        # Made once at first start and never changed: read them once, not per request.
+        self.server_id = store.meta("server_id")
+        self.idp_id = store.meta("idp_id")
+        self._admin_token = store.meta("admin_token")
         self.base_url = ""  # set once the server is bound
 
     @property
@@ -87,10 +91,6 @@ class Authority:
             store.add_signing_key(SigningKey.generate(now))
 
     # --- identity of this server ---
-    @property
-    def server_id(self) -> str:
-        return self.store.meta("server_id")
-
     @property
     def issuer(self) -> str:
         return f"{self.public_base()}/oauth2/{self.server_id}"
@@ -159,7 +159,7 @@ class Authority:
             "exp": now + int(self.settings.token_lifetime),
             "jti": ids.jti("ID"),
             "amr": ["pwd"],
-            "idp": self.store.meta("idp_id"),
+            "idp": self.idp_id,
         }
         if nonce is not None:
             claims["nonce"] = nonce
@@ -191,5 +191,5 @@ class Authority:
             )
         return body
 
-    def new_admin_token_check(self, presented: str) -> bool:
-        return secrets.compare_digest(presented.encode(), self.store.meta("admin_token").encode())
+    def admin_token_matches(self, presented: str) -> bool:
+        return secrets.compare_digest(presented.encode(), self._admin_token.encode())

@@ -10,15 +10,18 @@ import hmac
 import re
 from urllib.parse import urlsplit
 
+import tornado.ioloop
+
 from . import ids
 from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
 from .jwt_rs256 import TokenInvalid, verify
-from .storage import check_password
+from .storage import check_password, hash_password
 from .web import BASE_CSP, BadParameter, DuplicateParameter, SandboxHandler, add_query
 
 STATE_PATTERN = re.compile(r"^[A-Za-z0-9,._\-]{1,1024}$")  # Okta's rule for `state`
 PKCE_PATTERN = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.1
 PROMPTS = {"none", "login", "consent"}
+DUMMY_HASH = hash_password("no user has this password")
 
 MSG = {
     "bad_code": "The authorization code is invalid or has expired.",
@@ -174,9 +177,9 @@ class Authorize(IssuerHandler):
             return self.error_page(400, "Bad request", "invalid_request", str(bad))
         self.authorize(params)
 
-    def post(self, server_id: str):
+    async def post(self, server_id: str):
         if "txn" in self.request.body_arguments:
-            return self.sign_in()
+            return await self.sign_in()
         try:
             params = self.params()
         except DuplicateParameter as dup:
@@ -302,7 +305,7 @@ class Authorize(IssuerHandler):
                   redirect_uri=request["redirect_uri"])
 
     # --- the sign-in form's answer ---
-    def sign_in(self):
+    async def sign_in(self):
         txn = self.get_body_argument("txn", "")
         csrf_form = self.get_body_argument("csrf", "")
         csrf_cookie = self.get_cookie(self.cookie_name("csrf")) or ""
@@ -327,7 +330,11 @@ class Authorize(IssuerHandler):
         username = self.get_body_argument("username", "").strip()
         user = self.store.user_by_name(username) if username else None
         password = self.get_body_argument("password", "")
-        if user is None or not check_password(password, user.password_hash):
+        # The hash runs on a worker thread (it releases the GIL) so sign-ins do not stall the server;
+        # an unknown user is checked against a dummy hash so both answers take as long.
+        stored = user.password_hash if user is not None else DUMMY_HASH
+        matches = await tornado.ioloop.IOLoop.current().run_in_executor(None, check_password, password, stored)
+        if user is None or not matches:
             return self.show_sign_in(request, None, status=401, username=username,
                                      error="Sign-in failed: that username and password do not match a sandbox user.")
         session_id = ids.opaque()
@@ -408,15 +415,20 @@ class Token(IssuerHandler):
                 return self.oauth_error(400, "invalid_grant", MSG["pkce"])
         user = self.store.user(code.user_id)
         refresh = ids.refresh_token() if "offline_access" in code.scopes else None
-        grant_id = self.store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
-                                        auth_time=code.auth_time, now=self.now, refresh_token=refresh)
-        if not self.store.use_code(code_value, self.now, grant_id):
-            self.store.revoke_grant(grant_id, self.now)
+        with self.store.transaction():  # one commit for the grant, the code and the tokens
+            grant_id = self.store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
+                                            auth_time=code.auth_time, now=self.now, refresh_token=refresh)
+            if not self.store.use_code(code_value, self.now, grant_id):
+                self.store.revoke_grant(grant_id, self.now)
+                body = None
+            else:
+                self.store.count(app.api_key, "exchange", self.now)
+                body = self.authority.token_response(
+                    api_key=app.api_key, scopes=code.scopes, user=user, grant_id=grant_id,
+                    auth_time=code.auth_time, nonce=code.nonce, refresh_token=refresh)
+        if body is None:
             return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
-        self.store.count(app.api_key, "exchange", self.now)
-        self.send_json(self.authority.token_response(
-            api_key=app.api_key, scopes=code.scopes, user=user, grant_id=grant_id,
-            auth_time=code.auth_time, nonce=code.nonce, refresh_token=refresh))
+        self.send_json(body)
 
     def refresh_token(self, app, params):
         presented = params.get("refresh_token")
@@ -433,12 +445,14 @@ class Token(IssuerHandler):
                 return self.oauth_error(400, "invalid_scope", MSG["bad_scope"])
             scopes = [s for s in grant.scopes if s in asked]
         user = self.store.user(grant.user_id)
-        self.store.touch_refresh_token(grant.id, self.now)
-        self.store.count(app.api_key, "refresh", self.now)
-        # Web apps get a persistent refresh token: the same one comes back.
-        self.send_json(self.authority.token_response(
-            api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
-            auth_time=grant.auth_time, refresh_token=presented))
+        with self.store.transaction():
+            self.store.touch_refresh_token(grant.id, self.now)
+            self.store.count(app.api_key, "refresh", self.now)
+            # Web apps get a persistent refresh token: the same one comes back.
+            body = self.authority.token_response(
+                api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
+                auth_time=grant.auth_time, refresh_token=presented)
+        self.send_json(body)
 
     def client_credentials(self, app, params):
         if app.public:
@@ -450,8 +464,10 @@ class Token(IssuerHandler):
             return self.oauth_error(400, "invalid_scope", MSG["no_default_scope"])
         if any(s not in CLIENT_CREDENTIALS_SCOPES for s in asked):
             return self.oauth_error(400, "invalid_scope", MSG["bad_scope"])
-        self.store.count(app.api_key, "client_credentials", self.now)
-        self.send_json(self.authority.token_response(api_key=app.api_key, scopes=list(dict.fromkeys(asked))))
+        with self.store.transaction():
+            self.store.count(app.api_key, "client_credentials", self.now)
+            body = self.authority.token_response(api_key=app.api_key, scopes=list(dict.fromkeys(asked)))
+        self.send_json(body)
 
 
 class UserInfo(IssuerHandler):

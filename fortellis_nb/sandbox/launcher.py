@@ -90,6 +90,7 @@ def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
     except (OSError, ValueError):
         return 0
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             probe.bind((host, port))
         except OSError:

@@ -166,7 +166,7 @@ class Admin(SandboxHandler):
 
     def prepare(self):
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.authority.new_admin_token_check(token.strip()):
+        if scheme.lower() != "bearer" or not self.authority.admin_token_matches(token.strip()):
             self.send_json({"error": "unauthorized", "error_description": "Send 'Authorization: Bearer <admin_token>' "
                             "with the admin token the sandbox printed when it started."}, 401)
 

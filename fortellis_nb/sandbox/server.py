@@ -188,7 +188,7 @@ class Sandbox:
                 return
             ready.set()
             loop.run_forever()
-            loop.run_until_complete(_call(self._detach))
+            loop.run_until_complete(self._detach())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="fortellis-sandbox", daemon=True)
@@ -212,11 +212,13 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _detach(self) -> None:
+    async def _detach(self) -> None:
+        """Stop listening and close every open connection, idle keep-alive ones included."""
         if self._purger is not None:
             self._purger.stop()
         if self._server is not None:
             self._server.stop()
+            await self._server.close_all_connections()
 
     def rotate_keys(self) -> str:
         return self.authority.rotate_keys()
@@ -240,8 +242,7 @@ class Sandbox:
             try:
                 await stop.wait()
             finally:
-                self._detach()
-                await self._server.close_all_connections()
+                await self._detach()
                 _remove_if_ours(server_file, os.getpid())
 
         try:
