@@ -1,13 +1,13 @@
 """Fixtures for the protocol layer: a real sandbox per module (or per test when a test
-changes it), a settable clock, and a tiny local HTTP server for the cases the sandbox
-cannot produce (another issuer, an HTML page, a silent server)."""
+changes its keys or its clock, the ``clock`` fixture of tests/conftest.py), and a tiny
+local HTTP server for the cases the sandbox cannot produce (another issuer, an HTML
+page, a silent server)."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,19 +15,6 @@ import pytest
 from fortellis_nb.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.sandbox import Sandbox, Settings
-
-
-class Clock:
-    """A clock the test moves by hand; starts at the real time."""
-
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def start_sandbox(tmp_path, **settings):
@@ -42,11 +29,6 @@ def shared_sandbox(tmp_path_factory):
     sandbox = start_sandbox(tmp_path_factory.mktemp("sandbox"))
     yield sandbox
     sandbox.stop()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

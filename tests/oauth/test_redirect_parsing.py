@@ -133,3 +133,10 @@ def test_unassigned_user_is_refused_by_the_sandbox(client):
     redirect = client.sign_in_headless(request, username="unassigned@example.com")
     with pytest.raises(errors.AuthorizationDenied, match="not assigned"):
         client.parse_redirect(redirect)
+
+
+def test_prompt_none_without_a_session_is_login_required(client):
+    request = client.authorization_url(prompt="none")
+    with pytest.raises(errors.AuthorizationError) as caught:
+        client.parse_redirect(client.sign_in_headless(request))
+    assert caught.value.error == "login_required" and "prompt=none" in caught.value.hint
