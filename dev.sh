@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# fortellis-nb's two everyday commands. Both set up what they need first (a .venv here).
+#
+#   ./dev.sh lab    set up, start the sandbox, open JupyterLab on notebooks/
+#   ./dev.sh test   set up (with test tools; Chromium via apt when run as root) and run every test
+#
+# Any further arguments go to JupyterLab or pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+setup() {  # $1: the extras to install ("" or "test")
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local wanted stamp
+  wanted=".[${1}]"
+  stamp="$VENV/.fortellis-nb-$(cat pyproject.toml | sha256sum | cut -c1-16)-${1:-base}"
+  if [ ! -f "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e "$wanted"
+    touch "$stamp"
+  fi
+}
+
+need_system_tools() {  # the browser tests need Chromium; the protocol tests need curl, node and npm
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing ${missing[*]} with apt-get ..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "Note: ${missing[*]} not found; install them (Debian/Ubuntu: sudo apt-get install ${missing[*]})." >&2
+    echo "      Tests that need them are skipped until then." >&2
+  fi
+}
+
+case "${1:-}" in
+  lab)
+    shift
+    setup ""
+    "$VENV/bin/python" -m fortellis_nb.sandbox start >/dev/null
+    "$VENV/bin/python" -m fortellis_nb.sandbox status | "$VENV/bin/python" -c \
+      'import json,sys; i=json.load(sys.stdin); print(f"Sandbox ready at {i[\"base_url\"]}/ (sign in as {i[\"username\"]} / {i[\"password\"]})")'
+    extra=()
+    [ "$(id -u)" = 0 ] && extra+=(--allow-root)
+    exec "$VENV/bin/jupyter" lab notebooks "${extra[@]}" "$@"
+    ;;
+  test)
+    shift
+    setup "test"
+    need_system_tools
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
