@@ -10,3 +10,21 @@ The package has three layers, imported in one direction only:
 """
 
 __version__ = "0.1.0"
+
+# The few names a user needs, imported on first use: `import fortellis_nb.sandbox` must stay
+# light and free of the client's code (the sandbox stands on its own).
+_EXPORTS = {
+    "FortellisClient": "fortellis_nb.oauth",
+    "FortellisError": "fortellis_nb.oauth",
+    "Config": "fortellis_nb.config",
+    "load_config": "fortellis_nb.config",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'fortellis_nb' has no attribute {name!r}")

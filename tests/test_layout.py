@@ -48,3 +48,21 @@ def test_environment_files_match_pyproject():
     listed -= {"python", "pip", "pip:"}
     assert wanted == listed
     assert (ROOT / "binder" / "environment.yml").read_text() == text
+
+
+def test_importing_the_sandbox_does_not_load_the_client():
+    import subprocess
+    import sys
+
+    code = ("import sys, fortellis_nb.sandbox; "
+            "print(sorted(m for m in sys.modules if m.startswith(('fortellis_nb.oauth', 'jwt', 'ipywidgets'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_public_names():
+    import fortellis_nb
+    from fortellis_nb.oauth import FortellisClient
+
+    assert fortellis_nb.FortellisClient is FortellisClient
+    assert set(fortellis_nb.__all__) == {"Config", "FortellisClient", "FortellisError", "load_config"}

@@ -193,7 +193,13 @@ class Authorize(IssuerHandler):
         if params is None:
             # Some parameter came twice. If it is client_id or redirect_uri we do not know where to
             # send the error; otherwise it goes back to the app like every other request error.
-            raw = {k: v[0].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+            raw: dict[str, str] = {}
+            sources = [self.request.query_arguments]
+            if self.request.method == "POST":
+                sources.append(self.request.body_arguments)
+            for source in sources:
+                for name, values in source.items():
+                    raw.setdefault(name, values[0].decode("utf-8", "replace"))
             if duplicate in ("client_id", "redirect_uri"):
                 return self.error_page(400, "Bad request", "invalid_request",
                                        f"The '{duplicate}' parameter was given more than once.",

@@ -62,6 +62,7 @@ class SandboxHandler(tornado.web.RequestHandler):
         self.set_header("X-Frame-Options", "DENY")
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("Pragma", "no-cache")  # RFC 6749 section 5.1, for old caches
         self.set_header("Server", "fortellis-nb-sandbox")
 
     @property
