@@ -1,0 +1,174 @@
+"""Workshop exercises: the learner builds a piece of the flow by hand, and a check says
+at once whether it is right, and if not, why.
+
+Each ``check_*`` returns a :class:`Check`, which shows itself in a notebook as a green or
+red box, and reads as one line of text anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+NOT_ANSWERED = "Not answered yet: replace the ... with your answer and run the cell again."
+
+
+@dataclass
+class Check:
+    """The verdict on one answer."""
+
+    ok: bool
+    message: str
+    notes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        lines = [("Right: " if self.ok else "Not yet: ") + self.message] + [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = "var(--jp-success-color1, #1a7f37)" if self.ok else "var(--jp-error-color1, #b42318)"
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (f'<div class="fnb-check" style="border-left:4px solid {colour};padding:4px 10px;">'
+                f'<strong style="color:{colour}">{"Right" if self.ok else "Not yet"}:</strong> '
+                f'{html.escape(self.message)}{f"<ul>{notes}</ul>" if notes else ""}</div>')
+
+
+def _unanswered(answer) -> bool:
+    return answer is None or answer is Ellipsis or (isinstance(answer, str) and answer.strip() in ("", "..."))
+
+
+def check_basic_header(answer, *, api_key: str, api_secret: str) -> Check:
+    """The ``Authorization`` header of the token request: ``Basic base64(API Key:API Secret)``."""
+    if _unanswered(answer):
+        return Check(False, NOT_ANSWERED)
+    text = str(answer).strip()
+    if text.lower().startswith("authorization:"):
+        text = text.split(":", 1)[1].strip()
+    if not text.startswith("Basic "):
+        return Check(False, "The header value must start with 'Basic ' (the word, then one space).")
+    try:
+        decoded = base64.b64decode(text[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return Check(False, "After 'Basic ' comes Base64 of 'API Key:API Secret'; this part is not valid Base64.")
+    if decoded == f"{api_key}:{api_secret}":
+        return Check(True, "Basic base64(API Key:API Secret), API Key first, as RFC 6749 section 2.3.1 says.")
+    if decoded == f"{api_secret}:{api_key}":
+        return Check(False, "Swapped: you encoded 'API Secret:API Key', as the tutorial's note says. The server "
+                     "expects the API Key (the client_id) first and answers the swap with invalid_client.")
+    if ":" not in decoded:
+        return Check(False, "The encoded text has no ':' between the API Key and the API Secret.")
+    key, _, secret = decoded.partition(":")
+    notes = []
+    if key != api_key:
+        notes.append("The part before ':' is not your API Key." + (" (Stray spaces?)" if key.strip() == api_key else ""))
+    if secret != api_secret:
+        notes.append("The part after ':' is not your API Secret." +
+                     (" (A trailing newline? Use printf, not echo.)" if secret.strip() == api_secret else ""))
+    return Check(False, "The decoded pair does not match 'API Key:API Secret'.", notes)
+
+
+def check_authorize_url(answer, *, authorization_endpoint: str, api_key: str, redirect_uri: str,
+                        api_secret: str | None = None) -> Check:
+    """An authorize URL built by hand, checked parameter by parameter against the tutorial."""
+    if _unanswered(answer):
+        return Check(False, NOT_ANSWERED)
+    text = str(answer).strip()
+    parts = urlsplit(text)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    notes: list[str] = []
+    if base != authorization_endpoint:
+        notes.append(f"The URL must start with the authorize endpoint {authorization_endpoint}, then '?'.")
+    params = parse_qs(parts.query, keep_blank_values=True)
+    for name, values in params.items():
+        if len(values) > 1:
+            notes.append(f"'{name}' appears {len(values)} times; each parameter may appear once.")
+    value = {k: v[0] for k, v in params.items()}
+    if api_secret and api_secret in text:
+        notes.append("The URL contains your API Secret! The secret never goes into a URL; client_id is the API Key.")
+    if value.get("client_id") != api_key:
+        notes.append("client_id must be your API Key.")
+    if value.get("response_type") != "code":
+        notes.append("response_type must be 'code'.")
+    scopes = value.get("scope", "").split()
+    if "openid" not in scopes and "offline_access" not in scopes:
+        notes.append("scope should include 'openid' (and 'offline_access' for a refresh token).")
+    got_redirect = value.get("redirect_uri")
+    if got_redirect != redirect_uri:
+        if got_redirect and got_redirect.rstrip("/") == redirect_uri.rstrip("/"):
+            notes.append("redirect_uri lacks (or adds) the trailing '/': it must equal the registered Callback exactly.")
+        else:
+            notes.append(f"redirect_uri must be exactly {redirect_uri}.")
+    if not value.get("state"):
+        notes.append("state is missing: send a fresh unique value (for example a UUID) with every request.")
+    if notes:
+        return Check(False, "Some parameters need another look.", notes)
+    return Check(True, "Every parameter the tutorial lists is there, with the right value.")
+
+
+def check_token_lifetime(answer, *, claims: dict) -> Check:
+    """How many seconds the access token is valid: ``exp - iat``."""
+    if _unanswered(answer):
+        return Check(False, NOT_ANSWERED)
+    expected = int(claims["exp"]) - int(claims["iat"])
+    try:
+        given = int(answer)
+    except (TypeError, ValueError):
+        return Check(False, "Give a number of seconds.")
+    if given == expected:
+        return Check(True, f"exp - iat = {expected} seconds ({expected // 60} minutes), the tutorial's expires_in.")
+    if given in (int(claims["exp"]), int(claims["iat"])):
+        return Check(False, "That is a moment in time (seconds since 1970), not a duration: subtract iat from exp.")
+    return Check(False, "Subtract the iat claim from the exp claim.")
+
+
+def check_refresh_scopes(answer, *, granted) -> Check:
+    """Which scopes a refresh may ask for: a subset of the original grant."""
+    if _unanswered(answer):
+        return Check(False, NOT_ANSWERED)
+    asked = answer.split() if isinstance(answer, str) else list(answer)
+    extra = [s for s in asked if s not in granted]
+    if not asked:
+        return Check(False, "Ask for at least one scope, or leave scope out to keep the original grant.")
+    if extra:
+        return Check(False, f"{', '.join(extra)} was not in the original authorize request: the server answers "
+                     "invalid_scope. A refresh can keep or narrow the scopes, never widen them.")
+    return Check(True, "A subset of the original grant: the refresh will succeed.")
+
+
+def check_api_headers(answer, *, access_token: str, subscription_id: str) -> Check:
+    """The three headers of a Fortellis API call."""
+    if _unanswered(answer):
+        return Check(False, NOT_ANSWERED)
+    if not isinstance(answer, dict):
+        return Check(False, "Give the headers as a dict, for example {'Authorization': '...', ...}.")
+    headers = {str(k).lower(): str(v) for k, v in answer.items()}
+    notes = []
+    auth = headers.get("authorization", "")
+    if not auth:
+        notes.append("Authorization is missing: the gateway answers MISSING-AUTHORIZATION.")
+    elif auth == access_token:
+        notes.append("Authorization needs the word 'Bearer' and a space before the token.")
+    elif auth != f"Bearer {access_token}":
+        notes.append("Authorization must be 'Bearer ' followed by the access token (not the ID token).")
+    if not headers.get("subscription-id"):
+        notes.append("Subscription-Id is missing: the gateway answers MISSING-SUBSCRIPTION-ID.")
+    elif headers["subscription-id"] != subscription_id:
+        notes.append("Subscription-Id must be the one the dealer's activation of your app created.")
+    request_id = headers.get("request-id")
+    if not request_id:
+        notes.append("Request-Id is missing: send a fresh UUID per request (uuid.uuid4()).")
+    else:
+        try:
+            uuid.UUID(request_id)
+        except ValueError:
+            notes.append("Request-Id should be a UUID, fresh for every request.")
+    if notes:
+        return Check(False, "The gateway would not accept these headers yet.", notes)
+    return Check(True, "Bearer token, Subscription-Id and a fresh Request-Id: the gateway will let this through.")

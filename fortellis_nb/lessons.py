@@ -1,0 +1,96 @@
+"""What the notebooks share: start a lesson, catch up on the steps an earlier notebook
+taught, and show errors as what happened, why, and what to do (never a traceback)."""
+
+from __future__ import annotations
+
+import html
+
+from .oauth import FortellisClient, FortellisError
+from .oauth.errors import SandboxOnlyError
+
+
+class ErrorReport:
+    """A :class:`FortellisError` laid out for a learner: what, why, what to do, and the request."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+    def _parts(self) -> tuple[str, str, str, str]:
+        error = self.error
+        if isinstance(error, FortellisError):
+            what = f"{type(error).__name__}: {error.error}"
+            why = error.description
+            todo = error.hint or ""
+            request = error.exchange.as_curl() if getattr(error, "exchange", None) is not None else ""
+        else:
+            what, why, todo, request = type(error).__name__, str(error), "", ""
+        return what, why, todo, request
+
+    def __repr__(self) -> str:
+        what, why, todo, request = self._parts()
+        lines = [f"What happened: {what}", f"Why: {why}"]
+        if todo:
+            lines.append(f"What to do: {todo}")
+        if request:
+            lines.append("The request, as curl:\n" + request)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        what, why, todo, request = (html.escape(p) for p in self._parts())
+        red = "var(--jp-error-color1, #b42318)"
+        rows = [f"<div><strong>What happened:</strong> <code>{what}</code></div>",
+                f"<div><strong>Why:</strong> {why}</div>"]
+        if todo:
+            rows.append(f"<div><strong>What to do:</strong> {todo}</div>")
+        if request:
+            rows.append(f"<details><summary>The request, as curl</summary><pre>{request}</pre></details>")
+        return (f'<div class="fnb-error" style="border-left:4px solid {red};padding:4px 10px;'
+                f'color:var(--jp-ui-font-color1)">{"".join(rows)}</div>')
+
+
+def explain(error: BaseException) -> ErrorReport:
+    """Lay an error out for a learner: ``except FortellisError as error: explain(error)``."""
+    return ErrorReport(error)
+
+
+def _friendly_handler(shell, etype, evalue, tb, tb_offset=None):
+    from IPython.display import display
+
+    display(ErrorReport(evalue))
+    return []
+
+
+def install_friendly_errors() -> bool:
+    """In IPython, show every FortellisError as an :class:`ErrorReport` instead of a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.set_custom_exc((FortellisError,), _friendly_handler)
+    return True
+
+
+def start(**settings) -> FortellisClient:
+    """A client for this notebook: the sandbox unless FORTELLIS_* settings say otherwise."""
+    install_friendly_errors()
+    return FortellisClient(**settings)
+
+
+def catch_up(client: FortellisClient, scopes: str = "openid offline_access", pasted_url: str = ""):
+    """Steps 1 to 3 in one go, for a notebook opened on its own: authorize, sign in, exchange.
+
+    On the sandbox the sign-in is done headless; against real Fortellis a person signs in:
+    open the printed link, then call again with ``pasted_url=`` the address you landed on."""
+    request = client.authorization_url(scopes=scopes)
+    if not pasted_url:
+        try:
+            pasted_url = client.sign_in_headless(request)
+        except SandboxOnlyError:
+            raise SandboxOnlyError(
+                "Against real Fortellis a person must sign in.",
+                hint=f"Open this link, sign in, and call catch_up(client, pasted_url='...') with the address "
+                     f"you land on, within 60 seconds: {request.url}") from None
+    return client.exchange_code(client.parse_redirect(pasted_url))

@@ -1,0 +1,57 @@
+"""Notebook support: catching up on earlier steps, and errors shown without tracebacks."""
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from fortellis_nb.config import Config
+from fortellis_nb.lessons import ErrorReport, catch_up, explain, install_friendly_errors
+from fortellis_nb.oauth import FortellisClient, FortellisError
+from fortellis_nb.oauth.errors import SandboxOnlyError
+
+
+@pytest.fixture
+def client(sandbox):
+    return FortellisClient(Config.from_sandbox(sandbox.info))
+
+
+def test_catch_up_runs_steps_one_to_three(client):
+    tokens = catch_up(client)
+    assert tokens.refresh_token and tokens.id_claims["aud"] == client.config.api_key
+    last = client.transcript.last
+    assert last.method == "POST" and last.url.endswith("/v1/token")
+
+
+def test_catch_up_against_a_real_server_asks_for_a_person(client):
+    real = FortellisClient(client.config.replace(sandbox=None))
+    with pytest.raises(SandboxOnlyError) as caught:
+        catch_up(real)
+    assert "pasted_url" in caught.value.hint and "/v1/authorize?" in caught.value.hint
+
+
+def test_explain_lays_out_what_why_and_what_to_do(client):
+    tokens = catch_up(client)
+    with pytest.raises(FortellisError) as caught:
+        client.refresh(scopes="openid offline_access profile")
+    report = explain(caught.value)
+    text = repr(report)
+    assert "What happened: InvalidScopeError: invalid_scope" in text
+    assert "Why: The requested scope is invalid, unknown, or malformed." in text
+    assert "What to do:" in text and "curl --request POST" in text
+    assert tokens.refresh_token not in text and tokens.refresh_token not in report._repr_html_()
+    assert "<pre>" in report._repr_html_() and client.config.api_secret not in text
+
+
+def test_ipython_shows_a_report_instead_of_a_traceback(client, capsys):
+    shell = InteractiveShell.instance()
+    try:
+        assert install_friendly_errors() is True
+        shell.user_ns["client"] = client
+        shell.run_cell("client.parse_redirect('not a url at all')")
+        out = capsys.readouterr().out
+        assert "What happened:" in out and "Traceback" not in out
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_a_plain_exception_is_reported_too():
+    assert repr(ErrorReport(ValueError("bad"))).startswith("What happened: ValueError")
