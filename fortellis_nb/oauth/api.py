@@ -62,6 +62,17 @@ def api_url(api_base_url: str | None, path: str) -> str:
     return api_base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+def request_headers(access_token: str, subscription_id: str | None, request_id: str,
+                    headers: dict | None = None) -> dict[str, str]:
+    """The headers of an API call: Bearer token, Subscription-Id (when there is one), Request-Id."""
+    sent = {"Accept": "application/json", "Authorization": f"Bearer {access_token}"}
+    if subscription_id:
+        sent["Subscription-Id"] = subscription_id
+    sent["Request-Id"] = request_id
+    sent.update(headers or {})
+    return sent
+
+
 def call_api(http: Http, url: str, *, access_token: str, subscription_id: str | None,
              method: str = "GET", request_id: str | None = None, json_body=None,
              headers: dict | None = None) -> ApiResponse:
@@ -70,11 +81,7 @@ def call_api(http: Http, url: str, *, access_token: str, subscription_id: str | 
         raise errors.ConfigurationError("No access token to call the API with.",
                                         hint="Exchange a code (or use client credentials) first.")
     request_id = request_id or str(uuid.uuid4())
-    sent = {"Accept": "application/json", "Authorization": f"Bearer {access_token}"}
-    if subscription_id:
-        sent["Subscription-Id"] = subscription_id
-    sent["Request-Id"] = request_id
-    sent.update(headers or {})
+    sent = request_headers(access_token, subscription_id, request_id, headers)
     exchange = http.send(method, url, headers=sent, json_body=json_body, label="Call the API")
     echoed = exchange.header("Request-Id")
     if echoed != request_id:

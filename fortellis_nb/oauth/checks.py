@@ -1,0 +1,221 @@
+"""What to show beside each step: the checks a token passed or failed, the life left in a
+code, what a refresh changed, and text with its secrets shortened.
+
+:mod:`~fortellis_nb.oauth.verify` stops at the first failed check, which is right for an
+app. A learner wants to see every check at once, so :func:`verification_checklist` runs
+each one separately (the same rules: RS256 pinned by the verifier, key chosen by ``kid``
+from the JWKS, then ``iss``, ``aud``, ``exp``, ``iat``, and for an ID token ``nonce`` and
+``at_hash``) and reports each as passed, failed, or not applicable.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt as pyjwt
+
+from . import errors
+from .tokens import CODE_LIFETIME, TokenResponse
+from .transcript import HIDDEN, shorten
+from .verify import (ACCESS_TOKEN_AUDIENCE, ALGORITHM, DEFAULT_LEEWAY, JWKS, at_hash, decode, expires_in_words,
+                     format_timestamp, looks_like_jwt, relative_time)
+
+
+# --- the verification checklist ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    """One verification step and its outcome; ``passed`` is None when it does not apply."""
+
+    name: str
+    passed: bool | None
+    detail: str
+
+    @property
+    def mark(self) -> str:
+        return {True: "pass", False: "fail", None: "n/a"}[self.passed]
+
+
+def _audience_ok(aud, expected: str) -> bool:
+    return expected in aud if isinstance(aud, list) else aud == expected
+
+
+def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issuer: str,
+                           audience: str = ACCESS_TOKEN_AUDIENCE, client_id: str | None = None,
+                           nonce: str | None = None, access_token: str | None = None, now: float | None = None,
+                           leeway: float = DEFAULT_LEEWAY) -> list[Check]:
+    """Every check of an access token (``kind="access"``) or ID token (``kind="id"``), each on its own.
+
+    The ID token's audience is ``client_id`` (the API Key); ``nonce`` is the one sent in the
+    authorize URL and ``access_token`` the one issued alongside (for ``at_hash``).
+    """
+    now = time.time() if now is None else now
+    try:
+        decoded = decode(token)
+    except errors.MalformedTokenError as exc:
+        return [Check("format", False, exc.description)]
+    header, claims = decoded.header, decoded.claims
+    checks = [_signature_check(decoded.raw, header, jwks)]
+
+    iss = claims.get("iss")
+    checks.append(Check("iss", iss == issuer,
+                        f"iss is {iss!r}" + ("" if iss == issuer else f", expected {issuer!r}")))
+
+    expected_aud = client_id if kind == "id" else audience
+    aud = claims.get("aud")
+    aud_ok = expected_aud is not None and _audience_ok(aud, expected_aud)
+    checks.append(Check("aud", aud_ok, f"aud is {aud!r}" + ("" if aud_ok else f", expected {expected_aud!r}")))
+
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)):
+        checks.append(Check("exp", exp > now - leeway, f"{expires_in_words(exp, now)} ({format_timestamp(exp)})"))
+    else:
+        checks.append(Check("exp", False, "no exp claim: a token must say when it expires"))
+
+    iat = claims.get("iat")
+    if isinstance(iat, (int, float)):
+        ok = iat <= now + leeway
+        checks.append(Check("iat", ok, f"issued {relative_time(iat, now)}" + ("" if ok else ": a clock is wrong")))
+    else:
+        checks.append(Check("iat", False, "no iat claim"))
+
+    if kind == "id":
+        got = claims.get("nonce")
+        if nonce is None:
+            checks.append(Check("nonce", None, "no nonce to compare with (none was sent, or this came from a refresh)"))
+        elif got is None:
+            checks.append(Check("nonce", False, "the ID token has no nonce, but the authorize URL sent one"))
+        else:
+            same = hmac.compare_digest(str(got).encode(), nonce.encode())
+            checks.append(Check("nonce", same, "the nonce sent in the authorize URL came back" if same
+                                else f"nonce {got!r} is not the one sent ({nonce!r})"))
+        if access_token is None or "at_hash" not in claims:
+            checks.append(Check("at_hash", None, "no at_hash claim" if "at_hash" not in claims
+                                else "no access token to compare with"))
+        else:
+            expected = at_hash(access_token)
+            same = hmac.compare_digest(str(claims["at_hash"]).encode(), expected.encode())
+            checks.append(Check("at_hash", same, "matches the access token issued with it" if same
+                                else f"at_hash is {claims['at_hash']!r}, the access token hashes to {expected!r}"))
+    return checks
+
+
+def _signature_check(raw: str, header: dict, jwks: JWKS) -> Check:
+    name = "signature and kid"
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg != ALGORITHM:
+        return Check(name, False, f"alg is {alg!r}; only {ALGORITHM} is accepted")
+    try:
+        key = jwks.key_for(header)
+    except errors.FortellisError as exc:
+        return Check(name, False, exc.description)
+    try:
+        pyjwt.decode(raw, key, algorithms=[ALGORITHM],
+                     options={"verify_signature": True, "verify_exp": False, "verify_iat": False,
+                              "verify_nbf": False, "verify_aud": False, "verify_iss": False})
+    except pyjwt.InvalidSignatureError:
+        return Check(name, False, f"the {ALGORITHM} signature does not verify with the key kid {kid!r}")
+    except pyjwt.PyJWTError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, f"{ALGORITHM} signature verifies with the published key kid {kid!r}")
+
+
+# --- the code's 60 seconds ------------------------------------------------------------
+
+CODE_EXPIRED_WHY = (
+    "A code lives {lifetime} seconds (the tutorial: \"You can exchange the authorization code for a token "
+    "for 60 seconds.\"); the token endpoint will answer HTTP 400 invalid_grant, \"The authorization code is "
+    "invalid or has expired.\" Sign in again for a fresh code and exchange it straight away.")
+
+
+def code_countdown(received_at: float, now: float | None = None, lifetime: float = CODE_LIFETIME) -> tuple[float, str]:
+    """``(seconds left, words)`` for a code that arrived at ``received_at``; past its life, the words say why
+    the exchange will fail."""
+    now = time.time() if now is None else now
+    left = lifetime - (now - received_at)
+    if left > 0:
+        return left, f"{int(left + 0.999)} seconds left to exchange the code"
+    return left, (f"The code expired {int(-left)} seconds ago. " + CODE_EXPIRED_WHY.format(lifetime=int(lifetime)))
+
+
+# --- what a refresh changed -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    """One property of the tokens before and after a refresh, as display text (tokens shortened)."""
+
+    what: str
+    before: str
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _claims_of(token: str | None, verified: dict | None) -> dict:
+    if verified:
+        return verified
+    if looks_like_jwt(token):
+        try:
+            return decode(token).claims
+        except errors.MalformedTokenError:
+            return {}
+    return {}
+
+
+def _time(value) -> str:
+    return f"{value} ({format_timestamp(value)})" if isinstance(value, (int, float)) else str(value)
+
+
+def token_changes(old: TokenResponse, new: TokenResponse) -> list[Change]:
+    """What changed between two token responses: new ``jti``, ``iat``, ``exp``; the refresh token kept."""
+    rows = [Change("access_token", shorten(old.access_token), shorten(new.access_token))]
+    pairs = [("access token", _claims_of(old.access_token, old.access_claims),
+              _claims_of(new.access_token, new.access_claims))]
+    if old.id_token and new.id_token:
+        rows.append(Change("id_token", shorten(old.id_token), shorten(new.id_token)))
+        pairs.append(("ID token", _claims_of(old.id_token, old.id_claims), _claims_of(new.id_token, new.id_claims)))
+    for label, before, after in pairs:
+        for claim in ("jti", "iat", "exp"):
+            if claim in before or claim in after:
+                show = _time if claim != "jti" else str
+                rows.append(Change(f"{label} {claim}", show(before.get(claim, "-")), show(after.get(claim, "-"))))
+    rows.append(Change("refresh_token", shorten(old.refresh_token) if old.refresh_token else "-",
+                       shorten(new.refresh_token) if new.refresh_token else "-"))
+    rows.append(Change("scope", old.scope or "-", new.scope or "-"))
+    return rows
+
+
+# --- text with its secrets shortened --------------------------------------------------
+
+_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})")
+
+
+def redirect_parameters(url: str) -> dict[str, str]:
+    """The query parameters of a redirect URL, read leniently (for showing what was pasted)."""
+    text = (url or "").strip().strip("'\"<>").strip()
+    parts = urlsplit(text)
+    query = parts.query
+    if not query and "=" in parts.path.rpartition("/")[2]:
+        query = parts.path.rpartition("/")[2]  # the tutorial's example has no '?'
+    return dict(parse_qsl(query, keep_blank_values=True))
+
+
+def redact(text: str, secrets=(), hidden=()) -> str:
+    """``text`` with every value of ``secrets`` shortened (``'eyJra...'``), every value of ``hidden``
+    replaced by ``********``, and the value of any ``code=`` URL parameter shortened.
+
+    The last line of defence for anything displayed: an authorization code, a token or the
+    API Secret can then not end up in a saved notebook, even inside an error message.
+    """
+    text = str(text)
+    for value in sorted({v for v in hidden if v and len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, HIDDEN)
+    for value in sorted({v for v in secrets if v and len(v) >= 8}, key=len, reverse=True):
+        text = text.replace(value, shorten(value))
+    return _CODE_PARAMETER.sub(lambda m: m.group(1) + shorten(m.group(2)), text)
