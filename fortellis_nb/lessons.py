@@ -4,9 +4,10 @@ taught, and show errors as what happened, why, and what to do (never a traceback
 from __future__ import annotations
 
 import html
+import warnings
 
 from .oauth import FortellisClient, FortellisError
-from .oauth.errors import SandboxOnlyError
+from .oauth.errors import FortellisWarning, SandboxOnlyError
 
 
 class ErrorReport:
@@ -60,8 +61,20 @@ def _friendly_handler(shell, etype, evalue, tb, tb_offset=None):
     return []
 
 
+_plain_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(message, category, filename, lineno, line=None):
+    # A learner needs the advice, not the file and line inside this package that gave it.
+    if issubclass(category, FortellisWarning):
+        return f"Warning ({category.__name__}): {message}\n"
+    return _plain_formatwarning(message, category, filename, lineno, line)
+
+
 def install_friendly_errors() -> bool:
-    """In IPython, show every FortellisError as an :class:`ErrorReport` instead of a traceback."""
+    """In IPython, show every FortellisError as an :class:`ErrorReport` instead of a traceback,
+    and our warnings as one plain sentence."""
+    warnings.formatwarning = _formatwarning
     try:
         from IPython import get_ipython
     except ImportError:

@@ -55,3 +55,14 @@ def test_ipython_shows_a_report_instead_of_a_traceback(client, capsys):
 
 def test_a_plain_exception_is_reported_too():
     assert repr(ErrorReport(ValueError("bad"))).startswith("What happened: ValueError")
+
+
+def test_our_warnings_read_as_one_sentence():
+    import warnings
+
+    from fortellis_nb.oauth.errors import RedirectURIWarning
+
+    install_friendly_errors()
+    text = warnings.formatwarning("Add the trailing slash.", RedirectURIWarning, "/some/file.py", 12)
+    assert text == "Warning (RedirectURIWarning): Add the trailing slash.\n"
+    assert "/some/file.py" in warnings.formatwarning("x", UserWarning, "/some/file.py", 12)

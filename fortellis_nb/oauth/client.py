@@ -117,8 +117,12 @@ class FortellisClient:
 
     # --- step 3: the token request -----------------------------------------------------
     def exchange_code(self, response: AuthorizationResponse | str, *, code_verifier: str | None = None,
-                      nonce: str | None = None, params_in: str = "body") -> tokens.TokenResponse:
-        """Trade the code for tokens, then verify them (signature, iss, aud, exp, nonce, at_hash)."""
+                      nonce: str | None = None, params_in: str = "body",
+                      redirect_uri: str | None = None) -> tokens.TokenResponse:
+        """Trade the code for tokens, then verify them (signature, iss, aud, exp, nonce, at_hash).
+
+        ``redirect_uri`` replaces the one the authorize request used: only to see the
+        server refuse a different one."""
         if isinstance(response, AuthorizationResponse):
             code, received_at, request = response.code, response.received_at, response.request
         else:
@@ -126,7 +130,8 @@ class FortellisClient:
         if request is not None:
             code_verifier = code_verifier or request.code_verifier
             nonce = nonce or request.nonce
-        redirect_uri = request.redirect_uri if request is not None else self._redirect_uri()
+        if redirect_uri is None:
+            redirect_uri = request.redirect_uri if request is not None else self._redirect_uri()
         self._prepare_verification()
         used_before = code in self._used_codes
         self._used_codes.add(code)

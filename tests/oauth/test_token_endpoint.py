@@ -172,3 +172,11 @@ def test_errors_carry_the_exchange_and_render_as_curl(info):
     assert caught.value.exchange is client.transcript.last
     assert caught.value.response.status == 401
     assert "wrong" not in caught.value.exchange.as_curl()
+
+
+def test_a_different_redirect_uri_can_be_sent_to_see_the_refusal(client, info):
+    response = signed_in(client)
+    with pytest.raises(errors.InvalidGrantError) as caught:
+        client.exchange_code(response, redirect_uri=info.redirect_uri.rstrip("/"))
+    assert "trailing" in caught.value.hint
+    assert client.exchange_code(response).access_token  # the code survived the refused attempt
