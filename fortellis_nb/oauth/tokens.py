@@ -119,8 +119,8 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
         return None
     if code == "invalid_grant" and context == "authorization_code":
         if "redirect" in lowered:
-            return (f"Send exactly the redirect_uri used in the authorize URL ({redirect_uri!r}), "
-                    "trailing '/' included.")
+            return (f"This request sent redirect_uri={redirect_uri!r}. Send exactly the redirect_uri of the "
+                    "authorize URL, character for character, trailing '/' included.")
         if code_used_before:
             return ("This code was already exchanged once; a code works a single time (and reusing it "
                     "revokes the tokens it gave). Sign in again for a new code.")
