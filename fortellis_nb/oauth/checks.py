@@ -72,7 +72,9 @@ def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issu
 
     exp = claims.get("exp")
     if isinstance(exp, (int, float)):
-        checks.append(Check("exp", exp > now - leeway, f"{expires_in_words(exp, now)} ({format_timestamp(exp)})"))
+        skew = f"; within the {leeway:.0f} seconds allowed for clock skew" if now - leeway < exp <= now else ""
+        checks.append(Check("exp", exp > now - leeway,
+                            f"{expires_in_words(exp, now)} ({format_timestamp(exp)}){skew}"))
     else:
         checks.append(Check("exp", False, "no exp claim: a token must say when it expires"))
 
@@ -151,10 +153,8 @@ class Change:
     what: str
     before: str
     after: str
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
+    #: Compared on the full values: two tokens can look alike once shortened.
+    changed: bool
 
 
 def _claims_of(token: str | None, verified: dict | None) -> dict:
@@ -174,20 +174,23 @@ def _time(value) -> str:
 
 def token_changes(old: TokenResponse, new: TokenResponse) -> list[Change]:
     """What changed between two token responses: new ``jti``, ``iat``, ``exp``; the refresh token kept."""
-    rows = [Change("access_token", shorten(old.access_token), shorten(new.access_token))]
+    def change(what, before, after, show=str):
+        return Change(what, show(before), show(after), before != after)
+
+    rows = [change("access_token", old.access_token, new.access_token, shorten)]
     pairs = [("access token", _claims_of(old.access_token, old.access_claims),
               _claims_of(new.access_token, new.access_claims))]
     if old.id_token and new.id_token:
-        rows.append(Change("id_token", shorten(old.id_token), shorten(new.id_token)))
+        rows.append(change("id_token", old.id_token, new.id_token, shorten))
         pairs.append(("ID token", _claims_of(old.id_token, old.id_claims), _claims_of(new.id_token, new.id_claims)))
     for label, before, after in pairs:
         for claim in ("jti", "iat", "exp"):
             if claim in before or claim in after:
                 show = _time if claim != "jti" else str
-                rows.append(Change(f"{label} {claim}", show(before.get(claim, "-")), show(after.get(claim, "-"))))
-    rows.append(Change("refresh_token", shorten(old.refresh_token) if old.refresh_token else "-",
-                       shorten(new.refresh_token) if new.refresh_token else "-"))
-    rows.append(Change("scope", old.scope or "-", new.scope or "-"))
+                rows.append(change(f"{label} {claim}", before.get(claim, "-"), after.get(claim, "-"), show))
+    rows.append(change("refresh_token", old.refresh_token, new.refresh_token,
+                       lambda value: shorten(value) if value else "-"))
+    rows.append(change("scope", old.scope or "-", new.scope or "-"))
     return rows
 
 

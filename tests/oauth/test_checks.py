@@ -56,6 +56,7 @@ def test_token_changes_after_a_refresh(client):
     second = client.refresh()
     rows = {row.what: row for row in checks.token_changes(first, second)}
     assert rows["access token jti"].changed and rows["ID token jti"].changed
+    assert rows["access_token"].changed and rows["access_token"].before.endswith("...")
     assert not rows["refresh_token"].changed and rows["refresh_token"].before.endswith("...")
     assert first.access_token not in repr(rows) and first.refresh_token not in repr(rows)
 

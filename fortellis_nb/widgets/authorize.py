@@ -1,0 +1,94 @@
+"""Step 1: the authorize URL, its parameters explained, and a link that opens it."""
+
+from __future__ import annotations
+
+import html as _html
+
+import ipywidgets as widgets
+
+from ..oauth import errors
+from ..oauth.transcript import Exchange
+from .base import LABEL_STYLE, WIDE, StepWidget, html
+from .curl import RequestView
+
+
+class AuthorizeLink(StepWidget):
+    """Choose the scopes and PKCE; get the authorize URL as a table of parameters and a link.
+
+    Every change makes a fresh URL (new ``state`` and ``nonce``); the flow remembers it so
+    the redirect can be checked against it.
+    """
+
+    css_class = "fnb-authorize"
+    title = "step 1: the authorize URL"
+
+    def __init__(self, source=None, *, client=None, scopes="openid offline_access", pkce: bool = False,
+                 live: bool = True, clock=None):
+        self._start(source, client, live, clock)
+        wanted = scopes.split() if isinstance(scopes, str) else list(scopes)
+        self.openid_box = widgets.Checkbox(value="openid" in wanted, description="openid (ask for an ID token)",
+                                           indent=False)
+        self.offline_box = widgets.Checkbox(value="offline_access" in wanted, indent=False,
+                                            description="offline_access (ask for a refresh token)")
+        self.more_scopes = widgets.Text(
+            value=" ".join(s for s in wanted if s not in ("openid", "offline_access")),
+            description="More scopes", placeholder="e.g. profile email", continuous_update=False,
+            style=LABEL_STYLE)
+        self.pkce_box = widgets.Checkbox(value=pkce, indent=False,
+                                         description="PKCE (send an S256 code_challenge, prove it with the verifier)")
+        self.new_button = widgets.Button(description="New authorize URL", icon="refresh",
+                                         tooltip="A fresh state and nonce")
+        self.new_button.add_class("fnb-authorize-new")
+        self.link = html("fnb-authorize-link")
+        self.table = html("fnb-parameters")
+        self.request_view = RequestView(redact=self.flow.redact, title="The browser's request")
+        for box in (self.openid_box, self.offline_box, self.more_scopes, self.pkce_box):
+            box.observe(lambda change: self.build(), "value")
+        self.new_button.on_click(lambda button: self.build())
+        self.flow.observe(lambda change: self._render(), "request")
+        self.flow.observe(lambda change: self.build(), "settings_version")
+        self._finish([
+            html(value="<strong>Scopes</strong>"), widgets.HBox([self.openid_box, self.offline_box]),
+            self.more_scopes, self.pkce_box, self.new_button, self.error, self.notes, self.link, self.table,
+            self.request_view])
+        self.build()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        chosen = [name for name, box in (("openid", self.openid_box), ("offline_access", self.offline_box))
+                  if box.value]
+        return tuple(chosen + [s for s in self.more_scopes.value.replace(",", " ").split() if s not in chosen])
+
+    @property
+    def request(self):
+        return self.flow.request
+
+    def build(self):
+        """Make a fresh authorize URL from the choices; returns it (or None, with the error shown)."""
+        def work():
+            if not self.scopes:  # the client would fall back to its default scopes
+                raise errors.ConfigurationError("No scope requested.", hint="Tick at least `openid`.")
+            return self.client.authorization_url(scopes=self.scopes, pkce=self.pkce_box.value)
+
+        ok, request = self._attempt("Making the authorize URL", work)
+        if ok:
+            self.flow.request = request
+        return request
+
+    def _render(self) -> None:
+        request = self.flow.request
+        if request is None:
+            self.link.value = self.table.value = ""
+            self.request_view.show(None)
+            return
+        url = _html.escape(request.url)
+        self._set(self.link, (
+            f'<div><a class="fnb-authorize-anchor" href="{url}" target="_blank" rel="noopener noreferrer">'
+            f"Open the sign-in page (new tab) &#8599;</a></div>"
+            f'<div class="fnb-muted">Sign in, then copy the whole address you land on and paste it in step 2 '
+            f"within 60 seconds.</div><pre>{url}</pre>"))
+        rows = "".join(f"<tr><td><code>{_html.escape(k)}</code></td><td><code>{_html.escape(str(v))}</code></td>"
+                       f"<td>{_html.escape(h)}</td></tr>" for k, v, h in request.explain())
+        self._set(self.table, '<table class="fnb-table"><tr><th>parameter</th><th>value</th>'
+                              f"<th>what it is for</th></tr>{rows}</table>")
+        self.request_view.show(Exchange(method="GET", url=request.url, request_headers={"Accept": "text/html"}))

@@ -1,0 +1,159 @@
+"""The state one flow's widgets share: the client, each step's result, and a clock that ticks.
+
+Widgets of one flow hold the same :class:`Flow`; each step sets its result on it and the
+others observe it (``flow.observe(callback, "tokens")``), as ipywidgets' own traits do.
+The Flow is not a widget: nothing here is synced to the browser or saved with a notebook.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from traitlets import Any, HasTraits, Instance, Int
+
+from ..oauth import FortellisClient
+from ..oauth.checks import redact
+
+
+class Ticker:
+    """Calls its callbacks about once a second on a background thread, while ``live``.
+
+    Tests make it with ``live=False`` and call the widgets' ``tick()`` themselves after
+    moving a fake clock. A callback that raises is ignored: a countdown must never break
+    a notebook.
+    """
+
+    def __init__(self, live: bool = True, interval: float = 1.0):
+        self.live = live
+        self.interval = interval
+        self._callbacks: list = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, callback) -> None:
+        with self._lock:
+            if callback not in self._callbacks:
+                self._callbacks.append(callback)
+            if self.live and (self._thread is None or not self._thread.is_alive()):
+                self._stopped.clear()
+                self._thread = threading.Thread(target=self._run, name="fortellis-nb-ticker", daemon=True)
+                self._thread.start()
+
+    def remove(self, callback) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+            if not self._callbacks:
+                self._stopped.set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._callbacks.clear()
+            self._stopped.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
+
+    def tick(self) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback()
+            except Exception:  # a countdown must never raise into the kernel
+                pass
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self.tick()
+
+
+class Flow(HasTraits):
+    """One run of the authorization code flow, shared by the widgets that show it."""
+
+    client = Instance(FortellisClient, help="The client every step of this flow uses.")
+    request = Any(None, allow_none=True, help="Step 1: the AuthorizationRequest (authorize URL).")
+    redirect = Any(None, allow_none=True, help="Step 2: the AuthorizationResponse (code and state).")
+    tokens = Any(None, allow_none=True, help="Step 3, or the last refresh: the current TokenResponse.")
+    previous_tokens = Any(None, allow_none=True, help="The TokenResponse the last refresh replaced.")
+    api_response = Any(None, allow_none=True, help="Step 4: the last successful ApiResponse.")
+    exchanges = Int(0, help="How many HTTP exchanges the client's transcript holds.")
+    settings_version = Int(0, help="Bumped when the client's settings change.")
+
+    def __init__(self, client: FortellisClient | None = None, *, live: bool = True, clock=None):
+        super().__init__(client=client if client is not None else FortellisClient())
+        self._clock = clock
+        self.ticker = Ticker(live=live)
+        self._secrets: set[str] = set()
+        self._remember_client()
+        self.observe(self._on_result, ["request", "redirect", "tokens", "previous_tokens"])
+
+    @classmethod
+    def of(cls, value=None, *, live: bool = True, clock=None) -> "Flow":
+        """``value`` if it is a Flow, else a new Flow around ``value`` (a client, or None for the default)."""
+        if isinstance(value, Flow):
+            return value
+        return cls(value, live=live, clock=clock)
+
+    @property
+    def live(self) -> bool:
+        return self.ticker.live
+
+    def now(self) -> float:
+        return (self._clock or self.client.clock)()
+
+    # --- secrets ----------------------------------------------------------------
+    def _remember_client(self) -> None:
+        config = self.client.config
+        self._hidden = {config.api_secret, (config.sandbox or {}).get("password") or ""}
+
+    def remember(self, *values) -> None:
+        """Values never to show in full (codes, tokens, verifiers)."""
+        self._secrets.update(v for v in values if isinstance(v, str) and v)
+
+    def _on_result(self, change) -> None:
+        value = change["new"]
+        if value is None:
+            return
+        self.remember(*(getattr(value, name, None) for name in
+                        ("code", "code_verifier", "access_token", "id_token", "refresh_token")))
+        if getattr(value, "code_verifier", None) is None and hasattr(value, "request"):
+            self.remember(getattr(value.request, "code_verifier", None))
+
+    def redact(self, text: str) -> str:
+        """``text`` made safe to display and to save: secrets hidden, tokens and codes shortened."""
+        self._remember_client()
+        return redact(text, secrets=self._secrets, hidden=self._hidden)
+
+    # --- changes ------------------------------------------------------------------
+    def recorded(self) -> None:
+        """Tell the observers (the network log) that the transcript may have grown."""
+        self.exchanges = len(self.client.transcript)
+
+    def settings_changed(self) -> None:
+        self._remember_client()
+        self.settings_version += 1
+
+    def use_client(self, client: FortellisClient) -> None:
+        """Start over with another client (another server or app)."""
+        self.api_response = self.previous_tokens = self.tokens = self.redirect = self.request = None
+        self.client = client
+        self.settings_changed()
+        self.recorded()
+
+    @property
+    def step(self) -> int:
+        """How far the flow has come: 0 nothing yet, 1 URL made, 2 code received, 3 tokens,
+        4 refreshed, 5 API called."""
+        if self.api_response is not None:
+            return 5
+        if self.previous_tokens is not None:
+            return 4
+        if self.tokens is not None:
+            return 3
+        if self.redirect is not None:
+            return 2
+        return 1 if self.request is not None else 0
+
+    def close(self) -> None:
+        self.ticker.stop()

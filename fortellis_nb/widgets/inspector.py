@@ -1,0 +1,234 @@
+"""The tokens, read: each token's header and claims explained, every verification check
+marked pass or fail, a countdown to expiry, and the token drawn the way jwt.io draws it.
+
+Tokens are shown shortened (the encoded parts) and decoded (the claims, which are not
+secret); the full tokens stay in the kernel.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+
+import ipywidgets as widgets
+
+from ..oauth.api import GATEWAY_HINTS
+from ..oauth.checks import verification_checklist
+from ..oauth.transcript import shorten
+from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
+from .base import StepWidget, html
+from .curl import RequestView
+from .style import JWT_COLOURS
+
+KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
+CHECK_ORDER = ("format", "signature and kid", "iss", "aud", "exp", "iat", "nonce", "at_hash")
+MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span class="fnb-fail">&#10008; fail</span>',
+         "n/a": '<span class="fnb-na">&#8211; n/a</span>'}
+
+
+def jwt_html(token: str) -> str:
+    """A JWT as jwt.io shows it: header, payload and signature in three colours, encoded
+    (shortened) and decoded. Nothing here is enough to use the token."""
+    head, payload, signature = (token.split(".") + ["", "", ""])[:3]
+    decoded = decode(token)
+    kid = decoded.header.get("kid")
+    style = {k: f"color:{v}" for k, v in JWT_COLOURS.items()}
+    encoded = (f'<div class="fnb-jwt-encoded"><span class="fnb-jwt-header">{_html.escape(shorten(head, 16))}</span>.'
+               f'<span class="fnb-jwt-payload">{_html.escape(shorten(payload, 16))}</span>.'
+               f'<span class="fnb-jwt-signature">{_html.escape(shorten(signature))}</span></div>'
+               f'<div class="fnb-muted">Encoded: header {len(head)}, payload {len(payload)}, signature '
+               f"{len(signature)} characters, base64url, joined by dots (shortened here; the token stays in the "
+               "kernel).</div>")
+    signature_text = (f'RSASHA256(\n  base64url(header) + "." + base64url(payload),\n  the server\'s private key\n)\n'
+                      f"checked with the public key kid {kid!r}\nfrom the server's /v1/keys")
+    columns = "".join(
+        f'<div style="flex:1 1 16em;min-width:0"><div class="fnb-jwt-{part}" style="{style[part]};font-weight:bold">'
+        f'{title}</div><pre class="fnb-jwt-{part}" style="{style[part]}">{_html.escape(text)}</pre></div>'
+        for part, title, text in (
+            ("header", "HEADER: algorithm and key", json.dumps(decoded.header, indent=2)),
+            ("payload", "PAYLOAD: the claims", json.dumps(decoded.claims, indent=2)),
+            ("signature", "SIGNATURE", signature_text)))
+    return f'{encoded}<div style="display:flex;flex-wrap:wrap;gap:8px">{columns}</div>'
+
+
+def claims_html(header: dict, claims: dict, now: float) -> str:
+    rows = [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>header</td>"
+            f"<td><code>{_html.escape(str(v))}</code></td><td>{_html.escape(CLAIM_GLOSSARY.get(k, ''))}</td></tr>"
+            for k, v in header.items()]
+    rows += [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>claim</td>"
+             f"<td><code>{_html.escape(json.dumps(v) if isinstance(v, (list, dict)) else str(v))}</code></td>"
+             f"<td>{_html.escape(meaning)}</td></tr>" for k, v, meaning in explain_claims(claims, now=now)]
+    return ('<table class="fnb-table"><tr><th>name</th><th>in</th><th>value</th><th>what it means</th></tr>'
+            + "".join(rows) + "</table>")
+
+
+class TokenInspector(StepWidget):
+    """Access, ID and refresh token in tabs, a verification checklist, and a countdown to expiry."""
+
+    css_class = "fnb-inspector"
+    title = "the tokens, read and checked"
+
+    def __init__(self, source=None, *, client=None, tokens=None, live: bool = True, clock=None):
+        self._start(source, client, live, clock)
+        self.summary = html("fnb-token-summary")
+        self.countdown = html("fnb-expiry")
+        self.checklist = html("fnb-checklist")
+        self.checks: dict[str, list] = {}
+        self.jwt = {kind: html("fnb-jwt") for kind in ("access", "id")}
+        self.claims = {kind: html("fnb-claims") for kind in ("access", "id")}
+        self.refresh_token_html = html("fnb-refresh-token")
+        self.tabs = widgets.Tab([widgets.VBox([self.jwt["access"], self.claims["access"]]),
+                                 widgets.VBox([self.jwt["id"], self.claims["id"]]),
+                                 widgets.VBox([self.refresh_token_html])])
+        self.tabs.titles = tuple(title for _, title in KINDS)
+        self.tabs.add_class("fnb-token-tabs")
+        self.raw_button = widgets.ToggleButton(description="Show the raw JSON response", icon="code", value=False)
+        self.raw_button.add_class("fnb-raw-button")
+        self.raw = html("fnb-raw")
+        self.request_view = RequestView(redact=self.flow.redact, title="The token request")
+        self.raw_button.observe(lambda change: self._render_raw(), "value")
+        self.flow.observe(lambda change: self.show(), "tokens")
+        self._finish([self.summary, self.countdown, self.checklist, self.tabs, self.error,
+                      widgets.HBox([self.raw_button]), self.raw, self.request_view])
+        if tokens is not None:
+            self.flow.tokens = tokens
+        else:
+            self.show()
+        self._tick_with(self.tick)
+
+    @property
+    def tokens(self):
+        return self.flow.tokens
+
+    # --- rendering --------------------------------------------------------------------
+    def show(self) -> None:
+        tokens = self.flow.tokens
+        self.error.clear()
+        if tokens is None:
+            self.summary.value = '<div class="fnb-muted">No tokens yet: exchange a code first.</div>'
+            for widget in (self.countdown, self.checklist, self.raw, *self.jwt.values(), *self.claims.values(),
+                           self.refresh_token_html):
+                widget.value = ""
+            self.checks = {}
+            self.request_view.show(None)
+            return
+        self._set(self.summary, (
+            f"<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
+            f"<code>{_html.escape(tokens.grant_type or 'token')}</code> grant; scope "
+            f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>"))
+        now = self.flow.now()
+        for kind, token in (("access", tokens.access_token), ("id", tokens.id_token)):
+            if token and looks_like_jwt(token):
+                try:
+                    decoded = decode(token)
+                    self._set(self.jwt[kind], jwt_html(token))
+                    self._set(self.claims[kind], claims_html(decoded.header, decoded.claims, now))
+                except Exception as error:  # a token we cannot read is shown as an error, not a traceback
+                    self.error.show(error, f"Reading the {kind} token")
+            else:
+                why = ("No ID token: ask for the <code>openid</code> scope." if kind == "id" and not token
+                       else "Not a JWT: an opaque token only the server can read (ask it with introspect).")
+                self.jwt[kind].value = f'<div class="fnb-muted">{why}</div>'
+                self.claims[kind].value = ""
+        if tokens.refresh_token:
+            status = {"same": "the same refresh token came back, as Fortellis does for web apps",
+                      "rotated": "a new refresh token came back; use it from now on",
+                      "not returned": "none came back; the old one stays valid"}.get(
+                tokens.refresh_token_status or "", "issued because the scope had offline_access")
+            self._set(self.refresh_token_html, (
+                f"<div><code>{_html.escape(shorten(tokens.refresh_token))}</code> "
+                f"({len(tokens.refresh_token)} characters, shortened): {status}.</div>"
+                '<div class="fnb-muted">Opaque: not a JWT, nothing to decode. Send it to /v1/token with '
+                "grant_type=refresh_token for new tokens without signing in again. Keep it secret.</div>"))
+        else:
+            self.refresh_token_html.value = ('<div class="fnb-muted">No refresh token: it is only issued when the '
+                                             "authorize URL asked for <code>offline_access</code>.</div>")
+        self.request_view.show(tokens.exchange)
+        self._render_checklist()
+        self._render_raw()
+        self.tick()
+
+    def _nonce(self, tokens):
+        redirect = self.flow.redirect
+        if tokens.grant_type == "authorization_code" and redirect is not None and redirect.request is not None:
+            return redirect.request.nonce
+        return None
+
+    def _render_checklist(self) -> None:
+        tokens = self.flow.tokens
+        client, now = self.client, self.flow.now()
+        checks = {}
+        try:
+            issuer = client.metadata.issuer
+            if looks_like_jwt(tokens.access_token):
+                checks["access"] = verification_checklist(
+                    tokens.access_token, kind="access", jwks=client.jwks, issuer=issuer,
+                    audience=client.access_token_audience or "api_providers", now=now)
+            if tokens.id_token:
+                checks["id"] = verification_checklist(
+                    tokens.id_token, kind="id", jwks=client.jwks, issuer=issuer, client_id=client.config.api_key,
+                    nonce=self._nonce(tokens), access_token=tokens.access_token, now=now)
+        except Exception as error:  # e.g. the key set could not be fetched
+            self.error.show(error, "Checking the tokens")
+        self.checks = checks
+        names = [n for n in CHECK_ORDER if any(c.name == n for rows in checks.values() for c in rows)]
+        header = "".join(f"<th>{title}</th>" for kind, title in KINDS if kind in checks)
+        rows = []
+        for name in names:
+            cells = []
+            for kind, _ in KINDS:
+                if kind not in checks:
+                    continue
+                found = next((c for c in checks[kind] if c.name == name), None)
+                cells.append("<td>" + (f"{MARKS[found.mark]} <span class='fnb-muted'>{_html.escape(found.detail)}"
+                                       "</span>" if found else MARKS["n/a"]) + "</td>")
+            rows.append(f"<tr><td><code>{_html.escape(name)}</code></td>{''.join(cells)}</tr>")
+        failed = sum(1 for rows_ in checks.values() for c in rows_ if c.passed is False)
+        verdict = (f'<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
+                   f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
+                   "trust these tokens</span>")
+        self._set(self.checklist, f"<div><strong>Verification</strong> {verdict}</div>"
+                                  f'<table class="fnb-table"><tr><th>check</th>{header}</tr>{"".join(rows)}</table>')
+
+    def _render_raw(self) -> None:
+        tokens = self.flow.tokens
+        if not self.raw_button.value or tokens is None:
+            self.raw.value = ""
+            return
+        self._set(self.raw, "<pre>" + _html.escape(json.dumps(tokens.as_dict(), indent=2)) + "</pre>"
+                  '<div class="fnb-muted">Tokens shortened; the full response stays in the kernel.</div>')
+
+    # --- the countdown ------------------------------------------------------------------
+    def tick(self) -> None:
+        """Update the countdown to expiry from the flow's clock (and the checklist once it expires)."""
+        tokens = self.flow.tokens
+        if tokens is None:
+            return
+        now = self.flow.now()
+        exp = None
+        if looks_like_jwt(tokens.access_token):
+            try:
+                exp = decode(tokens.access_token).claims.get("exp")
+            except Exception:
+                exp = None
+        exp = exp if isinstance(exp, (int, float)) else tokens.expires_at
+        if exp is None:
+            text = '<div class="fnb-muted">The server did not say when the access token expires.</div>'
+        else:
+            words = expires_in_words(exp, now)
+            if exp <= now:
+                text = (f'<div class="fnb-error-box"><span class="fnb-fail">&#9201; The access token {words}</span> '
+                        f"({format_timestamp(exp)}). The API gateway now answers TOKEN-EXPIRED. "
+                        f"{_html.escape(GATEWAY_HINTS['TOKEN-EXPIRED'])}</div>")
+            else:
+                text = (f'<div><span class="fnb-pass">&#9201; The access token {words}</span> '
+                        f'<span class="fnb-muted">(at {format_timestamp(exp)})</span></div>')
+        if self.countdown.value != text:
+            self.countdown.value = text
+        self._render_checklist()  # the exp and iat checks depend on the time too
+        for kind, token in (("access", tokens.access_token), ("id", tokens.id_token)):
+            if token and looks_like_jwt(token):  # keep "in 59 minutes" / "5 seconds ago" current
+                decoded = decode(token)
+                text = self.flow.redact(claims_html(decoded.header, decoded.claims, now))
+                if self.claims[kind].value != text:
+                    self.claims[kind].value = text

@@ -1,0 +1,119 @@
+"""The whole flow in one widget: every step, a progress bar of where the learner is, and
+the network log. ``Playground().run_unattended()`` runs it all with no person (sandbox)."""
+
+from __future__ import annotations
+
+import html as _html
+
+import ipywidgets as widgets
+
+from .api import ApiCaller
+from .authorize import AuthorizeLink
+from .base import StepWidget, html
+from .inspector import TokenInspector
+from .network import NetworkLog
+from .redirect import RedirectCatcher
+from .refresh import RefreshPanel
+from .settings import SettingsForm
+
+STEPS = (
+    "Authorize URL",
+    "Sign in, paste the redirect",
+    "Exchange the code",
+    "Refresh the token",
+    "Call the API",
+)
+
+
+class Playground(StepWidget):
+    """Every step of the authorization code flow, chained over one client."""
+
+    css_class = "fnb-playground"
+    title = "the authorization code flow"
+
+    def __init__(self, client=None, *, scopes="openid offline_access", pkce: bool = False, live: bool = True,
+                 clock=None):
+        self._start(client, None, live, clock)
+        flow = self.flow
+        self.progress = html("fnb-progress")
+        self.settings = SettingsForm(flow)
+        self.settings_panel = widgets.Accordion([self.settings], titles=("Settings: issuer, API Key, API Secret",))
+        self.settings_panel.selected_index = None
+        self.authorize = AuthorizeLink(flow, scopes=scopes, pkce=pkce)
+        self.catcher = RedirectCatcher(flow)
+        self.inspector = TokenInspector(flow)
+        self.refresher = RefreshPanel(flow)
+        self.caller = ApiCaller(flow)
+        self.network = NetworkLog(flow)
+        flow.observe(lambda change: self._render_progress(),
+                     ["request", "redirect", "tokens", "previous_tokens", "api_response"])
+
+        def heading(number, text):
+            return html(value=f"<h3>{_html.escape(number)} {_html.escape(text)}</h3>")
+
+        self._finish([
+            html(value="<h3>The Fortellis authorization code flow</h3>"), self.progress, self.settings_panel,
+            heading("1.", "The authorize URL"), self.authorize,
+            heading("2.", "Sign in and paste the redirect; 3. exchange the code"), self.catcher,
+            heading("", "The tokens"), self.inspector,
+            heading("4.", "Refresh"), self.refresher,
+            heading("5.", "Call an API"), self.caller,
+            heading("", "Network: every HTTP exchange"), self.network])
+        self._render_progress()
+
+    @property
+    def steps(self):
+        return (self.settings, self.authorize, self.catcher, self.inspector, self.refresher, self.caller,
+                self.network)
+
+    @property
+    def sign_in_button(self) -> widgets.Button:
+        return self.catcher.signin_button
+
+    @property
+    def progress_text(self) -> str:
+        done = self.flow.step
+        if done >= len(STEPS):
+            return f"All {len(STEPS)} steps done."
+        return f"Step {done + 1} of {len(STEPS)}: {STEPS[done]}."
+
+    def _render_progress(self) -> None:
+        done = self.flow.step
+        items = []
+        for number, name in enumerate(STEPS, 1):
+            if number <= done:
+                items.append(f'<li class="fnb-done">&#10004; {number}. {name}</li>')
+            elif number == done + 1:
+                items.append(f'<li class="fnb-current" aria-current="step">&#9654; {number}. {name}</li>')
+            else:
+                items.append(f"<li>{number}. {name}</li>")
+        self.progress.value = (f'<div role="status"><ol>{"".join(items)}</ol>'
+                               f'<div class="fnb-muted">{_html.escape(self.progress_text)}</div></div>')
+
+    def tick(self) -> None:
+        """Update every countdown from the flow's clock."""
+        self.catcher.tick()
+        self.inspector.tick()
+
+    def run_unattended(self, *, refresh: bool = True, call_api: bool = True) -> "Playground":
+        """Every step with no person: sign in (sandbox only), exchange, refresh, call the API.
+
+        A step that fails shows its error in its own box and the later steps are skipped.
+        """
+        self.catcher.signin_button.click()
+        if self.flow.redirect is None:
+            return self
+        self.catcher.exchange_button.click()
+        if self.flow.tokens is None:
+            return self
+        if refresh and self.flow.tokens.refresh_token:
+            self.refresher.refresh_button.click()
+        if call_api:
+            self.caller.call_button.click()
+        return self
+
+    def close(self) -> None:
+        for step in self.steps:
+            step.close()
+        super().close()
+        self.flow.close()

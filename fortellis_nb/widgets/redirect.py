@@ -1,0 +1,181 @@
+"""Step 2 and 3: paste the redirect URL, see its code and state checked, watch the code's
+60 seconds run out, and exchange it for tokens.
+
+The pasted URL holds the authorization code, so it does not stay in the text box: it is
+read, the box is emptied, and only a shortened copy is shown.
+"""
+
+from __future__ import annotations
+
+import html as _html
+
+import ipywidgets as widgets
+
+from ..oauth import errors
+from ..oauth.checks import code_countdown, redirect_parameters
+from ..oauth.transcript import shorten
+from .base import LABEL_STYLE, WIDE, StepWidget, html
+from .curl import RequestView
+
+
+class RedirectCatcher(StepWidget):
+    """A text box for the redirect URL, the parsed code and state, a countdown, and "Exchange code"."""
+
+    css_class = "fnb-redirect"
+    title = "steps 2 and 3: the redirect and the token request"
+
+    def __init__(self, source=None, *, client=None, live: bool = True, clock=None):
+        self._start(source, client, live, clock)
+        self.url_input = widgets.Text(
+            description="Redirect URL", placeholder="Paste the whole address you landed on after signing in",
+            continuous_update=False, style=LABEL_STYLE, layout=widgets.Layout(**WIDE))
+        self.url_input.add_class("fnb-redirect-input")
+        self.signin_button = widgets.Button(description="Sign in for me (sandbox)", icon="user",
+                                            tooltip="Sign in as the sandbox's demo user without a browser")
+        self.signin_button.add_class("fnb-signin-button")
+        self.exchange_button = widgets.Button(description="Exchange code", button_style="primary",
+                                              tooltip="POST the code to the token endpoint")
+        self.exchange_button.add_class("fnb-exchange-button")
+        self.parsed = html("fnb-parsed")
+        self.countdown = html("fnb-code-countdown")
+        self.request_view = RequestView(redact=self.flow.redact, title="The token request")
+        self.pasted = ""
+        self.state_check = ""
+        self.exchanged_at: float | None = None
+        self.url_input.observe(self._on_paste, "value")
+        self.signin_button.on_click(lambda button: self.sign_in())
+        self.exchange_button.on_click(lambda button: self.exchange())
+        self.flow.observe(self._on_settings, "settings_version")
+        self._show_signin()
+        self._finish([self.url_input, widgets.HBox([self.exchange_button, self.signin_button]), self.error,
+                      self.notes, self.parsed, self.countdown, self.request_view])
+        self._tick_with(self.tick)
+
+    @property
+    def response(self):
+        """The parsed redirect (an AuthorizationResponse), or None."""
+        return self.flow.redirect
+
+    @property
+    def tokens(self):
+        return self.flow.tokens
+
+    def _on_settings(self, change) -> None:
+        self._show_signin()
+
+    def _show_signin(self) -> None:
+        self.signin_button.layout.display = None if self.client.config.is_sandbox else "none"
+
+    # --- reading the redirect ---------------------------------------------------------
+    def _on_paste(self, change) -> None:
+        text = change["new"]
+        if not text:
+            return
+        # The URL carries the code: keep it out of the widget state (and a saved notebook).
+        with self.url_input.hold_sync():
+            self.url_input.value = ""
+        self.receive(text)
+
+    def receive(self, url: str):
+        """Read a redirect URL (as pasting it does); returns the AuthorizationResponse or None."""
+        params = redirect_parameters(url)
+        self.flow.remember(params.get("code"))
+        self.pasted = self.flow.redact(url.strip())
+        self.exchanged_at = None
+        self.request_view.show(None)
+        ok, response = self._attempt("Reading the redirect URL", lambda: self.client.parse_redirect(url))
+        if ok:
+            self.state_check = "pass"
+            self.flow.redirect = response
+        else:
+            self.state_check = "fail" if isinstance(self.error.error, errors.StateMismatchError) else "not checked"
+            self.flow.redirect = None
+        self._render_parsed(params, response)
+        self.tick()
+        return response
+
+    def _render_parsed(self, params: dict, response) -> None:
+        code = params.get("code")
+        state = params.get("state")
+        mark = {"pass": '<span class="fnb-pass">&#10004; pass</span>',
+                "fail": '<span class="fnb-fail">&#10008; fail</span>'}.get(
+            self.state_check, '<span class="fnb-na">not checked</span>')
+        if self.state_check == "pass":
+            why = "it is the state this notebook put in the authorize URL, used once (CSRF protection)"
+        elif self.state_check == "fail":
+            why = _html.escape(self.error.parts.get("why", ""))
+        else:
+            why = "the URL was refused before the state could be compared"
+        rows = [("pasted", f"<code>{_html.escape(self.pasted)}</code>"),
+                ("code", f"<code>{_html.escape(shorten(code))}</code> <span class='fnb-muted'>(shortened; "
+                         "single use, 60 seconds)</span>" if code else "<span class='fnb-fail'>none</span>"),
+                ("state", f"<code>{_html.escape(state)}</code>" if state is not None else "none"),
+                ("state check", f"{mark} {why}")]
+        if params.get("error"):
+            rows.insert(1, ("error", f"<code>{_html.escape(params['error'])}</code> "
+                                     f"{_html.escape(params.get('error_description', ''))}"))
+        body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        self._set(self.parsed, f'<table class="fnb-table">{body}</table>')
+
+    # --- the sandbox's headless sign-in ---------------------------------------------
+    def sign_in(self):
+        """Sign in as the sandbox's demo user and read the redirect (sandbox only)."""
+        def work():
+            request = self.flow.request
+            if request is None or request.state not in self.client.states:
+                scopes = request.scopes if request is not None else None
+                pkce = request is not None and request.code_verifier is not None
+                request = self.client.authorization_url(scopes=scopes, pkce=pkce)
+                self.flow.request = request
+            return self.client.sign_in_headless(request)
+
+        ok, url = self._attempt("Signing in (sandbox)", work)
+        if ok:
+            user = (self.client.config.sandbox or {}).get("username", "the demo user")
+            response = self.receive(url)
+            if response is not None:
+                self.notes.show([f"Signed in as {user} on the sandbox; the browser would now be at the "
+                                 "address shown as 'pasted'."])
+            return response
+        return None
+
+    # --- the token request ------------------------------------------------------------
+    def exchange(self):
+        """Trade the code for tokens; returns the TokenResponse or None (the error shown)."""
+        response = self.flow.redirect
+
+        def work():
+            if response is None:
+                raise errors.EmptyRedirectError(
+                    "No redirect URL has been read yet.",
+                    hint="Sign in with the link of step 1, then paste the whole address you land on.")
+            return self.client.exchange_code(response)
+
+        ok, tokens = self._attempt("Exchanging the code", work)
+        if ok:
+            self.exchanged_at = self.flow.now()
+            self.request_view.show(tokens.exchange)
+            self.flow.tokens = tokens
+        else:
+            self.request_view.show(getattr(self.error.error, "exchange", None))
+        self.tick()
+        return tokens
+
+    # --- the countdown ------------------------------------------------------------------
+    def tick(self) -> None:
+        """Update the code's countdown from the flow's clock."""
+        response = self.flow.redirect
+        if response is None:
+            text = ""
+        elif self.exchanged_at is not None:
+            age = self.exchanged_at - response.received_at
+            text = (f'<div class="fnb-ok-box">Exchanged {age:.0f} seconds after it arrived. A code works once: '
+                    "this one is now spent, and using it again fails with invalid_grant.</div>")
+        else:
+            left, words = code_countdown(response.received_at, self.flow.now())
+            if left > 0:
+                text = f'<div><span class="fnb-pass">&#9201; {_html.escape(words)}</span></div>'
+            else:
+                text = f'<div class="fnb-error-box"><span class="fnb-fail">&#9201;</span> {_html.escape(words)}</div>'
+        if self.countdown.value != text:
+            self.countdown.value = text

@@ -1,0 +1,80 @@
+"""The app's settings: issuer, API Key, API Secret (a password field), redirect URI,
+Subscription-Id. The secret is read into the client's settings and the field emptied at
+once, so it never stays in the widget state or a saved notebook."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from ..config import Config
+from ..oauth import FortellisClient, errors
+from .base import LABEL_STYLE, WIDE, StepWidget, html
+
+SECRET_SET = "API Secret set (hidden)"
+
+
+class SettingsForm(StepWidget):
+    """Change the app the flow runs as; "Use these settings" applies them."""
+
+    css_class = "fnb-settings"
+    title = "the app's settings"
+
+    def __init__(self, source=None, *, client=None, live: bool = True, clock=None):
+        self._start(source, client, live, clock)
+        config = self.client.config
+        layout = dict(style=LABEL_STYLE, layout=widgets.Layout(**WIDE), continuous_update=False)
+        self.issuer_input = widgets.Text(value=config.issuer, description="Issuer",
+                                         placeholder="https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7",
+                                         **layout)
+        self.api_key_input = widgets.Text(value=config.api_key, description="API Key", **layout)
+        self.api_secret_input = widgets.Password(value="", description="API Secret",
+                                                 placeholder="set (hidden): type to replace it", **layout)
+        self.api_secret_input.add_class("fnb-secret-input")
+        self.redirect_uri_input = widgets.Text(value=config.redirect_uri or "", description="Redirect URI",
+                                               placeholder="https://example.com/", **layout)
+        self.subscription_input = widgets.Text(value=config.subscription_id or "", description="Subscription-Id",
+                                               **layout)
+        self.apply_button = widgets.Button(description="Use these settings", icon="check")
+        self.apply_button.add_class("fnb-settings-button")
+        self.status = html("fnb-settings-status")
+        self.apply_button.on_click(lambda button: self.apply())
+        self._finish([self.issuer_input, self.api_key_input, self.api_secret_input, self.redirect_uri_input,
+                      self.subscription_input, self.apply_button, self.error, self.notes, self.status])
+        self.status.value = f"<span class='fnb-muted'>{SECRET_SET}; source: {config.sources.get('api_secret', '-')}" \
+                            "</span>"
+
+    def apply(self):
+        """Read the fields into the client's settings; returns the Config, or None with the error shown."""
+        typed = self.api_secret_input.value
+        with self.api_secret_input.hold_sync():
+            self.api_secret_input.value = ""  # the secret lives in the kernel only
+        self.flow.remember(typed)
+        current = self.client.config
+        issuer = self.issuer_input.value.strip()
+        api_key = self.api_key_input.value.strip()
+
+        def work():
+            secret = typed.strip()
+            if not secret:
+                if issuer != current.issuer or api_key != current.api_key:
+                    raise errors.ConfigurationError(
+                        "The API Secret is not set.",
+                        hint="A new API Key or issuer needs its API Secret too; type it in the API Secret field.")
+                secret = current.api_secret
+            values = dict(issuer=issuer, api_key=api_key, api_secret=secret,
+                          redirect_uri=self.redirect_uri_input.value.strip() or None,
+                          subscription_id=self.subscription_input.value.strip() or None)
+            if issuer == current.issuer:
+                # Same server: keep the flow going (pending states, tokens, transcript).
+                config = current.replace(**values)
+                self.client.config = config
+                self.flow.settings_changed()
+                return config
+            config = Config(**values)
+            self.flow.use_client(FortellisClient(config, clock=self.client.clock))
+            return config
+
+        ok, config = self._attempt("Applying the settings", work)
+        if ok:
+            self.status.value = f"<span class='fnb-pass'>&#10004; Settings in use; {SECRET_SET}.</span>"
+        return config

@@ -1,0 +1,64 @@
+"""One style sheet for every widget, written with JupyterLab's theme variables so it reads
+in the light and the dark theme alike (each variable has a fallback for other front ends)."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+#: jwt.io's three colours: header red, payload purple, signature blue.
+JWT_COLOURS = {
+    "header": "var(--jp-error-color1, #d32f2f)",
+    "payload": "var(--jp-mirror-editor-string-2-color, #770088)",
+    "signature": "var(--jp-info-color1, #0097a7)",
+}
+
+CSS = """
+.fnb-widget { color: var(--jp-ui-font-color1, #212121); font-family: var(--jp-ui-font-family, sans-serif);
+  font-size: var(--jp-ui-font-size1, 13px); }
+.fnb-widget h3, .fnb-widget h4 { color: var(--jp-ui-font-color0, #000); margin: 8px 0 4px 0; }
+.fnb-widget code, .fnb-widget pre { font-family: var(--jp-code-font-family, monospace);
+  font-size: var(--jp-code-font-size, 13px); }
+.fnb-widget pre { background: var(--jp-layout-color2, #eee); color: var(--jp-content-font-color1, #000);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); padding: 6px 8px; margin: 4px 0;
+  white-space: pre-wrap; word-break: break-all; }
+.fnb-widget table.fnb-table { border-collapse: collapse; margin: 4px 0; width: 100%; }
+.fnb-widget table.fnb-table th, .fnb-widget table.fnb-table td {
+  border: 1px solid var(--jp-border-color1, #bdbdbd); padding: 3px 6px; text-align: left; vertical-align: top;
+  color: var(--jp-ui-font-color1, #212121); background: var(--jp-layout-color1, #fff); }
+.fnb-widget table.fnb-table th { background: var(--jp-layout-color2, #eee); }
+.fnb-widget .fnb-muted { color: var(--jp-ui-font-color2, #616161); }
+.fnb-widget .fnb-pass { color: var(--jp-success-color1, #388e3c); font-weight: bold; }
+.fnb-widget .fnb-fail { color: var(--jp-error-color1, #d32f2f); font-weight: bold; }
+.fnb-widget .fnb-na { color: var(--jp-ui-font-color2, #616161); }
+.fnb-widget .fnb-warn { color: var(--jp-warn-color1, #f57c00); }
+.fnb-widget a { color: var(--jp-content-link-color, #1976d2); }
+.fnb-error-box { border-left: 4px solid var(--jp-error-color1, #d32f2f); background: var(--jp-layout-color1, #fff);
+  color: var(--jp-ui-font-color1, #212121); padding: 4px 10px; margin: 4px 0; }
+.fnb-error-box .fnb-error-title { color: var(--jp-error-color1, #d32f2f); font-weight: bold; }
+.fnb-note { border-left: 4px solid var(--jp-warn-color1, #f57c00); padding: 2px 10px; margin: 4px 0; }
+.fnb-ok-box { border-left: 4px solid var(--jp-success-color1, #388e3c); padding: 2px 10px; margin: 4px 0; }
+.fnb-jwt-header { color: JWT_HEADER; }
+.fnb-jwt-payload { color: JWT_PAYLOAD; }
+.fnb-jwt-signature { color: JWT_SIGNATURE; }
+.fnb-jwt-encoded { font-family: var(--jp-code-font-family, monospace); word-break: break-all; }
+.fnb-copy { background: var(--jp-layout-color2, #eee); color: var(--jp-ui-font-color1, #212121);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; cursor: pointer; padding: 1px 8px; }
+.fnb-progress ol { list-style: none; display: flex; flex-wrap: wrap; gap: 4px; padding: 0; margin: 4px 0; }
+.fnb-progress li { border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 12px; padding: 2px 10px;
+  color: var(--jp-ui-font-color2, #616161); background: var(--jp-layout-color1, #fff); }
+.fnb-progress li.fnb-done { color: var(--jp-success-color1, #388e3c); border-color: var(--jp-success-color1, #388e3c); }
+.fnb-progress li.fnb-current { color: var(--jp-ui-font-color0, #000); border-color: var(--jp-brand-color1, #1976d2);
+  border-width: 2px; font-weight: bold; }
+.fnb-network-log details { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
+.fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 4em 1fr 5em 5em; gap: 6px;
+  cursor: pointer; padding: 2px 0; }
+.fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 4em 1fr 5em 5em; gap: 6px;
+  font-weight: bold; padding-left: 1.2em; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+.fnb-network-log .fnb-url { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+""".replace("JWT_HEADER", JWT_COLOURS["header"]).replace(
+    "JWT_PAYLOAD", JWT_COLOURS["payload"]).replace("JWT_SIGNATURE", JWT_COLOURS["signature"])
+
+
+def style_tag() -> widgets.HTML:
+    """An (invisible) HTML widget carrying the style sheet; every top-level widget holds one."""
+    return widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(display="none"))

@@ -1,0 +1,39 @@
+from fortellis_nb.widgets import AuthorizeLink
+
+from .conftest import text
+
+
+def test_the_link_and_the_parameters_explained(flow):
+    link = AuthorizeLink(flow)
+    request = link.request
+    assert request is flow.request and request.scopes == ("openid", "offline_access")
+    assert f'href="{request.url.replace("&", "&amp;")}"' in link.link.value
+    assert 'target="_blank"' in link.link.value and "fnb-authorize-link" in link.link._dom_classes
+    table = text(link.table)
+    for name in ("client_id", "response_type", "scope", "redirect_uri", "state", "nonce"):
+        assert name in table
+    assert "trailing `/` included" in table and "CSRF" in table
+    assert "curl --request GET" in link.request_view.curl_text
+
+
+def test_scopes_and_pkce_make_a_fresh_url(flow):
+    link = AuthorizeLink(flow)
+    first = link.request
+    link.offline_box.value = False
+    assert link.request.params["scope"] == "openid" and link.request.state != first.state
+    link.pkce_box.value = True
+    assert link.request.params["code_challenge_method"] == "S256" and "code_challenge" in text(link.table)
+    link.more_scopes.value = "profile email"
+    assert link.request.scopes == ("openid", "profile", "email")
+    link.new_button.click()
+    assert link.request.params["scope"] == "openid profile email"
+
+
+def test_no_scope_at_all_is_explained_in_the_widget(flow):
+    link = AuthorizeLink(flow, scopes="openid")
+    link.openid_box.value = False
+    box = text(link.error)
+    assert "Making the authorize URL failed" in box and "No scope requested" in box
+    assert "What to do: Tick at least `openid`" in box and "Traceback" not in box
+    link.openid_box.value = True
+    assert link.error.value == "" and link.request.params["scope"] == "openid"

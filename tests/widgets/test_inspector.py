@@ -1,0 +1,71 @@
+from fortellis_nb.widgets import AuthorizeLink, RedirectCatcher, TokenInspector
+
+from .conftest import text
+
+
+def _exchanged(flow, **kwargs):
+    link, catcher = AuthorizeLink(flow, **kwargs), RedirectCatcher(flow)
+    inspector = TokenInspector(flow)
+    catcher.signin_button.click()
+    catcher.exchange_button.click()
+    return inspector
+
+
+def test_before_any_token(flow):
+    assert "No tokens yet" in text(TokenInspector(flow).summary)
+
+
+def test_checklist_claims_and_jwt_view(flow):
+    inspector = _exchanged(flow)
+    tokens = flow.tokens
+    checklist = text(inspector.checklist)
+    assert "every check passed" in checklist
+    marks = {kind: {c.name: c.mark for c in rows} for kind, rows in inspector.checks.items()}
+    assert marks["access"] == dict.fromkeys(("signature and kid", "iss", "aud", "exp", "iat"), "pass")
+    assert marks["id"] == dict.fromkeys(("signature and kid", "iss", "aud", "exp", "iat", "nonce", "at_hash"),
+                                        "pass")
+    for name in ("signature and kid", "iss", "aud", "exp", "iat"):
+        assert f"{name} ✔ pass" in checklist
+    assert "nonce – n/a ✔ pass" in checklist and "at_hash – n/a ✔ pass" in checklist
+    assert checklist.count("✔ pass") == 12
+    claims = text(inspector.claims["id"])
+    assert "at_hash" in claims and "binds the two tokens together" in claims and "UTC" in claims
+    assert "Key ID" in text(inspector.claims["access"]) and "api_providers" in text(inspector.claims["access"])
+    jwt = inspector.jwt["access"].value
+    for part in ("fnb-jwt-header", "fnb-jwt-payload", "fnb-jwt-signature"):
+        assert part in jwt
+    assert tokens.access_token not in jwt and tokens.access_token.split(".")[2] not in jwt
+    assert inspector.tabs.titles == ("Access token", "ID token", "Refresh token")
+    assert f"{tokens.refresh_token[:5]}..." in text(inspector.refresh_token_html)
+    assert "Opaque" in text(inspector.refresh_token_html)
+
+
+def test_countdown_to_expiry_and_the_exp_check(flow, clock):
+    inspector = _exchanged(flow)
+    assert text(inspector.countdown).startswith("⏱ The access token expires in 1 hour")
+    clock.advance(1800)
+    inspector.tick()
+    assert "expires in 30 minutes" in text(inspector.countdown)
+    clock.advance(1801)
+    inspector.tick()
+    countdown = text(inspector.countdown)
+    assert "The access token expired 1 second ago" in countdown and "TOKEN-EXPIRED" in countdown
+    assert "clock skew" in text(inspector.checklist)  # 30 seconds of leeway
+    clock.advance(30)
+    inspector.tick()
+    assert {c.name: c.mark for c in inspector.checks["access"]}["exp"] == "fail"
+    assert "exp ✘ fail" in text(inspector.checklist) and "do not trust" in text(inspector.checklist)
+
+
+def test_raw_response_on_request(flow):
+    inspector = _exchanged(flow)
+    assert inspector.raw.value == ""
+    inspector.raw_button.value = True
+    raw = text(inspector.raw)
+    assert '"token_type": "Bearer"' in raw and f'"access_token": "{flow.tokens.access_token[:5]}..."' in raw
+    assert flow.tokens.access_token not in raw
+
+
+def test_without_openid_there_is_no_id_token(flow):
+    inspector = _exchanged(flow, scopes="offline_access")
+    assert "No ID token" in text(inspector.jwt["id"]) and "id" not in inspector.checks

@@ -1,0 +1,110 @@
+from fortellis_nb.widgets import AuthorizeLink, RedirectCatcher, SettingsForm
+
+from .conftest import sign_in_url, text
+
+
+def _steps(flow, **kwargs):
+    return AuthorizeLink(flow, **kwargs), RedirectCatcher(flow)
+
+
+def test_paste_see_the_code_checked_and_exchange(flow, client, clock):
+    link, catcher = _steps(flow)
+    url = sign_in_url(client, link.request)
+    catcher.url_input.value = url
+    assert catcher.url_input.value == ""  # the code does not stay in the text box
+    response = catcher.response
+    parsed = text(catcher.parsed)
+    assert f"code {response.code[:5]}..." in parsed and response.code not in parsed
+    assert f"state {link.request.state}" in parsed and "state check ✔ pass" in parsed
+    assert text(catcher.countdown) == "⏱ 60 seconds left to exchange the code"
+    clock.advance(20)
+    catcher.tick()
+    assert text(catcher.countdown) == "⏱ 40 seconds left to exchange the code"
+    catcher.exchange_button.click()
+    assert flow.tokens is not None and catcher.error.value == ""
+    assert "Exchanged 20 seconds after it arrived" in text(catcher.countdown)
+    curl = catcher.request_view.curl_text
+    assert "grant_type=authorization_code" in curl and "authorization: Basic " in curl
+    assert response.code not in curl and f"code={response.code[:5]}..." in curl
+    catcher.request_view.language.value = "Python"
+    assert "import requests" in text(catcher.request_view.code)
+
+
+def test_sign_in_for_me_on_the_sandbox(flow):
+    link, catcher = _steps(flow)
+    assert catcher.signin_button.description == "Sign in for me (sandbox)"
+    assert catcher.signin_button.layout.display is None
+    catcher.signin_button.click()
+    assert catcher.response is not None and "state check ✔ pass" in text(catcher.parsed)
+    assert "Signed in as learner@example.com" in text(catcher.notes)
+    catcher.signin_button.click()  # again: the used state is replaced by a fresh authorize URL
+    assert catcher.response is not None and link.request.state == catcher.response.state
+
+
+def test_a_wrong_url_is_explained(flow, client):
+    link, catcher = _steps(flow)
+    catcher.exchange_button.click()
+    assert "empty_redirect" in text(catcher.error) and "paste the whole address" in text(catcher.error)
+    catcher.url_input.value = "code=abcdefgh&state=x"
+    assert "not_a_url" in text(catcher.error) and "paste the whole URL" in text(catcher.error)
+    catcher.url_input.value = "https://elsewhere.example/?code=abcdefgh&state=x"
+    box = text(catcher.error)
+    assert "redirect_uri_mismatch" in box and "What to do:" in box and "abcdefgh" not in box
+    assert "state check not checked" in text(catcher.parsed) and catcher.response is None
+
+
+def test_a_state_that_does_not_match(flow, client):
+    link, catcher = _steps(flow)
+    url = sign_in_url(client, link.request).replace(link.request.state, "f8f5df39-cac3-41ea-a56c-6f6cf18f1be7")
+    catcher.url_input.value = url
+    assert "state_mismatch" in text(catcher.error) and "fresh authorization URL" in text(catcher.error)
+    assert "state check ✘ fail" in text(catcher.parsed)
+    assert "state f8f5df39-cac3-41ea-a56c-6f6cf18f1be7" in text(catcher.parsed)
+
+
+def test_an_expired_code_says_why_before_and_after_the_exchange(flow, clock):
+    link, catcher = _steps(flow)
+    catcher.signin_button.click()
+    clock.advance(61)
+    catcher.tick()
+    countdown = text(catcher.countdown)
+    assert "The code expired 1 seconds ago" in countdown and "invalid_grant" in countdown
+    catcher.exchange_button.click()
+    box = text(catcher.error)
+    assert "HTTP 400" in box and "invalid_grant: The authorization code is invalid or has expired." in box
+    assert "61 seconds old" in box and flow.tokens is None
+    assert "61 seconds old" in text(catcher.notes)  # the protocol's warning, shown as a note
+    assert "grant_type=authorization_code" in catcher.request_view.curl_text
+
+
+def test_a_reused_code(flow):
+    link, catcher = _steps(flow)
+    catcher.signin_button.click()
+    catcher.exchange_button.click()
+    assert flow.tokens is not None
+    catcher.exchange_button.click()
+    box = text(catcher.error)
+    assert "invalid_grant" in box and "already exchanged once" in box
+
+
+def test_swapped_key_and_secret_typed_in_the_settings(flow, sandbox):
+    info = sandbox.info
+    link, catcher = _steps(flow)
+    catcher.signin_button.click()
+    form = SettingsForm(flow)
+    assert form.api_secret_input.value == "" and form.api_secret_input.description == "API Secret"
+    form.api_key_input.value, form.api_secret_input.value = info.api_secret, info.api_key
+    form.apply_button.click()
+    assert form.api_secret_input.value == "" and "API Secret set (hidden)" in text(form.status)
+    assert flow.client.config.api_secret == info.api_key
+    catcher.exchange_button.click()
+    box = text(catcher.error)
+    assert "invalid_client" in box and "swapped" in box and "HTTP 401" in box
+    assert info.api_secret not in box
+
+
+def test_settings_need_a_secret_for_a_new_app(flow):
+    form = SettingsForm(flow)
+    form.api_key_input.value = "another-key"
+    form.apply_button.click()
+    assert "The API Secret is not set" in text(form.error)

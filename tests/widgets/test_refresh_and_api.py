@@ -1,0 +1,87 @@
+from fortellis_nb.widgets import ApiCaller, AuthorizeLink, RedirectCatcher, RefreshPanel
+
+from .conftest import text
+
+
+def _exchanged(flow, scopes="openid offline_access"):
+    AuthorizeLink(flow, scopes=scopes)
+    catcher = RedirectCatcher(flow)
+    catcher.signin_button.click()
+    catcher.exchange_button.click()
+    assert flow.tokens is not None
+    return flow.tokens
+
+
+def test_refresh_shows_what_changed(flow, clock):
+    first = _exchanged(flow)
+    panel = RefreshPanel(flow)
+    clock.advance(10)
+    panel.refresh_button.click()
+    assert panel.error.value == "" and flow.previous_tokens is first and flow.tokens is not first
+    rows = {row.what: row for row in panel.rows}
+    assert rows["access token jti"].changed and rows["access token iat"].changed and rows["access token exp"].changed
+    assert not rows["refresh_token"].changed
+    changes = text(panel.changes)
+    assert "The same refresh token came back" in changes and "new" in changes and "same" in changes
+    assert first.refresh_token not in panel.changes.value
+    assert "grant_type=refresh_token" in panel.request_view.curl_text
+
+
+def test_refresh_without_offline_access(flow):
+    _exchanged(flow, scopes="openid")
+    panel = RefreshPanel(flow)
+    panel.refresh_button.click()
+    box = text(panel.error)
+    assert "no_refresh_token" in box and "offline_access" in box
+
+
+def test_refresh_with_a_scope_not_granted(flow):
+    _exchanged(flow)
+    panel = RefreshPanel(flow)
+    panel.scope_input.value = "openid offline_access email"
+    panel.refresh_button.click()
+    box = text(panel.error)
+    assert "invalid_scope" in box and "cannot include a scope that is not in the original call" in box
+    assert "email" in box and "HTTP 400" in box
+
+
+def test_call_api_with_the_headers_shown_first(flow, sandbox):
+    tokens = _exchanged(flow)
+    caller = ApiCaller(flow)
+    headers = text(caller.headers)
+    assert f"Authorization Bearer {tokens.access_token[:5]}..." in headers
+    assert f"Subscription-Id {sandbox.info.subscription_id}" in headers
+    request_id = caller.request_id
+    assert f"Request-Id {request_id}" in headers and "curl --request GET" in caller.preview.curl_text
+    caller.call_button.click()
+    response = text(caller.response)
+    assert "HTTP 200" in response and f"Request-Id echoed: {request_id} ✔ the same as sent" in response
+    assert "Sandbox Motors" in response and caller.request_id != request_id
+    assert flow.api_response.status == 200
+
+
+def test_missing_subscription_id(flow):
+    _exchanged(flow)
+    caller = ApiCaller(flow)
+    caller.subscription_input.value = ""
+    assert "MISSING-SUBSCRIPTION-ID" in text(caller.headers)
+    request_id = caller.request_id
+    caller.call_button.click()
+    box = text(caller.error)
+    assert "MISSING-SUBSCRIPTION-ID" in box and "Add the `Subscription-Id` header" in box
+    assert f"Request-Id echoed: {request_id}" in text(caller.response)
+
+
+def test_expired_token_at_the_gateway(flow, clock):
+    _exchanged(flow)
+    caller = ApiCaller(flow)
+    clock.advance(3700)
+    caller.call_button.click()
+    assert "TOKEN-EXPIRED" in text(caller.error) and "Refresh" in text(caller.error)
+
+
+def test_call_before_any_token(flow):
+    caller = ApiCaller(flow)
+    assert "no access token yet" in text(caller.headers)
+    caller.call_button.click()
+    assert "No access token to call the API with" in text(caller.error)
