@@ -118,6 +118,9 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
             return "Send `Authorization: Basic base64(API Key:API Secret)` with the request."
         return None
     if code == "invalid_grant" and context == "authorization_code":
+        if "pkce" in lowered:
+            return ("The code_verifier must be the one made for this code's authorize request: its SHA-256 "
+                    "is the code_challenge the server kept (RFC 7636, section 4.6).")
         if "redirect" in lowered:
             return (f"This request sent redirect_uri={redirect_uri!r}. Send exactly the redirect_uri of the "
                     "authorize URL, character for character, trailing '/' included.")

@@ -180,3 +180,12 @@ def test_a_different_redirect_uri_can_be_sent_to_see_the_refusal(client, info):
         client.exchange_code(response, redirect_uri=info.redirect_uri.rstrip("/"))
     assert "trailing" in caught.value.hint
     assert client.exchange_code(response).access_token  # the code survived the refused attempt
+
+
+def test_a_wrong_pkce_verifier_gets_a_pkce_hint(client):
+    request = client.authorization_url(pkce=True)
+    response = client.parse_redirect(client.sign_in_headless(request))
+    with pytest.raises(errors.InvalidGrantError) as caught:
+        client.exchange_code(response, code_verifier="w" * 43)
+    assert caught.value.description == "PKCE verification failed."
+    assert "code_challenge" in caught.value.hint
