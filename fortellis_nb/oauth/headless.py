@@ -73,7 +73,8 @@ class _FormParser(HTMLParser):
         if self._message_depth:
             self._message_depth -= 1
             if not self._message_depth:
-                text = " ".join("".join(self._message).split())
+                # Elements' texts are joined with a space, so list items do not run together.
+                text = " ".join(" ".join(self._message).split())
                 if text:
                     self.messages.append(text)
 
