@@ -425,7 +425,11 @@ class Token(IssuerHandler):
             grant_id = self.store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
                                             auth_time=code.auth_time, now=self.now, refresh_token=refresh)
             if not self.store.use_code(code_value, self.now, grant_id):
+                # Another request used the code first: a reuse, so neither keeps its tokens.
                 self.store.revoke_grant(grant_id, self.now)
+                winner = self.store.code(code_value)
+                if winner is not None and winner.grant_id:
+                    self.store.revoke_grant(winner.grant_id, self.now)
                 body = None
             else:
                 self.store.count(app.api_key, "exchange", self.now)
