@@ -11,6 +11,7 @@ from the JWKS, then ``iss``, ``aud``, ``exp``, ``iat``, and for an ID token ``no
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from . import errors
 from .tokens import CODE_LIFETIME, TokenResponse
 from .transcript import HIDDEN, shorten
 from .verify import (ACCESS_TOKEN_AUDIENCE, ALGORITHM, DEFAULT_LEEWAY, JWKS, at_hash, decode, expires_in_words,
-                     format_timestamp, looks_like_jwt, relative_time)
+                     format_timestamp, humanize_duration, looks_like_jwt, relative_time)
 
 
 # --- the verification checklist ------------------------------------------------------
@@ -140,8 +141,10 @@ def code_countdown(received_at: float, now: float | None = None, lifetime: float
     now = time.time() if now is None else now
     left = lifetime - (now - received_at)
     if left > 0:
-        return left, f"{int(left + 0.999)} seconds left to exchange the code"
-    return left, (f"The code expired {int(-left)} seconds ago. " + CODE_EXPIRED_WHY.format(lifetime=int(lifetime)))
+        seconds = math.ceil(left)
+        return left, f"{seconds} second{'s' if seconds != 1 else ''} left to exchange the code"
+    return left, (f"The code expired {humanize_duration(int(-left))} ago. "
+                  + CODE_EXPIRED_WHY.format(lifetime=int(lifetime)))
 
 
 # --- what a refresh changed -----------------------------------------------------------

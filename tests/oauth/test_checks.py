@@ -49,6 +49,8 @@ def test_code_countdown_counts_down_then_says_why():
     left, words = checks.code_countdown(100.0, now=165.0)
     assert left == -5 and words.startswith("The code expired 5 seconds ago.")
     assert "invalid_grant" in words and "60 seconds" in words
+    assert checks.code_countdown(100.0, now=159.5)[1] == "1 second left to exchange the code"
+    assert checks.code_countdown(100.0, now=161.0)[1].startswith("The code expired 1 second ago.")
 
 
 def test_token_changes_after_a_refresh(client):

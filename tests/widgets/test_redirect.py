@@ -68,7 +68,7 @@ def test_an_expired_code_says_why_before_and_after_the_exchange(flow, clock):
     clock.advance(61)
     catcher.tick()
     countdown = text(catcher.countdown)
-    assert "The code expired 1 seconds ago" in countdown and "invalid_grant" in countdown
+    assert "The code expired 1 second ago" in countdown and "invalid_grant" in countdown
     catcher.exchange_button.click()
     box = text(catcher.error)
     assert "HTTP 400" in box and "invalid_grant: The authorization code is invalid or has expired." in box
