@@ -3,16 +3,13 @@
 * The notebooks' kernels share one sandbox, as a learner's do; for a test run it lives in
   a private state directory and is stopped at the end, so the learner's own sandbox is
   neither used nor left changed.
-* When the suite runs in parallel (`pytest -n 2 --dist loadgroup`), the cells of one
-  notebook (they share a kernel) and the browser tests (they share a Jupyter server) stay
-  in one worker each.
+* When the suite runs in parallel, it does so with `--dist loadfile` (see dev.sh): the
+  cells of one notebook share a kernel, so they must stay in one worker, in order.
 """
 
 import os
 import shutil
 import tempfile
-
-import pytest
 
 _OWN_STATE = None
 
@@ -33,13 +30,3 @@ def pytest_unconfigure(config):
 
     stop_sandbox(_OWN_STATE)
     shutil.rmtree(_OWN_STATE, ignore_errors=True)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = str(item.path)
-        if path.endswith(".ipynb"):
-            item.add_marker(pytest.mark.xdist_group(name=f"notebook:{item.path.name}"))
-        elif "/tests/browser/" in path:
-            item.add_marker(pytest.mark.xdist_group(name="browser"))

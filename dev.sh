@@ -56,7 +56,7 @@ case "${1:-}" in
     shift
     setup "test"
     need_system_tools
-    exec "$VENV/bin/python" -m pytest -n 2 --dist loadgroup "$@"
+    exec "$VENV/bin/python" -m pytest -n 2 --dist loadfile "$@"
     ;;
   *)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

@@ -87,6 +87,10 @@ class Flow(HasTraits):
         self._secrets: set[str] = set()
         self._remember_client()
         self.observe(self._on_result, ["request", "redirect", "tokens", "previous_tokens"])
+        # A client that already went through the steps in code (a notebook's earlier cells)
+        # brings its tokens along, so the widgets start where the learner is.
+        if self.client.tokens is not None:
+            self.tokens = self.client.tokens
 
     @classmethod
     def of(cls, value=None, *, live: bool = True, clock=None) -> "Flow":

@@ -85,3 +85,15 @@ def test_call_before_any_token(flow):
     assert "no access token yet" in text(caller.headers)
     caller.call_button.click()
     assert "No access token to call the API with" in text(caller.error)
+
+
+def test_widgets_start_from_the_tokens_a_notebook_already_has(client, clock):
+    request = client.authorization_url(scopes="openid offline_access")
+    client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
+    panel = RefreshPanel(client=client, live=False)
+    clock.advance(5)
+    panel.refresh_button.click()
+    assert "same" in text(panel.changes)
+    caller = ApiCaller(client=client, live=False)
+    caller.call_button.click()
+    assert "Sandbox Motors" in text(caller.response)
