@@ -15,7 +15,8 @@ setup() {  # $1: the extras to install ("" or "test")
     "$PYTHON" -m venv "$VENV"
   fi
   local wanted stamp
-  wanted=".[${1}]"
+  wanted="."
+  [ -n "$1" ] && wanted=".[$1]"
   stamp="$VENV/.fortellis-nb-$(cat pyproject.toml | sha256sum | cut -c1-16)-${1:-base}"
   if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
