@@ -1,0 +1,97 @@
+"""The browser-test machinery works end to end, in JupyterLab and in Notebook 7: a widget
+button clicked in the page changes the kernel's state, saving from the UI writes the
+widgets' state to disk, and a link from a notebook reaches the sandbox in a new tab."""
+
+from __future__ import annotations
+
+import pytest
+
+from .jupyter import iter_widget_states, open_notebook, snap
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+PRESS_ME = """\
+import ipywidgets as widgets
+
+presses = 0
+status = widgets.HTML("not pressed")
+
+def on_press(button):
+    global presses
+    presses += 1
+    status.value = f"pressed {presses}"
+
+button = widgets.Button(description="Press me")
+button.on_click(on_press)
+widgets.VBox([button, status])
+"""
+
+
+def test_button_click_reaches_the_kernel_and_saved_file_keeps_widget_state(jupyter, page, workdir):
+    path = jupyter.write_notebook(f"{workdir}/press.ipynb", [("markdown", "# Press me"), PRESS_ME])
+
+    nb = open_notebook(page, jupyter, path)
+    snap(page, "opened")
+    assert nb.widget_state_saving(), "Settings > Save Widget State Automatically should be on"
+
+    nb.run_all()
+    nb.wait_for_output("not pressed")
+    snap(page, "ran all cells")
+
+    nb.click_button("Press me")
+    nb.wait_for_output("pressed 1")
+    snap(page, "pressed once")
+
+    saved = nb.save()
+    snap(page, "saved")
+
+    states = dict(iter_widget_states(saved))
+    buttons = [s["state"] for s in states.values() if s["model_name"] == "ButtonModel"]
+    htmls = [s["state"] for s in states.values() if s["model_name"] == "HTMLModel"]
+    assert [b["description"] for b in buttons] == ["Press me"]
+    assert [h["value"] for h in htmls] == ["pressed 1"]
+    # The output refers to the saved model, so the widget comes back when the file is reopened.
+    view = saved.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] in states
+
+
+SANDBOX_LINK = """\
+from fortellis_nb.sandbox import ensure_sandbox
+from IPython.display import HTML
+
+info = ensure_sandbox()
+HTML(f'<a href="{info.redirect_uri}?code=demo&state=s" target="_blank">callback</a>')
+"""
+
+PASTE_BOX = """\
+import ipywidgets as widgets
+
+pasted = widgets.Text(description="Redirect URL", continuous_update=False)
+echo = widgets.HTML("nothing pasted")
+pasted.observe(lambda change: setattr(echo, "value", f"received {change['new']}"), "value")
+widgets.VBox([pasted, echo])
+"""
+
+
+def test_sandbox_callback_page_opens_from_a_notebook_link(jupyter_lab, page, workdir):
+    path = jupyter_lab.write_notebook(f"{workdir}/link.ipynb", [SANDBOX_LINK, PASTE_BOX])
+
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.run_all(via="palette")
+    link = nb.wait_for_output("callback", cell=0).get_by_role("link", name="callback")
+    snap(page, "link shown")
+
+    callback = nb.follow_link_to_new_tab(link)
+    callback.get_by_role("heading", name="Back from the sign-in").wait_for()
+    snap(callback, "callback page")
+    url = callback.get_by_label("The URL this page was reached with").input_value()
+    assert url == callback.url
+    assert url.endswith("/callback/?code=demo&state=s")
+    # The kernel's sandbox is the test session's own, not the user's.
+    assert (jupyter_lab.sandbox_state / "server.json").exists()
+
+    # What a learner does next: paste the address into the notebook.
+    page.bring_to_front()
+    nb.fill("Redirect URL", url)
+    nb.wait_for_output(f"received {url}", cell=1)
+    snap(page, "url pasted")
