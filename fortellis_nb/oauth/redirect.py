@@ -62,6 +62,10 @@ def _origin_and_path(parts) -> tuple[str, str, int | None, str]:
     return scheme, (parts.hostname or "").lower(), port, parts.path or "/"
 
 
+def _is_control(char: str) -> bool:
+    return ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
+
+
 def _split_tutorial_form(parts):
     """``https://host/code=...&state=...`` (no ``?``), as the tutorial prints it: move the
     last path segment into the query. Returns the new parts or None."""
@@ -79,6 +83,13 @@ def _check_redirect_target(parts, redirect_uri: str, url: str) -> None:
     got_scheme, got_host, got_port, got_path = _origin_and_path(parts)
     exp_scheme, exp_host, exp_port, exp_path = _origin_and_path(expected)
     problems = []
+    # A browser reads a backslash before the query as '/': `https://evil.com\\@example.com/` goes
+    # to evil.com while urlsplit sees example.com. And a redirect never carries user info.
+    before_query = url.split("?", 1)[0].split("#", 1)[0]
+    if "\\" in before_query:
+        problems.append("a backslash before the query (browsers read it as '/')")
+    if "@" in parts.netloc:
+        problems.append(f"user info before '@' in {parts.netloc!r}")
     if got_scheme != exp_scheme:
         problems.append(f"scheme {got_scheme!r} instead of {exp_scheme!r}")
     if got_host != exp_host or got_port != exp_port:
@@ -87,7 +98,7 @@ def _check_redirect_target(parts, redirect_uri: str, url: str) -> None:
         problems.append(f"path {got_path!r} instead of {exp_path!r}")
     if problems:
         hint = None
-        if len(problems) == 1 and got_path.rstrip("/") == exp_path.rstrip("/"):
+        if len(problems) == 1 and got_path != exp_path and got_path.rstrip("/") == exp_path.rstrip("/"):
             hint = "The paths differ only by the trailing '/'; the redirect URI must match exactly."
         raise errors.RedirectMismatchError(
             f"{url!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
@@ -106,13 +117,19 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
     text = (url or "").strip().strip("'\"<>").strip()
     if not text:
         raise errors.EmptyRedirectError("The redirect URL is empty.")
-    if any(c.isspace() for c in text) or "://" not in text:
+    if any(c.isspace() or _is_control(c) for c in text) or "://" not in text:
         hint = None
         if text.startswith(("code=", "?code=", "error=", "?error=")):
             hint = ("That is only the end of the address; paste the whole URL, starting with "
                     f"{redirect_uri}, so it can be checked.")
+        elif "://" in text:
+            hint = ("An address has no spaces, tabs or control characters; copy it again from the "
+                    "browser's address bar.")
         raise errors.NotAURLError(f"{text[:60]!r} is not a URL.", hint=hint)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise errors.NotAURLError(f"{text[:60]!r} is not a URL: its host cannot be read.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise errors.NotAURLError(f"{text[:60]!r} is not an http(s) URL.")
 
