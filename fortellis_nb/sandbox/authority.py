@@ -129,7 +129,7 @@ class Authority:
             return key.kid
 
     # --- tokens ---
-    def mint_access_token(self, *, api_key: str, scopes, user=None, grant_id: str | None = None) -> tuple[str, dict]:
+    def access_token_claims(self, *, api_key: str, scopes, user=None) -> dict:
         now = int(self.now)
         claims = {
             "ver": 1,
@@ -144,11 +144,10 @@ class Authority:
             claims["uid"] = user.id
         claims["scp"] = list(scopes)
         claims["sub"] = user.username if user is not None else api_key
-        self.store.add_access_token(claims["jti"], grant_id, api_key, claims["exp"])
-        return self.signing_key().sign(claims), claims
+        return claims
 
-    def mint_id_token(self, *, api_key: str, user, scopes, auth_time: float, access_token: str,
-                      nonce: str | None = None) -> str:
+    def id_token_claims(self, *, api_key: str, user, scopes, auth_time: float, nonce: str | None = None) -> dict:
+        """The ID token's claims but its ``at_hash``, which needs the signed access token."""
         now = int(self.now)
         claims = {
             "sub": user.id,
@@ -170,26 +169,52 @@ class Authority:
             claims["email"] = user.username
             claims["email_verified"] = True
         claims["auth_time"] = int(auth_time)
-        claims["at_hash"] = at_hash(access_token)
-        return self.signing_key().sign(claims)
+        return claims
 
-    def token_response(self, *, api_key: str, scopes, user=None, grant_id=None, auth_time=None,
-                       nonce=None, refresh_token: str | None = None) -> dict:
-        access_token, _claims = self.mint_access_token(api_key=api_key, scopes=scopes, user=user, grant_id=grant_id)
-        body = {
-            "token_type": "Bearer",
-            "expires_in": int(self.settings.token_lifetime),
-            "access_token": access_token,
-            "scope": " ".join(scopes),
-        }
-        if refresh_token:
-            body["refresh_token"] = refresh_token
+    def issue_tokens(self, *, api_key: str, scopes, user=None, grant_id=None, auth_time=None,
+                     nonce=None, refresh_token: str | None = None) -> "IssuedTokens":
+        """Record a token response's access token in the store and return it unsigned.
+
+        Signing is the slow part of a token response; callers sign (``.sign()``) after their
+        database transaction has committed, so no other request or worker process waits
+        for the database while a signature is computed."""
+        access = self.access_token_claims(api_key=api_key, scopes=scopes, user=user)
+        self.store.add_access_token(access["jti"], grant_id, api_key, access["exp"])
+        id_claims = None
         if user is not None and "openid" in scopes:
-            body["id_token"] = self.mint_id_token(
-                api_key=api_key, user=user, scopes=scopes, auth_time=auth_time,
-                access_token=access_token, nonce=nonce,
-            )
-        return body
+            id_claims = self.id_token_claims(api_key=api_key, user=user, scopes=scopes, auth_time=auth_time,
+                                             nonce=nonce)
+        return IssuedTokens(self, access, list(scopes), refresh_token, id_claims)
+
+    def token_response(self, **kwargs) -> dict:
+        """A token response, recorded and signed (``issue_tokens`` then ``sign``)."""
+        return self.issue_tokens(**kwargs).sign()
 
     def admin_token_matches(self, presented: str) -> bool:
         return secrets.compare_digest(presented.encode(), self._admin_token.encode())
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A token response whose access token is recorded but whose JWTs are not signed yet."""
+
+    authority: Authority
+    access_claims: dict
+    scopes: list[str]
+    refresh_token: str | None
+    id_claims: dict | None
+
+    def sign(self) -> dict:
+        key = self.authority.signing_key()
+        access_token = key.sign(self.access_claims)
+        body = {
+            "token_type": "Bearer",
+            "expires_in": int(self.authority.settings.token_lifetime),
+            "access_token": access_token,
+            "scope": " ".join(self.scopes),
+        }
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
+        if self.id_claims is not None:
+            body["id_token"] = key.sign({**self.id_claims, "at_hash": at_hash(access_token)})
+        return body

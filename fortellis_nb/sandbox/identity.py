@@ -433,12 +433,12 @@ class Token(IssuerHandler):
                 body = None
             else:
                 self.store.count(app.api_key, "exchange", self.now)
-                body = self.authority.token_response(
+                body = self.authority.issue_tokens(
                     api_key=app.api_key, scopes=code.scopes, user=user, grant_id=grant_id,
                     auth_time=code.auth_time, nonce=code.nonce, refresh_token=refresh)
         if body is None:
             return self.oauth_error(400, "invalid_grant", MSG["bad_code"])
-        self.send_json(body)
+        self.send_json(body.sign())  # signed after the commit: the database is not held meanwhile
 
     def refresh_token(self, app, params):
         presented = params.get("refresh_token")
@@ -459,10 +459,10 @@ class Token(IssuerHandler):
             self.store.touch_refresh_token(grant.id, self.now)
             self.store.count(app.api_key, "refresh", self.now)
             # Web apps get a persistent refresh token: the same one comes back.
-            body = self.authority.token_response(
+            body = self.authority.issue_tokens(
                 api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
                 auth_time=grant.auth_time, refresh_token=presented)
-        self.send_json(body)
+        self.send_json(body.sign())
 
     def client_credentials(self, app, params):
         if app.public:
@@ -476,8 +476,8 @@ class Token(IssuerHandler):
             return self.oauth_error(400, "invalid_scope", MSG["bad_scope"])
         with self.store.transaction():
             self.store.count(app.api_key, "client_credentials", self.now)
-            body = self.authority.token_response(api_key=app.api_key, scopes=list(dict.fromkeys(asked)))
-        self.send_json(body)
+            body = self.authority.issue_tokens(api_key=app.api_key, scopes=list(dict.fromkeys(asked)))
+        self.send_json(body.sign())
 
 
 class UserInfo(IssuerHandler):
