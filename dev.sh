@@ -46,9 +46,8 @@ case "${1:-}" in
   lab)
     shift
     setup ""
-    "$VENV/bin/python" -m fortellis_nb.sandbox start >/dev/null
-    "$VENV/bin/python" -m fortellis_nb.sandbox status | "$VENV/bin/python" -c \
-      'import json,sys; i=json.load(sys.stdin); print(f"Sandbox ready at {i[\"base_url\"]}/ (sign in as {i[\"username\"]} / {i[\"password\"]})")'
+    "$VENV/bin/python" -c 'from fortellis_nb.sandbox import ensure_sandbox; i = ensure_sandbox()
+print(f"Sandbox ready at {i.base_url}/ (sign in as {i.username} / {i.password})")'
     extra=()
     [ "$(id -u)" = 0 ] && extra+=(--allow-root)
     exec "$VENV/bin/jupyter" lab notebooks "${extra[@]}" "$@"
