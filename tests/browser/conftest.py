@@ -10,9 +10,13 @@ a screenshot of every named step.
   ``test-artifacts/browser/<test>/NN-step.png`` (kept; CI stores the folder).
 
 The tests skip only when Chromium is missing, and fail instead when
-``FORTELLIS_REQUIRE_BROWSER=1`` (CI). All of them are in the xdist group "browser", so
-with ``-n N --dist loadgroup`` (what ``./dev.sh test`` runs) one worker runs them all and
-no second JupyterLab starts.
+``FORTELLIS_REQUIRE_BROWSER=1`` (CI).
+
+In parallel runs the servers are per worker, so the browser tests should share one:
+with ``--dist loadgroup`` every test here is in the xdist group "browser" (set below);
+with ``--dist loadfile`` (what ``./dev.sh test`` runs) each module is one unit, so keep the
+browser tests in few modules: a second module may land on the other worker and start its
+own servers.
 """
 
 from __future__ import annotations
