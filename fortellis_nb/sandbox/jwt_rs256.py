@@ -105,7 +105,8 @@ def verify(token: str, keys: dict[str, SigningKey]) -> dict:
     header, claims = unverified_parts(token)
     if header.get("alg") != "RS256":
         raise TokenInvalid("the token is not signed with RS256")
-    key = keys.get(header.get("kid"))
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None  # a forged kid may be a list or an object
     if key is None:
         raise TokenInvalid("the token was not signed by a key of this server")
     signing_input, _, signature = token.rpartition(".")

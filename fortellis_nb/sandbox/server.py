@@ -22,7 +22,7 @@ from .gateway import SampleApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import Admin, Apps, Callback, Health, Home, Users
 from .storage import Store
-from .web import NotFound, log
+from .web import NotFound, StaticFiles, log
 
 HERE = Path(__file__).parent
 SERVER_FILE = "server.json"
@@ -83,7 +83,7 @@ def make_app(authority: Authority) -> tornado.web.Application:
         (r"/sandbox/users", Users, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, args),
-        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(HERE / "static")}),
+        (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
     ]
     return tornado.web.Application(
         routes,

@@ -47,6 +47,22 @@ def add_query(uri: str, params: dict, *, fragment: bool = False) -> str:
     return joined + (hash_mark + frag if hash_mark else "")
 
 
+def security_headers(handler: tornado.web.RequestHandler) -> None:
+    """The headers every answer carries, pages, JSON, errors and static files alike."""
+    handler.set_header("Content-Security-Policy", BASE_CSP)
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("X-Frame-Options", "DENY")
+    handler.set_header("Referrer-Policy", "no-referrer")
+
+
+class StaticFiles(tornado.web.StaticFileHandler):
+    """The style sheet and the callback page's script, with the security headers."""
+
+    def set_default_headers(self):
+        security_headers(self)
+        self.set_header("Server", "fortellis-nb-sandbox")
+
+
 class SandboxHandler(tornado.web.RequestHandler):
     """Base of every handler: headers, parameters, errors."""
 
@@ -57,10 +73,7 @@ class SandboxHandler(tornado.web.RequestHandler):
         self.store = authority.store
 
     def set_default_headers(self):
-        self.set_header("Content-Security-Policy", BASE_CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "no-referrer")
+        security_headers(self)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")  # RFC 6749 section 5.1, for old caches
         self.set_header("Server", "fortellis-nb-sandbox")
