@@ -116,5 +116,8 @@ class ApiCaller(StepWidget):
         elapsed = f" in {exchange.elapsed * 1000:.0f} ms" if exchange is not None else ""
         self._set(self.response, (
             f'<div class="{kind}"><div><strong>HTTP {status}</strong>{elapsed}</div>'
-            f"<div>Request-Id echoed: <code>{_html.escape(str(echoed_id))}</code> {echo}</div></div>"
+            f"<div>Request-Id sent: <code>{_html.escape(str(sent_id))}</code>, echoed: "
+            f"<code>{_html.escape(str(echoed_id))}</code> {echo}</div>"
+            "<div class=\"fnb-muted\">The headers above are already those of the next call, with a fresh "
+            "Request-Id.</div></div>"
             f"<pre>{_html.escape(body)}</pre>"))

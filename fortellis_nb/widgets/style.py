@@ -15,6 +15,8 @@ JWT_COLOURS = {
 CSS = """
 .fnb-widget { color: var(--jp-ui-font-color1, #212121); font-family: var(--jp-ui-font-family, sans-serif);
   font-size: var(--jp-ui-font-size1, 13px); }
+.fnb-widget .jupyter-button.widget-button { width: auto; min-width: 8em; padding: 0 12px; }
+.fnb-widget .widget-checkbox { width: auto; }
 .fnb-widget h3, .fnb-widget h4 { color: var(--jp-ui-font-color0, #000); margin: 8px 0 4px 0; }
 .fnb-widget code, .fnb-widget pre { font-family: var(--jp-code-font-family, monospace);
   font-size: var(--jp-code-font-size, 13px); }

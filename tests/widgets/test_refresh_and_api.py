@@ -55,7 +55,7 @@ def test_call_api_with_the_headers_shown_first(flow, sandbox):
     assert f"Request-Id {request_id}" in headers and "curl --request GET" in caller.preview.curl_text
     caller.call_button.click()
     response = text(caller.response)
-    assert "HTTP 200" in response and f"Request-Id echoed: {request_id} ✔ the same as sent" in response
+    assert "HTTP 200" in response and f"Request-Id sent: {request_id} , echoed: {request_id} ✔ the same as sent" in response
     assert "Sandbox Motors" in response and caller.request_id != request_id
     assert flow.api_response.status == 200
 
@@ -69,7 +69,7 @@ def test_missing_subscription_id(flow):
     caller.call_button.click()
     box = text(caller.error)
     assert "MISSING-SUBSCRIPTION-ID" in box and "Add the `Subscription-Id` header" in box
-    assert f"Request-Id echoed: {request_id}" in text(caller.response)
+    assert f"Request-Id sent: {request_id} , echoed: {request_id}" in text(caller.response)
 
 
 def test_expired_token_at_the_gateway(flow, clock):
