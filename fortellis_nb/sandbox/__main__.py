@@ -11,22 +11,12 @@ user, Subscription-Id, API base URL, ...) so scripts and people can use it at on
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 
-from .authority import Settings
+from .authority import Settings, is_loopback
 from .launcher import PORT_FILE, default_state_dir, ensure_sandbox, preferred_port, running_sandbox, stop_sandbox
 from .server import Sandbox
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop"])
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: only this machine can reach it)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a --host other machines can reach (0.0.0.0, a LAN address): a workshop room")
     parser.add_argument("--port", type=int, default=None, help="port (default: the last one used, else a free one)")
     parser.add_argument("--state", default=None, help=f"state directory (default {default_state_dir()})")
     parser.add_argument("--public-url", default=None,
@@ -59,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"A sandbox is already running for {state} at {running.base_url} (pid {running.pid}).\n"
               f"Stop it with: python -m fortellis_nb.sandbox stop --state {state}", file=sys.stderr)
         return 1
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            print(f"Refusing to listen on {args.host}: other machines could reach this sandbox. Add --allow-remote "
+                  "to do that on purpose, or leave --host at 127.0.0.1.", file=sys.stderr)
+            return 2
         print(f"Listening on {args.host}: other machines can reach this sandbox.", file=sys.stderr)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = args.port if args.port is not None else preferred_port(state, args.host)
     settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
+                        allow_remote=args.allow_remote,
                         code_lifetime=args.code_lifetime, token_lifetime=args.token_lifetime)
     sandbox = Sandbox(settings)
 

@@ -3,6 +3,7 @@ its signing keys and the tokens it mints."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import threading
 import time
@@ -47,9 +48,26 @@ class Settings:
     key_grace: float = 7 * 24 * 3600  # how long a rotated-out key stays published
     purge_interval: float = 60
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    #: Listening beyond this machine (any address but loopback) must be asked for.
+    allow_remote: bool = False
 
     def __post_init__(self):
         self.state_dir = Path(self.state_dir)
+        if not self.allow_remote and not is_loopback(self.host):
+            raise ValueError(
+                f"The sandbox listens on loopback only (127.0.0.1, ::1, localhost); {self.host!r} would let other "
+                "machines reach it. Pass allow_remote=True (--allow-remote) to do that on purpose, for a "
+                "workshop room.")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Authority:
