@@ -1,6 +1,6 @@
 """``python -m fortellis_nb.sandbox``: run the sandbox identity server.
 
-    python -m fortellis_nb.sandbox [serve] [--host 127.0.0.1] [--port N] [--state DIR]
+    python -m fortellis_nb.sandbox [serve] [--host 127.0.0.1] [--port N] [--state DIR] [--workers N]
     python -m fortellis_nb.sandbox start     # in the background, or reuse the running one
     python -m fortellis_nb.sandbox status
     python -m fortellis_nb.sandbox stop
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
     parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
     parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the port (default 1); more serve a busy room or a benchmark "
+                        "faster, up to one per core")
     args = parser.parse_args(argv)
     state = (default_state_dir() if args.state is None else __import__("pathlib").Path(args.state)).expanduser()
 
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Sandbox identity server (not Fortellis) at {info.base_url}/ , issuer {info.issuer}\n"
               f"Sign in as {info.username} / {info.password}. Press Ctrl+C to stop.", flush=True)
 
-    sandbox.serve_forever(on_ready=ready)
+    sandbox.serve_forever(on_ready=ready, workers=max(1, args.workers))
     print("Sandbox stopped.", flush=True)
     return 0
 

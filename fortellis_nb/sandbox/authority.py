@@ -79,6 +79,8 @@ class Authority:
         self._keys_lock = threading.Lock()
         self._seed()
         self._keys = store.signing_keys()
+        self._key_state = store.signing_key_state()
+        self._data_version = store.data_version()
         # Made once at first start and never changed: read them once, not per request.
         self.server_id = store.meta("server_id")
         self.idp_id = store.meta("idp_id")
@@ -127,12 +129,24 @@ class Authority:
         return [u for registered in app.redirect_uris for u in self.expand_redirect_uri(registered)]
 
     # --- keys ---
+    def _current_keys(self) -> list[SigningKey]:
+        """The key set, reloaded when another connection to the database (a sibling worker
+        process that rotated the keys) changed it. One PRAGMA when nothing changed."""
+        version = self.store.data_version()
+        if version != self._data_version:
+            with self._keys_lock:
+                self._data_version = version
+                state = self.store.signing_key_state()
+                if state != self._key_state:
+                    self._keys, self._key_state = self.store.signing_keys(), state
+        return self._keys
+
     def signing_key(self) -> SigningKey:
-        return next(k for k in reversed(self._keys) if k.retired is None)
+        return next(k for k in reversed(self._current_keys()) if k.retired is None)
 
     def published_keys(self) -> dict[str, SigningKey]:
         horizon = self.now - self.settings.key_grace
-        return {k.kid: k for k in self._keys if k.retired is None or k.retired >= horizon}
+        return {k.kid: k for k in self._current_keys() if k.retired is None or k.retired >= horizon}
 
     def jwks(self) -> dict:
         return {"keys": [k.jwk() for k in reversed(list(self.published_keys().values()))]}
@@ -143,7 +157,7 @@ class Authority:
             key = SigningKey.generate(self.now)
             self.store.add_signing_key(key, retire_others_at=self.now)
             self.store.drop_signing_keys_retired_before(self.now - self.settings.key_grace)
-            self._keys = self.store.signing_keys()
+            self._keys, self._key_state = self.store.signing_keys(), self.store.signing_key_state()
             return key.kid
 
     # --- tokens ---

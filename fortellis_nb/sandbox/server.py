@@ -4,6 +4,7 @@ process) or in the foreground (``python -m fortellis_nb.sandbox``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -159,11 +160,12 @@ class Sandbox:
             admin_token=meta("admin_token"),
         )
 
-    def _attach(self) -> None:
+    def _attach(self, purge: bool = True) -> None:
         self._server = tornado.httpserver.HTTPServer(make_app(self.authority), xheaders=False)
         self._server.add_sockets(self._sockets)
-        self._purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
-        self._purger.start()
+        if purge:
+            self._purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
+            self._purger.start()
         self._loop = asyncio.get_running_loop()
 
     def purge(self) -> dict[str, int]:
@@ -224,9 +226,15 @@ class Sandbox:
         return self.authority.rotate_keys()
 
     # --- foreground (the command line) ---
-    def serve_forever(self, on_ready=None) -> None:
+    def serve_forever(self, on_ready=None, workers: int = 1) -> None:
         """Run until SIGINT or SIGTERM, keeping ``server.json`` in the state directory
-        up to date so notebooks find and reuse this server."""
+        up to date so notebooks find and reuse this server.
+
+        With ``workers`` > 1, that many processes share the listening socket (for a room of
+        learners or a benchmark: each one signs tokens on its own core); this process
+        supervises them."""
+        if workers > 1:
+            return self._serve_workers(workers, on_ready)
         self._bind()
 
         async def main():
@@ -249,6 +257,79 @@ class Sandbox:
             asyncio.run(main())
         finally:
             self.store.close()
+
+
+    def _serve_workers(self, workers: int, on_ready) -> None:
+        self._bind()
+        # An SQLite connection must not cross a fork: every worker opens its own. They share
+        # the database file (WAL mode, busy timeout), and each reloads the signing keys when
+        # another one rotates them (Authority._current_keys).
+        self.store.close()
+        children: dict[int, int] = {}
+        stopping = False
+
+        def stop(_signum=None, _frame=None):
+            nonlocal stopping
+            stopping = True
+            for pid in list(children):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        server_file = self.settings.state_dir / SERVER_FILE
+        try:
+            for index in range(workers):
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(self._worker(index))
+                children[pid] = index
+            for sock in self._sockets:  # the workers hold it now
+                sock.close()
+            _write_private(server_file, json.dumps(self.info.as_dict()))
+            if on_ready:
+                on_ready(self.info)
+            while children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                children.pop(pid, None)
+                if not stopping:  # a worker died on its own: stop rather than serve short-handed
+                    log.error("sandbox worker %d exited (status %d); stopping the others", pid, status)
+                    stop()
+        finally:
+            stop()
+            for pid in list(children):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            _remove_if_ours(server_file, os.getpid())
+
+    def _worker(self, index: int) -> int:
+        """One worker process: its own database connection, the shared socket, until SIGTERM."""
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            self.store = self.authority.store = Store(self.settings.state_dir / DATABASE_FILE)
+
+            async def main():
+                self._attach(purge=index == 0)  # one purger is enough
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                try:
+                    await stop.wait()
+                finally:
+                    await self._detach()
+
+            asyncio.run(main())
+            self.store.close()
+            return 0
+        except BaseException:  # noqa: BLE001 -- a worker reports and exits; never returns into the parent's code
+            log.exception("sandbox worker %d failed", index)
+            return 1
 
 
 async def _call(fn):
