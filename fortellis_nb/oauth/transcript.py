@@ -134,6 +134,13 @@ class Exchange:
         except ValueError:
             pass
         title = re.search(r"<title[^>]*>(.*?)</title>", self.response_body, re.I | re.S)
+        body = self.response_body.strip()
+        if body[:1] in ("{", "[") or self.content_type.endswith("json"):
+            raise errors.NotJSONError(
+                f"{self.method} {self.url} answered HTTP {self.status} with JSON that is cut off or malformed "
+                f"({len(body)} characters, ending {body[-40:]!r}).", exchange=self,
+                hint="The answer was cut short (a dropped connection, a proxy) or is broken; try again. "
+                     "If it keeps happening, the server or a proxy in between is at fault.") from None
         if title:
             what = f"an HTML page titled {title.group(1).strip()!r}"
         elif not self.response_body.strip():

@@ -196,11 +196,18 @@ class JWKS:
     def fetch(self) -> list[dict]:
         if not self.jwks_uri:
             raise errors.ConfigurationError("No jwks_uri to fetch the keys from.")
-        exchange = self.http.send("GET", self.jwks_uri, headers={"Accept": "application/json"}, label="Keys")
-        if exchange.status != 200:
-            raise errors.UnexpectedResponseError(f"GET {self.jwks_uri} answered HTTP {exchange.status}.",
-                                                 exchange=exchange)
-        self._load(exchange.json())
+        try:
+            exchange = self.http.send("GET", self.jwks_uri, headers={"Accept": "application/json"}, label="Keys")
+            if exchange.status != 200:
+                raise errors.UnexpectedResponseError(
+                    f"GET {self.jwks_uri} answered HTTP {exchange.status}.", exchange=exchange,
+                    hint="The server failed or the jwks_uri is wrong; try again in a moment.")
+            document = exchange.json()
+        except errors.NetworkError as exc:
+            # Say which step failed: without the keys no token can be verified.
+            raise type(exc)(f"The server's signing keys (JWKS) could not be fetched: {exc.description}",
+                            error=exc.error, hint=exc.hint, exchange=exc.exchange) from None
+        self._load(document)
         self.fetches += 1
         return self._keys
 
@@ -256,8 +263,10 @@ def _to_key(jwk: dict):
     try:
         return pyjwt.PyJWK(jwk, algorithm=ALGORITHM).key
     except pyjwt.PyJWTError as exc:
-        raise errors.TokenVerificationError(f"The JWKS key {jwk.get('kid')!r} is unusable: {exc}",
-                                            error="invalid_jwks") from None
+        raise errors.TokenVerificationError(
+            f"The JWKS key {jwk.get('kid')!r} is unusable: {exc}", error="invalid_jwks",
+            hint="The token names a key the server published in a form that cannot be read; "
+                 "do not trust the token. The server's other keys are still used.") from None
 
 
 # --- verification ------------------------------------------------------------------
