@@ -47,6 +47,7 @@ class Settings:
     sign_in_page_lifetime: float = 15 * 60
     key_grace: float = 7 * 24 * 3600  # how long a rotated-out key stays published
     purge_interval: float = 60
+    used_code_retention: float = 600  # how long a spent code is kept after it expires, to notice a reuse
     clock: Callable[[], float] = field(default=time.time, repr=False)
     #: Listening beyond this machine (any address but loopback) must be asked for.
     allow_remote: bool = False

@@ -170,7 +170,7 @@ class Sandbox:
 
     def purge(self) -> dict[str, int]:
         s = self.settings
-        return self.store.purge(self.authority.now, keep_used_codes=max(s.code_lifetime, 600),
+        return self.store.purge(self.authority.now, keep_used_codes=max(s.code_lifetime, s.used_code_retention),
                                 refresh_idle=s.refresh_idle_lifetime)
 
     # --- background thread ---
