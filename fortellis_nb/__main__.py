@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,9 @@ PACKAGES = (
     ("ipywidgets", "ipywidgets", "the notebook widgets"),
     ("jupyterlab", "jupyterlab", "JupyterLab"),
 )
+#: Checked on JupyterHub and Binder only (JUPYTERHUB_SERVICE_PREFIX set), where browsers
+#: reach the sandbox through it.
+HUB_PACKAGES = (("jupyter_server_proxy", "jupyter-server-proxy", "the sandbox's pages on JupyterHub and Binder"),)
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 
 
@@ -41,7 +45,8 @@ class Report:
 
 
 def _check_packages(report: Report) -> None:
-    for module, distribution, purpose in PACKAGES:
+    on_hub = bool(os.environ.get("JUPYTERHUB_SERVICE_PREFIX"))
+    for module, distribution, purpose in PACKAGES + (HUB_PACKAGES if on_hub else ()):
         try:
             importlib.import_module(module)
             version = importlib.metadata.version(distribution)

@@ -34,20 +34,54 @@ def test_the_protocol_layer_has_no_widgets():
             assert not name.startswith(("fortellis_nb.widgets", "ipywidgets", "IPython")), f"{path.name}: {name}"
 
 
-def _requirement_names(requirements) -> set[str]:
-    return {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0].lower() for r in requirements}
+def _requirement(text: str) -> tuple[str, str]:
+    """("name", "specifier") of a requirement; extras are dropped (conda has none)."""
+    name, spec = re.match(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)", text).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def _environment(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The conda and the pip requirements of an environment.yml, as {name: specifier}."""
+    conda, pip, in_pip = {}, {}, False
+    for line in path.read_text().split("dependencies:", 1)[1].splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("- "):
+            continue
+        item = stripped[2:].strip()
+        if item == "pip:":
+            in_pip = True
+            continue
+        nested = len(line) - len(line.lstrip()) > 2
+        if in_pip and not nested:
+            in_pip = False
+        name, spec = _requirement(item.replace("=", "==", 1) if re.match(r"[\w\-]+=[^=]", item) else item)
+        (pip if in_pip else conda)[name] = spec
+    return conda, pip
 
 
 def test_environment_files_match_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _requirement_names(project["dependencies"])
-    text = (ROOT / "environment.yml").read_text()
-    dependencies = text.split("dependencies:", 1)[1]
-    listed = {re.split(r"[<>=! ]", line.strip()[2:], maxsplit=1)[0].lower()
-              for line in dependencies.splitlines() if line.strip().startswith("- ")}
-    listed -= {"python", "pip", "pip:"}
-    assert wanted == listed
-    assert (ROOT / "binder" / "environment.yml").read_text() == text
+    wanted = dict(_requirement(r) for r in project["dependencies"])
+    conda, pip = _environment(ROOT / "environment.yml")
+    python = conda.pop("python")
+    conda.pop("pip")
+    # Every dependency once, in conda's list or pip's, with the same lower bound.
+    assert not set(conda) & set(pip)
+    assert {**conda, **pip} == wanted
+    pinned = tuple(int(n) for n in python.removeprefix("==").split("."))
+    assert len(pinned) == 2 and pinned >= tuple(int(n) for n in project["requires-python"].lstrip(">=").split("."))
+    assert "jupyter-server-proxy" in pip  # conda-forge has it too; pip keeps it in step with PyPI
+
+
+def test_binder_carries_the_environment_and_installs_the_package():
+    # When binder/ exists repo2docker reads only what is in it.
+    assert (ROOT / "binder" / "environment.yml").read_text() == (ROOT / "environment.yml").read_text()
+    post_build = ROOT / "binder" / "postBuild"
+    lines = [line.strip() for line in post_build.read_text().splitlines()]
+    assert lines[0] == "#!/usr/bin/env bash"
+    assert any(re.match(r"set -[a-z]*e", line) for line in lines)
+    assert "python -m pip install --no-deps --no-build-isolation ." in lines
+    assert post_build.stat().st_mode & 0o111
 
 
 def test_importing_the_sandbox_does_not_load_the_client():
