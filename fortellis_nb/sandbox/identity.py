@@ -219,8 +219,8 @@ class Authorize(IssuerHandler):
         fragment = mode == "fragment"
 
         def fail(error: str, description: str):
-            self.redirect(add_query(redirect_uri, {"error": error, "error_description": description,
-                                                   "state": state}, fragment=fragment))
+            self.redirect(add_query(self.browser_address(redirect_uri), {
+                "error": error, "error_description": description, "state": state}, fragment=fragment))
 
         if duplicate:
             return fail("invalid_request", f"The '{duplicate}' parameter was given more than once.")
@@ -327,7 +327,7 @@ class Authorize(IssuerHandler):
                                    "Open the authorize link again in this browser and sign in from that page.")
         self.store.end_transaction(txn)
         if self.get_body_argument("action", "allow") == "deny":
-            return self.redirect(add_query(request["redirect_uri"], {
+            return self.redirect(add_query(self.browser_address(request["redirect_uri"]), {
                 "error": "access_denied", "error_description": MSG["denied"], "state": request["state"]},
                 fragment=request["fragment"]))
         session = self.current_session()
@@ -361,7 +361,7 @@ class Authorize(IssuerHandler):
                 auth_time=auth_time, expires=self.now + self.authority.settings.code_lifetime,
             )
             params = {"code": code, "state": request["state"]}
-        self.redirect(add_query(request["redirect_uri"], params, fragment=request["fragment"]))
+        self.redirect(add_query(self.browser_address(request["redirect_uri"]), params, fragment=request["fragment"]))
 
 
 class Token(IssuerHandler):

@@ -33,7 +33,9 @@ class Callback(SandboxHandler):
 
     def get(self):
         params = dict(parse_qsl(self.request.query, keep_blank_values=True))
-        self.page("callback.html", url=self.request.full_url(), code=params.get("code"),
+        base = self.browser_base()
+        url = f"{base}{self.request.uri}" if base else self.request.full_url()
+        self.page("callback.html", url=url, code=params.get("code"),
                   state=params.get("state"), error=params.get("error"),
                   error_description=params.get("error_description"),
                   code_lifetime=int(self.authority.settings.code_lifetime))

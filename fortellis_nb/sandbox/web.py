@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlencode
+import re
+from urllib.parse import urlencode, urlsplit
 
 import tornado.web
 
@@ -18,6 +19,12 @@ BASE_CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+# jupyter-server-proxy sends X-Forwarded-Context: {base_url}proxy/{port} with each request it
+# passes on, and the browser's own Host (and the hub's X-Forwarded-Proto/-Host) untouched.
+PROXY_CONTEXT = re.compile(r"((?:/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)*)/proxy/(\d{1,5})")
+FORWARDED_HOST = re.compile(r"(?:[A-Za-z0-9\-]+\.)*[A-Za-z0-9\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
 class DuplicateParameter(Exception):
@@ -85,6 +92,30 @@ class SandboxHandler(tornado.web.RequestHandler):
     @property
     def root(self) -> str:
         return relative_root(self.request.path)
+
+    def browser_base(self) -> str | None:
+        """This server's base URL as the browser that sent this request reaches it, when the
+        request came through jupyter-server-proxy (JupyterHub, Binder): ``{origin}{prefix}proxy/{port}``.
+
+        Built only from what that browser sent (its Host, the hub's X-Forwarded-Proto) and the
+        proxy's context, and only when the context names this server's own port; else None."""
+        match = PROXY_CONTEXT.fullmatch(self.request.headers.get("X-Forwarded-Context", ""))
+        if match is None or int(match.group(2)) != urlsplit(self.authority.base_url).port:
+            return None
+        first = lambda name: self.request.headers.get(name, "").split(",")[0].strip()  # noqa: E731
+        host = first("X-Forwarded-Host") or self.request.host
+        scheme = first("X-Forwarded-Proto").lower() or "http"
+        if scheme not in ("http", "https") or not FORWARDED_HOST.fullmatch(host):
+            return None
+        return f"{scheme}://{host}{match.group(0)}"
+
+    def browser_address(self, redirect_uri: str) -> str:
+        """Where to send this browser for ``redirect_uri``: the same, except for this server's
+        own callback page when the browser came through the proxy (it cannot reach this
+        server directly, so it gets the page at the address it did use). Never anywhere else."""
+        own = {f"{base}/callback/" for base in (self.authority.base_url, self.authority.public_base())}
+        base = self.browser_base() if redirect_uri in own else None
+        return f"{base}/callback/" if base else redirect_uri
 
     def cookie_name(self, what: str) -> str:
         # Cookies ignore ports: several sandboxes on 127.0.0.1 must not share them.
