@@ -15,7 +15,7 @@ JWT_COLOURS = {
 CSS = """
 .fnb-widget { color: var(--jp-ui-font-color1, #212121); font-family: var(--jp-ui-font-family, sans-serif);
   font-size: var(--jp-ui-font-size1, 13px); }
-.fnb-widget .jupyter-button.widget-button { width: auto; min-width: 8em; padding: 0 12px; }
+.fnb-widget .jupyter-button.widget-button { width: auto; min-width: 8em; padding: 0 12px; align-self: flex-start; }
 .fnb-widget .widget-checkbox { width: auto; }
 .fnb-widget h3, .fnb-widget h4 { color: var(--jp-ui-font-color0, #000); margin: 8px 0 4px 0; }
 .fnb-widget code, .fnb-widget pre { font-family: var(--jp-code-font-family, monospace);
@@ -30,6 +30,8 @@ CSS = """
 .fnb-widget table.fnb-table th { background: var(--jp-layout-color2, #eee); }
 .fnb-widget .fnb-muted { color: var(--jp-ui-font-color2, #616161); }
 .fnb-widget .fnb-pass { color: var(--jp-success-color1, #388e3c); font-weight: bold; }
+/* The light theme's success green is too pale for small text (WCAG AA asks 4.5:1). */
+body[data-jp-theme-light='true'] .fnb-widget .fnb-pass { color: #2e7d32; }
 .fnb-widget .fnb-fail { color: var(--jp-error-color1, #d32f2f); font-weight: bold; }
 .fnb-widget .fnb-na { color: var(--jp-ui-font-color2, #616161); }
 .fnb-widget .fnb-warn { color: var(--jp-warn-color1, #f57c00); }
