@@ -36,6 +36,12 @@ ENV_VARS = {
     "scopes": "FORTELLIS_SCOPES",
     "api_base_url": "FORTELLIS_API_BASE_URL",
 }
+#: Set by JupyterHub (and so Binder) in the single-user server's and its kernels' environment.
+HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
+#: Where browsers reach the hub, when known: ours first, then JupyterHub's (set when the hub
+#: has ``public_url`` configured). Without either the proxied links are path-absolute and the
+#: browser puts its own origin in front, which is always right.
+PUBLIC_ORIGIN_VARS = ("FORTELLIS_PUBLIC_ORIGIN", "JUPYTERHUB_PUBLIC_URL")
 DEFAULT_SCOPES = ("openid",)
 MASK = "********"
 TRAILING_SLASH_RULE = ("Use the redirect URI that you entered when you were registering your app "
@@ -106,6 +112,9 @@ class Config:
     sandbox: dict | None = None
     #: For each setting, where its value came from.
     sources: dict[str, str] = field(default_factory=dict)
+    #: Where the learner's browser reaches the sandbox when that is not where the kernel
+    #: does: ``[origin]{prefix}proxy/{port}`` on JupyterHub and Binder (see sandbox_browser_base).
+    browser_base: str | None = None
 
     def __post_init__(self):
         if isinstance(self.scopes, str):
@@ -139,6 +148,14 @@ class Config:
     def scope(self) -> str:
         """The scopes as the space-separated string OAuth sends."""
         return " ".join(self.scopes)
+
+    def browser_url(self, url: str) -> str:
+        """The address the learner's browser uses for ``url``: the same, except that a URL of
+        the local sandbox goes through the Jupyter server's proxy when there is one."""
+        base = (self.sandbox or {}).get("base_url")
+        if self.browser_base and base and (url == base or url.startswith(base.rstrip("/") + "/")):
+            return self.browser_base + url[len(base.rstrip("/")):]
+        return url
 
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed."""
@@ -197,6 +214,24 @@ class Config:
         return cls(**values, sandbox=sandbox, sources=sources)
 
 
+def sandbox_browser_base(base_url: str | None, env=None) -> str | None:
+    """Where a browser reaches a sandbox that listens on this machine's loopback, when Jupyter
+    runs under JupyterHub or Binder (``JUPYTERHUB_SERVICE_PREFIX`` is set): through
+    jupyter-server-proxy at ``[origin]{prefix}proxy/{port}``. None when it is reached directly."""
+    env = os.environ if env is None else env
+    prefix = env.get(HUB_PREFIX_VAR, "").strip("/")
+    parts = urlsplit(base_url or "")
+    if HUB_PREFIX_VAR not in env or not parts.port or not _is_loopback(parts.hostname or ""):
+        return None
+    origin = ""
+    for var in PUBLIC_ORIGIN_VARS:
+        public = urlsplit(env.get(var, ""))
+        if public.scheme in ("http", "https") and public.netloc:
+            origin = f"{public.scheme}://{public.netloc}"
+            break
+    return f"{origin}/{prefix + '/' if prefix else ''}proxy/{parts.port}"
+
+
 def check_redirect_uri(uri: str, stacklevel: int = 2) -> None:
     """Refuse what cannot be a redirect URI; warn about one without the trailing slash."""
     parts = urlsplit(uri)
@@ -252,6 +287,7 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
             sandbox = _start_sandbox(state_dir)
         config = Config.from_sandbox(sandbox, **{k: v for k, v in values.items()})
         config.sources.update(sources)
+        config.browser_base = sandbox_browser_base(config.sandbox.get("base_url"), environment)
         return config
 
     missing = [ENV_VARS[n] for n in ("api_key", "api_secret") if n not in values]

@@ -101,8 +101,10 @@ class FortellisClient:
     # --- step 2: the redirect --------------------------------------------------------
     def parse_redirect(self, url: str) -> AuthorizationResponse:
         """Check the URL the browser landed on and take its code (each state works once)."""
-        return parse_redirect(url, redirect_uri=self._redirect_uri(), states=self.states,
-                              issuer=self.metadata.issuer, clock=self.clock)
+        redirect_uri = self._redirect_uri()
+        browser = self.config.browser_url(redirect_uri)
+        return parse_redirect(url, redirect_uri=redirect_uri, states=self.states, issuer=self.metadata.issuer,
+                              clock=self.clock, browser_redirect_uri=browser if browser != redirect_uri else None)
 
     def sign_in_headless(self, request: AuthorizationRequest | str, username: str | None = None,
                          password: str | None = None, *, allow: bool = True) -> str:

@@ -78,7 +78,20 @@ def _split_tutorial_form(parts):
     return parts._replace(path=head + "/", query=last)
 
 
-def _check_redirect_target(parts, redirect_uri: str, url: str) -> None:
+def _lands_on(parts, url: str, address: str) -> bool:
+    """Whether the browser landed on ``address``; a path-absolute one (``/user/x/proxy/8765/callback/``)
+    is on whatever origin the browser used."""
+    if "\\" in url.split("?", 1)[0] or "@" in parts.netloc:
+        return False
+    got = _origin_and_path(parts)
+    if address.startswith("/"):
+        return got[0] in ("http", "https") and got[3] == address
+    return got == _origin_and_path(urlsplit(address))
+
+
+def _check_redirect_target(parts, redirect_uri: str, url: str, browser_redirect_uri: str | None = None) -> None:
+    if browser_redirect_uri and _lands_on(parts, url, browser_redirect_uri):
+        return
     expected = urlsplit(redirect_uri)
     got_scheme, got_host, got_port, got_path = _origin_and_path(parts)
     exp_scheme, exp_host, exp_port, exp_path = _origin_and_path(expected)
@@ -106,8 +119,11 @@ def _check_redirect_target(parts, redirect_uri: str, url: str) -> None:
 
 def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None = None,
                    expected_state: str | None = None, issuer: str | None = None,
-                   clock=time.time) -> AuthorizationResponse:
+                   clock=time.time, browser_redirect_uri: str | None = None) -> AuthorizationResponse:
     """Check the pasted redirect URL and return its code.
+
+    ``browser_redirect_uri`` is where the browser lands instead of ``redirect_uri`` when it
+    reaches the local sandbox through the Jupyter server's proxy (JupyterHub, Binder).
 
     Give ``states`` (the client's pending requests, each state usable once) or
     ``expected_state``; with neither, the state is not checked. ``issuer`` checks the
@@ -154,7 +170,7 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
             f"The redirect URL carries {', '.join(repr(n) for n in repeated)} more than once.")
     params = dict(pairs)
 
-    _check_redirect_target(parts, redirect_uri, text)
+    _check_redirect_target(parts, redirect_uri, text, browser_redirect_uri)
 
     if issuer and params.get("iss") is not None and params["iss"] != issuer:
         raise errors.RedirectParseError(

@@ -81,12 +81,19 @@ class AuthorizeLink(StepWidget):
             self.link.value = self.table.value = ""
             self.request_view.show(None)
             return
-        url = _html.escape(request.url)
+        browser_url = self.client.config.browser_url(request.url)
+        url = _html.escape(browser_url)
+        proxied = ""
+        if browser_url != request.url:
+            proxied = ('<div class="fnb-muted fnb-proxied">Your browser reaches the sandbox through the Jupyter '
+                       "server's proxy (this is JupyterHub or Binder); the kernel reaches it directly at "
+                       f"<code>{_html.escape(self.client.config.sandbox['base_url'])}</code>. After the sign-in the "
+                       "sandbox sends you to its callback page at the proxied address.</div>")
         self._set(self.link, (
             f'<div><a class="fnb-authorize-anchor" href="{url}" target="_blank" rel="noopener noreferrer">'
             f"Open the sign-in page (new tab) &#8599;</a></div>"
             f'<div class="fnb-muted">Sign in, then copy the whole address you land on and paste it in step 2 '
-            f"within 60 seconds.</div><pre>{url}</pre>"))
+            f"within 60 seconds.</div>{proxied}<pre>{url}</pre>"))
         rows = "".join(f"<tr><td><code>{_html.escape(k)}</code></td><td><code>{_html.escape(str(v))}</code></td>"
                        f"<td>{_html.escape(h)}</td></tr>" for k, v, h in request.explain())
         self._set(self.table, '<table class="fnb-table"><tr><th>parameter</th><th>value</th>'

@@ -37,3 +37,18 @@ def test_no_scope_at_all_is_explained_in_the_widget(flow):
     assert "What to do: Tick at least `openid`" in box and "Traceback" not in box
     link.openid_box.value = True
     assert link.error.value == "" and link.request.params["scope"] == "openid"
+
+
+def test_on_a_hub_the_link_goes_through_the_jupyter_proxy(sandbox, clock):
+    from urllib.parse import urlsplit
+
+    from fortellis_nb.config import load_config
+    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.widgets import Flow
+
+    config = load_config(sandbox=sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)
+    link = AuthorizeLink(Flow(FortellisClient(config, clock=clock), live=False))
+    port = urlsplit(sandbox.info.base_url).port
+    assert f'href="/user/learner/proxy/{port}/oauth2/' in link.link.value
+    assert "fnb-proxied" in link.link.value and sandbox.info.base_url in text(link.link)
+    assert link.request.params["redirect_uri"] == sandbox.info.redirect_uri  # the kernel's, unchanged
