@@ -118,6 +118,10 @@ class JupyterServer:
     port: int = 0
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen | None = None
+    #: The server's ``--ServerApp.base_url``: ``"/user/learner/"`` serves it as JupyterHub would.
+    prefix: str = "/"
+    #: More environment for the server and so its kernels (``JUPYTERHUB_SERVICE_PREFIX``, ...).
+    env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.app not in APPS:
@@ -137,7 +141,7 @@ class JupyterServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.prefix.rstrip('/')}"
 
     def url(self, path: str = "", **query: str) -> str:
         """An address on this server with the token: ``url("lab/tree/a.ipynb")``."""
@@ -233,6 +237,7 @@ class JupyterServer:
             "FORTELLIS_SANDBOX_STATE": str(self.sandbox_state),
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.env)
         return env
 
     def command(self) -> list[str]:
@@ -251,6 +256,8 @@ class JupyterServer:
             "--MappingKernelManager.cull_interval=60",
             "--ServerApp.shutdown_no_activity_timeout=600",
         ]
+        if self.prefix != "/":
+            cmd.append(f"--ServerApp.base_url={self.prefix}")
         if hasattr(os, "getuid") and os.getuid() == 0:
             cmd.append("--allow-root")
         return cmd

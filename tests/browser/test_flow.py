@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .jupyter import open_notebook, snap
+from .jupyter import JupyterServer, open_notebook, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -73,3 +73,58 @@ def test_the_whole_flow_by_hand(jupyter, page, workdir):
     assert not FULL_JWT.search(text)
     code = re.search(r"code=([A-Za-z0-9_\-]+)", landed).group(1)
     assert code not in text
+
+
+HUB_PREFIX = "/user/learner/"
+
+
+@pytest.fixture(scope="module")
+def hub_lab(chromium, tmp_path_factory, request):
+    """JupyterLab served as JupyterHub serves a user's server: under /user/learner/, with
+    JUPYTERHUB_SERVICE_PREFIX in its (and its kernels') environment and jupyter-server-proxy."""
+    server = JupyterServer("lab", tmp_path_factory.mktemp("jupyter-hub-lab"), prefix=HUB_PREFIX,
+                           env={"JUPYTERHUB_SERVICE_PREFIX": HUB_PREFIX})
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        artifacts = request.config.rootpath / "test-artifacts" / "browser"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        if server.log_path.exists():
+            (artifacts / "jupyter-hub-lab.log").write_bytes(server.log_path.read_bytes())
+
+
+def test_the_whole_flow_through_the_hub_proxy(hub_lab, page, workdir):
+    path = hub_lab.write_notebook(f"{workdir}/playground.ipynb", [("markdown", "# Playground"), PLAYGROUND])
+    nb = open_notebook(page, hub_lab, path)
+    nb.run_all()
+    link = nb.by_class("fnb-authorize-anchor").first
+    link.wait_for()
+    sandbox = json.loads((hub_lab.sandbox_state / "server.json").read_text())
+    port = sandbox["base_url"].rsplit(":", 1)[1]
+    proxied = f"{HUB_PREFIX}proxy/{port}"
+    assert link.get_attribute("href").startswith(f"{proxied}/oauth2/")
+    snap(page, "the playground on a hub, its link through the proxy")
+
+    tab = nb.follow_link_to_new_tab(link)
+    origin = hub_lab.base_url[: -len(HUB_PREFIX.rstrip("/"))]
+    assert tab.url.startswith(f"{origin}{proxied}/oauth2/") and "SANDBOX" in tab.content()
+    tab.get_by_label("Username").fill("learner@example.com")
+    tab.get_by_label("Password").fill("sandbox-password")
+    snap(tab, "the sign-in page, through the proxy")
+    tab.get_by_role("button", name="Allow").click()
+    tab.wait_for_url(re.compile(r".*/callback/\?code=.*"))
+    landed = tab.get_by_label("The URL this page was reached with").input_value()
+    assert landed == tab.url and landed.startswith(f"{origin}{proxied}/callback/?code=")
+    assert "Copy URL" in tab.content()  # the page, its style and script came through the proxy
+    snap(tab, "the callback page, through the proxy")
+
+    page.bring_to_front()
+    nb.fill("Redirect URL", landed)
+    nb.by_class("fnb-parsed").filter(has_text="state").first.wait_for()
+    nb.click_button("Exchange code")
+    nb.by_class("fnb-claims").filter(has_text="api_providers").first.wait_for()
+    checklist = nb.by_class("fnb-checklist").first
+    checklist.wait_for()
+    assert checklist.locator(".fnb-fail").count() == 0
+    snap(page, "the tokens, decoded and checked")
