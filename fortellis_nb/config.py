@@ -88,6 +88,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_private_address(host: str) -> bool:
+    """A private network's IP address (10/8, 172.16/12, 192.168/16, fc00::/7): where a workshop
+    room's shared sandbox runs. Never a real Fortellis server, which is https only."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private and not (address.is_link_local or address.is_unspecified or address.is_reserved)
+
+
 def api_base_url_for(issuer: str) -> str | None:
     """The Fortellis API gateway that goes with a Fortellis identity server, if it is one."""
     host = urlsplit(issuer).hostname or ""
@@ -131,10 +141,11 @@ class Config:
             raise ConfigurationError(
                 f"The issuer {self.issuer!r} is not an http(s) URL.",
                 hint="An issuer looks like https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7.")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not (_is_loopback(parts.hostname) or _is_private_address(parts.hostname)):
             raise ConfigurationError(
                 f"The issuer {self.issuer!r} uses plain http.",
-                hint="The API Secret and tokens must travel over https; only the local sandbox uses http.")
+                hint="The API Secret and tokens must travel over https; only a sandbox uses http, on this "
+                     "machine or at a private address (a workshop room's shared sandbox, e.g. http://10.0.0.5:8765).")
         if self.redirect_uri is not None:
             check_redirect_uri(self.redirect_uri, stacklevel=4)
         if self.api_base_url is None:

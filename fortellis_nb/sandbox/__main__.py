@@ -4,6 +4,7 @@
     python -m fortellis_nb.sandbox start     # in the background, or reuse the running one
     python -m fortellis_nb.sandbox status
     python -m fortellis_nb.sandbox stop
+    python -m fortellis_nb.sandbox report    # per app: code exchanges, refreshes, API calls
 
 ``serve`` prints one line of JSON first (issuer, API Key and Secret, redirect URI, demo
 user, Subscription-Id, API base URL, ...) so scripts and people can use it at once."""
@@ -21,7 +22,7 @@ from .server import Sandbox
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fortellis_nb.sandbox", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop", "report"])
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: only this machine can reach it)")
     parser.add_argument("--allow-remote", action="store_true",
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
     parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
     parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
+    parser.add_argument("--json", action="store_true", help="report: print JSON instead of a table")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes sharing the port (default 1); more serve a busy room or a benchmark "
                         "faster, up to one per core")
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stop":
         print("stopped" if stop_sandbox(state) else "not running")
         return 0
+    if args.command == "report":
+        return report(state, as_json=args.json)
     if args.command == "start":
         print(json.dumps(ensure_sandbox(state).as_dict()))
         return 0
@@ -75,6 +79,35 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox.serve_forever(on_ready=ready, workers=max(1, args.workers))
     print("Sandbox stopped.", flush=True)
+    return 0
+
+
+def report(state, *, as_json: bool = False, out=print) -> int:
+    """The instructor's view of a room: for each app, how many successful code exchanges,
+    refreshes and API calls it made (``GET /sandbox/admin/progress`` with the admin token)."""
+    import time
+    import urllib.request
+
+    info = running_sandbox(state)
+    if info is None:
+        out(f"No sandbox is running for {state}.")
+        return 1
+    request = urllib.request.Request(f"{info.base_url}/sandbox/admin/progress",
+                                     headers={"Authorization": f"Bearer {info.admin_token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        rows = json.load(response)
+    if as_json:
+        out(json.dumps(rows, indent=2))
+        return 0
+    header = ("app", "api key", "exchanges", "refreshes", "api calls", "last (UTC)")
+    lines = [header] + [
+        (r["name"][:30], r["api_key"], str(r["exchanges"]), str(r["refreshes"]), str(r["api_calls"]),
+         time.strftime("%H:%M:%S", time.gmtime(r["last"])) if r["last"] else "-") for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        out("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    done = sum(1 for r in rows if r["exchanges"] and r["refreshes"] and r["api_calls"])
+    out(f"{len(rows)} apps; {done} got through exchange, refresh and an API call.")
     return 0
 
 

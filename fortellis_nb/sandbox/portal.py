@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 from . import ids
@@ -163,6 +164,42 @@ class Health(SandboxHandler):
                         "issuer": self.authority.issuer})
 
 
+PROGRESS_KINDS = (("exchange", "exchanges"), ("refresh", "refreshes"), ("api_call", "api_calls"),
+                  ("client_credentials", "client_credentials"))
+
+
+def progress(store) -> list[dict]:
+    """Per app, how far its developer got: successful code exchanges, refreshes and API calls
+    (and client-credentials tokens), with the time of the latest. Apps without any come too."""
+    counts: dict[str, dict] = {}
+    for row in store.activity():
+        entry = counts.setdefault(row["api_key"], {"last": None})
+        entry[row["kind"]] = row["count"]
+        entry["last"] = max(entry["last"] or 0, row["last"])
+    rows = []
+    for app in store.apps():
+        entry = counts.get(app.api_key, {"last": None})
+        rows.append({"api_key": app.api_key, "name": app.name,
+                     **{label: entry.get(kind, 0) for kind, label in PROGRESS_KINDS}, "last": entry["last"]})
+    return rows
+
+
+class Instructor(SandboxHandler):
+    """A page for the room's projector: every app's progress, for the holder of the admin token."""
+
+    def get(self):
+        self.page("instructor.html", rows=None, error="")
+
+    def post(self):
+        token = self.get_body_argument("admin_token", "").strip()
+        if not token or not self.authority.admin_token_matches(token):
+            return self.page("instructor.html", 401, rows=None,
+                             error="That is not the admin token this sandbox printed when it started.")
+        rows = [{**row, "when": time.strftime("%H:%M:%S", time.gmtime(row["last"])) if row["last"] else ""}
+                for row in progress(self.store)]
+        self.page("instructor.html", rows=rows, error="")
+
+
 class Admin(SandboxHandler):
     """Instructor actions, for the holder of the admin token the sandbox printed at start."""
 
@@ -173,6 +210,8 @@ class Admin(SandboxHandler):
                             "with the admin token the sandbox printed when it started."}, 401)
 
     def get(self, action: str):
+        if action == "progress":
+            return self.send_json(progress(self.store))
         if action != "activity":
             return self.send_json({"error": "not_found"}, 404)
         self.send_json([{"api_key": r["api_key"], "kind": r["kind"], "count": r["count"], "last": r["last"]}

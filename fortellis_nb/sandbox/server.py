@@ -21,7 +21,7 @@ import tornado.web
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
-from .portal import Admin, Apps, Callback, Health, Home, Users
+from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
 from .storage import Store
 from .web import NotFound, StaticFiles, log
 
@@ -84,6 +84,7 @@ def make_app(authority: Authority) -> tornado.web.Application:
         (r"/sandbox/users", Users, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, args),
+        (r"/sandbox/instructor", Instructor, args),
         (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
     ]
     return tornado.web.Application(

@@ -125,3 +125,15 @@ def test_nothing_set_starts_the_background_sandbox(tmp_path):
         assert config.issuer == running.issuer and config.is_sandbox
     finally:
         stop_sandbox(state_dir)
+
+
+def test_a_room_s_shared_sandbox_at_a_private_address_may_use_plain_http():
+    from fortellis_nb.config import Config
+    from fortellis_nb.oauth.errors import ConfigurationError
+
+    for issuer in ("http://10.0.0.5:8765/oauth2/aus1", "http://192.168.1.20:8765/oauth2/aus1"):
+        assert Config(issuer=issuer, api_key="k", api_secret="s").issuer == issuer
+    for issuer in ("http://8.8.8.8:8765/oauth2/aus1", "http://room.example.org/oauth2/aus1",
+                   "http://169.254.1.1/oauth2/aus1"):
+        with pytest.raises(ConfigurationError, match="plain http"):
+            Config(issuer=issuer, api_key="k", api_secret="s")
