@@ -80,7 +80,7 @@ def test_binder_carries_the_environment_and_installs_the_package():
     lines = [line.strip() for line in post_build.read_text().splitlines()]
     assert lines[0] == "#!/usr/bin/env bash"
     assert any(re.match(r"set -[a-z]*e", line) for line in lines)
-    assert "python -m pip install --no-deps --no-build-isolation ." in lines
+    assert "python -m pip install --no-deps ." in lines
     assert post_build.stat().st_mode & 0o111
 
 
@@ -100,3 +100,16 @@ def test_public_names():
 
     assert fortellis_nb.FortellisClient is FortellisClient
     assert set(fortellis_nb.__all__) == {"Config", "FortellisClient", "FortellisError", "load_config"}
+
+
+def test_every_data_file_of_the_package_is_installed():
+    # A plain `pip install .` (Binder's postBuild) copies only what package-data names.
+    import fnmatch
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for path in PACKAGE.rglob("*"):
+        if path.is_file() and path.suffix not in (".py", ".pyc"):
+            package = ".".join(path.parent.relative_to(ROOT).parts)
+            owner = max((p for p in patterns if package.startswith(p)), key=len, default=None)
+            relative = path.relative_to(ROOT / owner.replace(".", "/")).as_posix() if owner else ""
+            assert owner and any(fnmatch.fnmatch(relative, pat) for pat in patterns[owner]), path
