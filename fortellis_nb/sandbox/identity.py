@@ -90,7 +90,7 @@ class IssuerHandler(SandboxHandler):
         app = self.store.app(client_id)
         if app is None:
             swapped = self.store.app_by_secret(client_id)
-            if swapped is not None and secret is not None and hmac.compare_digest(swapped.api_key, secret):
+            if swapped is not None and secret is not None and hmac.compare_digest(swapped.api_key.encode(), secret.encode()):
                 self.oauth_error(401, "invalid_client", MSG["swapped"])
             else:
                 self.oauth_error(401, "invalid_client", MSG["unknown_client"])
@@ -321,7 +321,9 @@ class Authorize(IssuerHandler):
                                    "The sign-in form was already used or is too old.",
                                    "Go back to your app (the notebook) and open the authorize link again.")
         request, csrf = found
-        if not (csrf_form and hmac.compare_digest(csrf_form, csrf) and hmac.compare_digest(csrf_cookie, csrf)):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
+        if not (csrf_form and hmac.compare_digest(csrf_form.encode(), csrf.encode())
+                and hmac.compare_digest(csrf_cookie.encode(), csrf.encode())):
             return self.error_page(403, "Sign-in refused", "invalid_request",
                                    "The form's CSRF token does not match this browser's cookie.",
                                    "Open the authorize link again in this browser and sign in from that page.")

@@ -53,7 +53,7 @@ class FormHandler(SandboxHandler):
     def form_csrf_ok(self) -> bool:
         cookie = self.get_cookie(self.cookie_name("form")) or ""
         form = self.get_body_argument("csrf", "")
-        return bool(cookie) and hmac.compare_digest(cookie, form)
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), form.encode())  # bytes: any text
 
     def post(self):
         is_json = self.request.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"

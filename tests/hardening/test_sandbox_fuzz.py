@@ -317,3 +317,22 @@ def test_static_files_never_fail(info, http, path):
        method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]))
 def test_any_path_never_fails(info, http, path, method):
     send(http, method, f"{info.base_url}/{path.lstrip('/')}")
+
+
+@pytest.mark.parametrize("where", ["sign-in form", "portal form", "swapped credentials"])
+def test_non_ascii_where_a_secret_is_compared_is_refused_not_a_crash(info, http, where):
+    if where == "sign-in form":
+        page = http.get(f"{info.issuer}/v1/authorize", params=dict(
+            client_id=info.api_key, redirect_uri=info.redirect_uri, response_type="code", scope="openid", state="s"))
+        fields = {**dict(HIDDEN.findall(page.text)), "csrf": "\ud7ff\u00e9"}
+        response = send(http, "POST", f"{info.issuer}/v1/authorize", data=as_bytes_pairs(fields.items()))
+        assert response.status_code == 403
+    elif where == "portal form":
+        http.get(f"{info.base_url}/sandbox/apps")
+        response = send(http, "POST", f"{info.base_url}/sandbox/apps", data={"csrf": "é", "name": "x"})
+        assert response.status_code == 403
+    else:
+        raw = f"{info.api_secret}:é".encode()
+        response = send(http, "POST", f"{info.issuer}/v1/token", data={"grant_type": "client_credentials"},
+                        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+        assert response.status_code == 401
