@@ -102,12 +102,15 @@ class SandboxHandler(tornado.web.RequestHandler):
         match = PROXY_CONTEXT.fullmatch(self.request.headers.get("X-Forwarded-Context", ""))
         if match is None or int(match.group(2)) != urlsplit(self.authority.base_url).port:
             return None
-        first = lambda name: self.request.headers.get(name, "").split(",")[0].strip()  # noqa: E731
-        host = first("X-Forwarded-Host") or self.request.host
-        scheme = first("X-Forwarded-Proto").lower() or "http"
+        host = self._outermost("X-Forwarded-Host") or self.request.host
+        scheme = self._outermost("X-Forwarded-Proto").lower() or "http"
         if scheme not in ("http", "https") or not FORWARDED_HOST.fullmatch(host):
             return None
         return f"{scheme}://{host}{match.group(0)}"
+
+    def _outermost(self, header: str) -> str:
+        """A forwarding header's first value: what the outermost proxy saw (each hop appends)."""
+        return self.request.headers.get(header, "").split(",")[0].strip()
 
     def browser_address(self, redirect_uri: str) -> str:
         """Where to send this browser for ``redirect_uri``: the same, except for this server's
