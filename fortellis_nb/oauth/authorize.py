@@ -142,9 +142,6 @@ class PendingStates:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def peek(self, state: str) -> AuthorizationRequest | None:
-        return self._pending.get(state)
-
     def take(self, state: str | None) -> AuthorizationRequest:
         """Consume ``state``: return its request, or raise the matching StateMismatchError."""
         with self._lock:

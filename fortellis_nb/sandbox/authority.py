@@ -219,10 +219,6 @@ class Authority:
                                              nonce=nonce)
         return IssuedTokens(self, access, list(scopes), refresh_token, id_claims)
 
-    def token_response(self, **kwargs) -> dict:
-        """A token response, recorded and signed (``issue_tokens`` then ``sign``)."""
-        return self.issue_tokens(**kwargs).sign()
-
     def admin_token_matches(self, presented: str) -> bool:
         return secrets.compare_digest(presented.encode(), self._admin_token.encode())
 
