@@ -241,29 +241,30 @@ def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_sec
     return _token_response(exchange, "client_credentials", received_at)
 
 
-def revoke(http: Http, revocation_endpoint: str, *, api_key: str, api_secret: str, token: str,
-           token_type_hint: str | None = None):
-    """Revoke a token (RFC 7009). The server answers 200 even for a token it does not know."""
+def _about_a_token(http: Http, endpoint: str, token: str, token_type_hint: str | None, *, api_key: str,
+                   api_secret: str, label: str, context: str):
+    """POST ``token`` (and its type hint) with client authentication; the exchange, or the error."""
     form = {"token": token}
     if token_type_hint:
         form["token_type_hint"] = token_type_hint
-    exchange, _ = _token_request(http, revocation_endpoint, form, api_key=api_key, api_secret=api_secret,
-                                 label="Revoke")
+    exchange, _ = _token_request(http, endpoint, form, api_key=api_key, api_secret=api_secret, label=label)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="revoke")
+        _raise_for_oauth_error(exchange, context=context)
     return exchange
+
+
+def revoke(http: Http, revocation_endpoint: str, *, api_key: str, api_secret: str, token: str,
+           token_type_hint: str | None = None):
+    """Revoke a token (RFC 7009). The server answers 200 even for a token it does not know."""
+    return _about_a_token(http, revocation_endpoint, token, token_type_hint, api_key=api_key,
+                          api_secret=api_secret, label="Revoke", context="revoke")
 
 
 def introspect(http: Http, introspection_endpoint: str, *, api_key: str, api_secret: str, token: str,
                token_type_hint: str | None = None) -> dict:
     """Ask the server whether a token is active, and what it says (RFC 7662)."""
-    form = {"token": token}
-    if token_type_hint:
-        form["token_type_hint"] = token_type_hint
-    exchange, _ = _token_request(http, introspection_endpoint, form, api_key=api_key, api_secret=api_secret,
-                                 label="Introspect")
-    if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="introspect")
+    exchange = _about_a_token(http, introspection_endpoint, token, token_type_hint, api_key=api_key,
+                              api_secret=api_secret, label="Introspect", context="introspect")
     body = exchange.json()
     if not isinstance(body, dict) or "active" not in body:
         raise errors.UnexpectedResponseError("The introspection answer has no `active` member.",
