@@ -2,10 +2,17 @@
 
 Bearer secrets (codes, refresh tokens, session ids, API Secrets) are kept only as
 SHA-256 digests; user passwords as salted PBKDF2 hashes.
+
+The token endpoint's hot paths write nothing synchronously: the record of an issued access
+token, the activity counts and a refresh token's last use are buffered in memory and
+written in one transaction at most ``FLUSH_AFTER`` seconds later (or before anything in
+this process reads them). What must hold at once (a code used once, a new grant, a
+revocation) is still written before the answer goes out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import hmac
@@ -14,6 +21,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +62,8 @@ CREATE TABLE IF NOT EXISTS activity (
 """
 
 PBKDF2_ROUNDS = 20_000
+FLUSH_AFTER = 0.05  # seconds a buffered write may wait
+FLUSH_BATCH = 256  # buffered writes that trigger a flush at once
 
 
 def hash_password(password: str) -> str:
@@ -69,6 +79,33 @@ def check_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(derived.hex(), expected)
+
+
+class VerifiedPasswords:
+    """Remembers, in this process's memory only, which (password hash, password) pairs were
+    checked and matched, so the same user signing in again costs one HMAC instead of
+    another PBKDF2 run. The stored hash keeps its full strength (the database file is what
+    an attacker could copy); a wrong password is never remembered, so guessing still pays
+    PBKDF2 every time. Keyed with a random per-process key; bounded in size."""
+
+    def __init__(self, limit: int = 4096):
+        self._key = secrets.token_bytes(32)
+        self._seen: dict[bytes, None] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def _tag(self, password: str, stored: str) -> bytes:
+        return hmac.new(self._key, stored.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
+
+    def known(self, password: str, stored: str) -> bool:
+        return self._tag(password, stored) in self._seen
+
+    def remember(self, password: str, stored: str) -> None:
+        tag = self._tag(password, stored)
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                self._seen.pop(next(iter(self._seen)))  # the oldest
+            self._seen[tag] = None
 
 
 @dataclass(frozen=True)
@@ -136,9 +173,19 @@ class Store:
         # Opened by each process itself: a lock on a file descriptor inherited across fork
         # would be shared, not exclusive.
         self._write_fd = os.open(self.path.with_name(self.path.name + ".writelock"), os.O_RDWR | os.O_CREAT, 0o600)
+        # Apps and users are never changed once created: each is read once per process.
+        self._apps: dict[str, App] = {}
+        self._users: dict[str, User] = {}
+        # Writes that may wait a moment (see the module's docstring).
+        self._issued: list[tuple] = []  # access tokens: (jti, grant_id, api_key, exp, grant_id)
+        self._counts: dict[tuple[str, str], list] = {}  # (api_key, kind) -> [count, last]
+        self._touched: dict[str, float] = {}  # grant id -> a refresh token's latest use
+        self._pending_since: float | None = None
 
     def close(self) -> None:
         with self._lock:
+            if self._write_fd is not None:
+                self.flush()
             self._db.close()
             if self._write_fd is not None:
                 os.close(self._write_fd)
@@ -212,8 +259,13 @@ class Store:
         return self.app(key), secret
 
     def app(self, api_key: str) -> App | None:
-        row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
-        return _app(row) if row else None
+        app = self._apps.get(api_key)
+        if app is None:
+            row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
+            if row is None:
+                return None
+            app = self._apps[api_key] = _app(row)
+        return app
 
     def app_by_secret(self, secret: str) -> App | None:
         row = self._one("SELECT * FROM apps WHERE secret_digest = ?", ids.digest(secret))
@@ -232,8 +284,13 @@ class Store:
         return self.user(user_id)
 
     def user(self, user_id: str) -> User | None:
-        row = self._one("SELECT * FROM users WHERE id = ?", user_id)
-        return _user(row) if row else None
+        user = self._users.get(user_id)
+        if user is None:
+            row = self._one("SELECT * FROM users WHERE id = ?", user_id)
+            if row is None:
+                return None
+            user = self._users[user_id] = _user(row)
+        return user
 
     def user_by_name(self, username: str) -> User | None:
         row = self._one("SELECT * FROM users WHERE username = ?", username)
@@ -325,48 +382,118 @@ class Store:
 
     def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE refresh_digest = ?", ids.digest(refresh_token))
-        return _grant(row) if row else None
+        return self._with_touch(_grant(row)) if row else None
 
     def grant(self, grant_id: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE id = ?", grant_id)
-        return _grant(row) if row else None
+        return self._with_touch(_grant(row)) if row else None
+
+    def _with_touch(self, grant: Grant) -> Grant:
+        """The grant with this process's not yet written use of its refresh token."""
+        touched = self._touched.get(grant.id)
+        if touched is not None and (grant.refresh_used is None or touched > grant.refresh_used):
+            return dataclasses.replace(grant, refresh_used=touched)
+        return grant
 
     def touch_refresh_token(self, grant_id: str, now: float) -> None:
-        self._run("UPDATE grants SET refresh_used = ? WHERE id = ?", now, grant_id)
+        """Note a refresh token's use (for its idle lifetime); written with the next flush."""
+        with self._lock:
+            self._touched[grant_id] = max(now, self._touched.get(grant_id, now))
+            self._buffered()
 
     def revoke_grant(self, grant_id: str, now: float) -> None:
         with self.transaction():
+            self.flush()
             self._run("UPDATE grants SET revoked = ? WHERE id = ? AND revoked IS NULL", now, grant_id)
             self._run("UPDATE access_tokens SET revoked = ? WHERE grant_id = ? AND revoked IS NULL", now, grant_id)
 
     def add_access_token(self, jti: str, grant_id: str | None, api_key: str, exp: float) -> None:
-        self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp) VALUES (?, ?, ?, ?)",
-                  jti, grant_id, api_key, exp)
+        """Record an issued access token (written with the next flush). A sibling worker that
+        revokes the grant meanwhile is honoured: the row is written revoked then."""
+        with self._lock:
+            self._issued.append((jti, grant_id, api_key, exp, grant_id))
+            self._buffered()
 
     def access_token_revoked(self, jti: str) -> bool:
-        """True when the token was revoked, or was never issued by this server."""
-        row = self._one("SELECT revoked FROM access_tokens WHERE jti = ?", jti)
-        return row is None or row["revoked"] is not None
+        """True when the token was revoked, by itself or with its grant.
 
-    def revoke_access_token(self, jti: str, api_key: str, now: float) -> None:
-        self._run("UPDATE access_tokens SET revoked = ? WHERE jti = ? AND api_key = ? AND revoked IS NULL",
-                  now, jti, api_key)
+        Only tokens this server signed get here, so a token without a record is not revoked:
+        its record is still on its way from the sibling worker that issued it a moment ago."""
+        self.flush()
+        row = self._one("SELECT revoked FROM access_tokens WHERE jti = ?", jti)
+        return row is not None and row["revoked"] is not None
+
+    def revoke_access_token(self, jti: str, api_key: str, exp: float, now: float) -> None:
+        """Revoke one access token of ``api_key`` (the caller checked it is that app's)."""
+        with self.transaction():
+            self.flush()
+            self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp, revoked) VALUES (?, NULL, ?, ?, ?)"
+                      " ON CONFLICT (jti) DO UPDATE SET revoked = excluded.revoked"
+                      " WHERE access_tokens.revoked IS NULL AND access_tokens.api_key = excluded.api_key",
+                      jti, api_key, exp, now)
 
     # --- activity counts, for the instructor's view of a room ---
     def count(self, api_key: str, kind: str, now: float) -> None:
-        self._run(
-            "INSERT INTO activity (api_key, kind, count, last) VALUES (?, ?, 1, ?)"
-            " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + 1, last = excluded.last",
-            api_key, kind, now,
-        )
+        """One more exchange, refresh, API call...; written with the next flush."""
+        with self._lock:
+            entry = self._counts.get((api_key, kind))
+            if entry is None:
+                self._counts[(api_key, kind)] = [1, now]
+            else:
+                entry[0] += 1
+                entry[1] = max(entry[1], now)
+            self._buffered()
 
     def activity(self) -> list[sqlite3.Row]:
+        self.flush()
         return self._all("SELECT * FROM activity ORDER BY api_key, kind")
+
+    # --- buffered writes ---
+    def _buffered(self) -> None:
+        """Called with the lock held after buffering a write: flush when it is time."""
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        elif (time.monotonic() - self._pending_since >= FLUSH_AFTER
+              or len(self._issued) + len(self._counts) + len(self._touched) >= FLUSH_BATCH):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered writes in one transaction (the server also calls this on a timer)."""
+        with self._lock:
+            if self._pending_since is None:
+                return
+            issued, counts, touched = self._issued, self._counts, self._touched
+            self._issued, self._counts, self._touched, self._pending_since = [], {}, {}, None
+            try:
+                with self.transaction():
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO access_tokens (jti, grant_id, api_key, exp, revoked)"
+                        " VALUES (?, ?, ?, ?, (SELECT revoked FROM grants WHERE id = ?))", issued)
+                    self._db.executemany(
+                        "INSERT INTO activity (api_key, kind, count, last) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + excluded.count,"
+                        " last = MAX(last, excluded.last)",
+                        [(key, kind, n, last) for (key, kind), (n, last) in counts.items()])
+                    self._db.executemany(
+                        "UPDATE grants SET refresh_used = MAX(COALESCE(refresh_used, 0), ?) WHERE id = ?",
+                        [(when, grant_id) for grant_id, when in touched.items()])
+            except BaseException:
+                # Not lost: back into the buffer for the next try.
+                self._issued[:0] = issued
+                for key, (n, last) in counts.items():
+                    entry = self._counts.setdefault(key, [0, last])
+                    entry[0] += n
+                    entry[1] = max(entry[1], last)
+                for grant_id, when in touched.items():
+                    self._touched[grant_id] = max(when, self._touched.get(grant_id, when))
+                self._pending_since = self._pending_since or time.monotonic()
+                raise
 
     # --- housekeeping ---
     def purge(self, now: float, *, keep_used_codes: float, refresh_idle: float) -> dict[str, int]:
         """Delete what can no longer be used, so a long workshop does not grow the database."""
         with self.transaction():
+            self.flush()
             return {
                 "codes": self._run("DELETE FROM codes WHERE expires < ?", now - keep_used_codes),
                 "transactions": self._run("DELETE FROM transactions WHERE expires < ?", now),
