@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from urllib.parse import urlencode, urlsplit
 
 import tornado.web
+from tornado import httputil
 
 from .authority import Authority
 
@@ -37,6 +39,21 @@ class BadParameter(Exception):
     pass
 
 
+def merge_params(*sources: dict[str, list[bytes]]) -> dict[str, str]:
+    """Parsed query and form arguments as one dict of text. A name given twice is refused
+    (RFC 6749 section 3.1: request parameters MUST NOT be included more than once)."""
+    merged: dict[str, str] = {}
+    for source in sources:
+        for name, values in source.items():
+            if len(values) > 1 or name in merged:
+                raise DuplicateParameter(name)
+            try:
+                merged[name] = values[0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadParameter(f"The '{name}' parameter is not valid UTF-8.") from None
+    return merged
+
+
 def relative_root(path: str) -> str:
     """The relative path from a page back to the server's root, so links keep working
     when the sandbox is reached under a path prefix (a JupyterHub or Binder proxy)."""
@@ -54,12 +71,29 @@ def add_query(uri: str, params: dict, *, fragment: bool = False) -> str:
     return joined + (hash_mark + frag if hash_mark else "")
 
 
+BASIC_CHALLENGE = 'Basic realm="fortellis-nb sandbox"'
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", BASE_CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Server", "fortellis-nb-sandbox"),
+)
+# What every page and endpoint adds: nothing is cached (RFC 6749 section 5.1; Pragma for old caches).
+NO_STORE_HEADERS = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+
+
 def security_headers(handler: tornado.web.RequestHandler) -> None:
     """The headers every answer carries, pages, JSON, errors and static files alike."""
-    handler.set_header("Content-Security-Policy", BASE_CSP)
-    handler.set_header("X-Content-Type-Options", "nosniff")
-    handler.set_header("X-Frame-Options", "DENY")
-    handler.set_header("Referrer-Policy", "no-referrer")
+    for name, value in SECURITY_HEADERS:
+        handler.set_header(name, value)
+
+
+def json_headers(status_headers: tuple = ()) -> list[tuple[str, str]]:
+    """The headers of a JSON answer sent past tornado.web (the token endpoint's direct route):
+    the same ones a SandboxHandler's JSON answer has."""
+    return [*SECURITY_HEADERS, *NO_STORE_HEADERS, ("Content-Type", "application/json; charset=UTF-8"),
+            ("Date", httputil.format_timestamp(time.time())), *status_headers]
 
 
 class StaticFiles(tornado.web.StaticFileHandler):
@@ -67,7 +101,6 @@ class StaticFiles(tornado.web.StaticFileHandler):
 
     def set_default_headers(self):
         security_headers(self)
-        self.set_header("Server", "fortellis-nb-sandbox")
 
 
 class SandboxHandler(tornado.web.RequestHandler):
@@ -80,10 +113,8 @@ class SandboxHandler(tornado.web.RequestHandler):
         self.store = authority.store
 
     def set_default_headers(self):
-        security_headers(self)
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Pragma", "no-cache")  # RFC 6749 section 5.1, for old caches
-        self.set_header("Server", "fortellis-nb-sandbox")
+        for name, value in (*SECURITY_HEADERS, *NO_STORE_HEADERS):
+            self.set_header(name, value)
 
     @property
     def now(self) -> float:
@@ -127,19 +158,10 @@ class SandboxHandler(tornado.web.RequestHandler):
     def params(self, *, body: bool = True) -> dict[str, str]:
         """Query and form parameters as one dict. A name given twice is refused
         (RFC 6749 section 3.1: request parameters MUST NOT be included more than once)."""
-        merged: dict[str, str] = {}
         sources = [self.request.query_arguments]
         if body:
             sources.append(self.request.body_arguments)
-        for source in sources:
-            for name, values in source.items():
-                if len(values) > 1 or name in merged:
-                    raise DuplicateParameter(name)
-                try:
-                    merged[name] = values[0].decode("utf-8")
-                except UnicodeDecodeError:
-                    raise BadParameter(f"The '{name}' parameter is not valid UTF-8.") from None
-        return merged
+        return merge_params(*sources)
 
     def json_body(self) -> dict:
         try:
@@ -163,7 +185,7 @@ class SandboxHandler(tornado.web.RequestHandler):
     def oauth_error(self, status: int, error: str, description: str) -> None:
         """An OAuth error response, RFC 6749 section 5.2."""
         if status == 401:
-            self.set_header("WWW-Authenticate", 'Basic realm="fortellis-nb sandbox"')
+            self.set_header("WWW-Authenticate", BASIC_CHALLENGE)
         self.send_json({"error": error, "error_description": description}, status)
 
     def page(self, template: str, status: int = 200, **values) -> None:
