@@ -13,13 +13,13 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
+from .http1 import HTTP1Server
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
 from .storage import Store
@@ -127,7 +127,7 @@ class Sandbox:
         self._sockets = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: tornado.httpserver.HTTPServer | None = None
+        self._server: HTTP1Server | None = None
         self._purger: tornado.ioloop.PeriodicCallback | None = None
         self.info: SandboxInfo | None = None
 
@@ -162,7 +162,9 @@ class Sandbox:
         )
 
     def _attach(self, purge: bool = True) -> None:
-        self._server = tornado.httpserver.HTTPServer(make_app(self.authority), xheaders=False)
+        # Our own HTTP/1.1 layer under tornado.web (http1.py says why); X-Forwarded-* is not
+        # trusted for the client's address, as before (tornado's xheaders=False).
+        self._server = HTTP1Server(make_app(self.authority))
         self._server.add_sockets(self._sockets)
         if purge:
             self._purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
