@@ -210,7 +210,7 @@ class _Connection(asyncio.Protocol):
             self.incoming = None
             self.waiting.append(refusal)
             self.last_request = True
-        if self.current is None:
+        if self.current is None and self.waiting:  # (not _idle: a trickle must not reset the clock)
             self._next()
         if self.waiting and not self.reading_paused:
             # A whole request waits its turn: read no more until it has been answered.

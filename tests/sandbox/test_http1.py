@@ -350,6 +350,19 @@ def test_a_request_that_arrives_too_slowly_is_closed(sandbox, port):
     raw.close()
 
 
+def test_a_request_that_trickles_in_is_closed_too(sandbox, port):
+    sandbox._server.request_timeout = 0.5
+    raw = Raw(port)
+    started = time.monotonic()
+    with contextlib.suppress(OSError):
+        for byte in b"GET /sandbox/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 40:
+            raw.send(bytes([byte]))  # one byte every 0.05 s: each arrives well within the timeout
+            time.sleep(0.05)
+    assert raw.closed_by_server(within=2)
+    assert time.monotonic() - started < 2.5  # 0.5 s after the first byte, not 0.5 s after the last
+    raw.close()
+
+
 def test_stopping_the_sandbox_closes_idle_connections_at_once(tmp_path):
     from fortellis_nb.sandbox import Sandbox, Settings
 
