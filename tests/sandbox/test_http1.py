@@ -419,11 +419,9 @@ class Broken(tornado.web.RequestHandler):
         raise RuntimeError("a handler bug")
 
 
-@pytest.fixture
-def own_app():
-    """A tornado app on HTTP1Server in a thread of its own; yields its port."""
-    app = tornado.web.Application([("/cookies", Cookies), ("/slow", Slow), ("/fast", Fast),
-                                   ("/streamed", Streamed), ("/closing", Closing), ("/broken", Broken)])
+@contextlib.contextmanager
+def serving(app):
+    """``app`` on HTTP1Server in a thread of its own; yields its port."""
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -447,9 +445,19 @@ def own_app():
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     started.wait()
-    yield sockets[0].getsockname()[1]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    try:
+        yield sockets[0].getsockname()[1]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@pytest.fixture
+def own_app():
+    app = tornado.web.Application([("/cookies", Cookies), ("/slow", Slow), ("/fast", Fast),
+                                   ("/streamed", Streamed), ("/closing", Closing), ("/broken", Broken)])
+    with serving(app) as port:
+        yield port
 
 
 def test_several_set_cookie_headers_each_arrive(own_app):
@@ -520,3 +528,35 @@ def test_a_handler_error_is_tornados_500_and_the_connection_goes_on(own_app):
     raw.send(get("/fast"))
     assert raw.answer()[2] == b"fast"
     raw.close()
+
+
+class BrokenRouting(tornado.web.Application):
+    """An application whose delegate itself fails, below any RequestHandler."""
+
+    def start_request(self, server_conn, request_conn):
+        delegate = super().start_request(server_conn, request_conn)
+
+        def fail(start_line, headers):
+            if start_line.path == "/fails":
+                raise RuntimeError("a bug below the handlers")
+            return type(delegate).headers_received(delegate, start_line, headers)
+
+        delegate.headers_received = fail
+        return delegate
+
+
+def test_an_error_in_tornados_delegate_is_a_short_500_and_logged(errors_logged):
+    with serving(BrokenRouting([("/fast", Fast)])) as port:
+        raw = Raw(port)
+        raw.send(get("/fails"))
+        status, headers, body = raw.answer()
+        assert status == 500 and ("connection", "close") in headers
+        assert_secure(headers)
+        assert b"Traceback" not in body and b"RuntimeError" not in body
+        assert raw.closed_by_server()
+        raw.close()
+        working = Raw(port)  # the server itself goes on
+        working.send(get("/fast"))
+        assert working.answer()[2] == b"fast"
+        working.close()
+    assert any("failed on a request" in r.getMessage() for r in errors_logged())
