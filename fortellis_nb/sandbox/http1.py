@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import mmap
 import time
 
 import httptools
 from tornado import httputil
 from tornado.iostream import StreamClosedError
 
-from .web import SECURITY_HEADERS, log
+from .web import SECURITY_HEADERS, json_headers, log
 
 # Responses that never carry a body, whatever their headers say (RFC 9110 section 6.4.1).
 _NO_BODY_STATUSES = frozenset((204, 304))
@@ -59,9 +61,15 @@ class HTTP1Server:
     The limits and timeouts are plain attributes, read when they apply, so a test can
     shorten them on a running server."""
 
-    def __init__(self, app, *, idle_timeout: float = 60.0, request_timeout: float = 30.0,
+    def __init__(self, app, *, routes: dict | None = None, balance: "Balance | None" = None,
+                 idle_timeout: float = 60.0, request_timeout: float = 30.0,
                  max_header_size: int = 64 * 1024, max_body_size: int = 1024 * 1024, linger: float = 2.0):
         self.app = app
+        # (method, exact path) -> function(query, headers, body) -> (status, headers, body): answered
+        # here, past tornado.web, for the busiest endpoint (identity.token_route says why).
+        self.routes = routes or {}
+        self.balance = balance
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.idle_timeout = idle_timeout  # a keep-alive connection with no request is closed after this
         self.request_timeout = request_timeout  # from a request's first byte to its last
         self.max_header_size = max_header_size
@@ -73,30 +81,48 @@ class HTTP1Server:
         self._all_closed = asyncio.Event()
 
     def add_sockets(self, sockets) -> None:
-        """Start accepting on each socket. Called from a running event loop; the listeners
-        start on its next iteration (connections that come sooner wait in the backlog).
-        Worker processes each call this with the same inherited socket: the kernel hands
-        every new connection to one of them."""
-        loop = asyncio.get_running_loop()
+        """Start accepting on each socket (from a running event loop). Worker processes each
+        call this with the same inherited socket; ``balance`` keeps their shares of the
+        connections even (see ``Balance``)."""
+        loop = self._loop = asyncio.get_running_loop()
         for sock in sockets:
-            starting = loop.create_task(loop.create_server(lambda: _Connection(self), sock=sock, backlog=128))
-            starting.add_done_callback(self._listening)
+            sock.setblocking(False)
+            self._listeners.append(sock)
+            loop.add_reader(sock.fileno(), self._accept, sock)
 
-    def _listening(self, starting: asyncio.Task) -> None:
-        if starting.cancelled():
+    def _accept(self, sock) -> None:
+        """One connection per wake-up (asyncio's own server takes up to its backlog at once,
+        which hands a burst of new clients to whichever worker woke first)."""
+        loop = asyncio.get_running_loop()
+        if self.balance is not None and not self.balance.my_turn():
+            # A sibling worker holds fewer connections: leave this one to it, look again soon.
+            loop.remove_reader(sock.fileno())
+            loop.call_later(0.002, self._resume_accepting, sock)
             return
-        if starting.exception() is not None:
-            log.error("the sandbox could not listen", exc_info=starting.exception())
+        try:
+            conn, _address = sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # a sibling took it, or the client gave up
+        except OSError as exc:  # out of file descriptors, say: wait a little instead of spinning
+            log.error("the sandbox could not accept a connection: %s", exc)
+            loop.remove_reader(sock.fileno())
+            loop.call_later(0.1, self._resume_accepting, sock)
             return
-        self._listeners.append(starting.result())
-        if self._stopped:
-            self.stop()
+        conn.setblocking(False)
+        loop.create_task(loop.connect_accepted_socket(lambda: _Connection(self), conn))
+
+    def _resume_accepting(self, sock) -> None:
+        if not self._stopped and sock.fileno() != -1:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
     def stop(self) -> None:
         """Stop accepting connections and close the listening sockets."""
         self._stopped = True
-        for listener in self._listeners:
-            listener.close()
+        for sock in self._listeners:
+            if sock.fileno() != -1:
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.remove_reader(sock.fileno())
+                sock.close()
         self._listeners = []
 
     async def close_all_connections(self, grace: float = 5.0) -> None:
@@ -115,11 +141,36 @@ class HTTP1Server:
     def _opened(self, connection: "_Connection") -> None:
         self.connections.add(connection)
         self._all_closed.clear()
+        if self.balance is not None:
+            self.balance.set(len(self.connections))
 
     def _closed(self, connection: "_Connection") -> None:
         self.connections.discard(connection)
+        if self.balance is not None:
+            self.balance.set(len(self.connections))
         if not self.connections:
             self._all_closed.set()
+
+
+class Balance:
+    """Open connections per worker process, in memory the workers share (made before they
+    fork). A worker accepts only while it holds no more connections than any sibling, so
+    fifty keep-alive clients become 25 + 25, not 40 + 10 for as long as they stay."""
+
+    def __init__(self, workers: int):
+        self._memory = mmap.mmap(-1, 8 * workers)  # anonymous and shared across fork
+        self.counts = memoryview(self._memory).cast("q")
+        self.index = 0
+
+    def for_worker(self, index: int) -> "Balance":
+        self.index = index
+        return self
+
+    def set(self, count: int) -> None:
+        self.counts[self.index] = count
+
+    def my_turn(self) -> bool:
+        return self.counts[self.index] <= min(self.counts)
 
 
 class _Context:
@@ -332,14 +383,42 @@ class _Connection(asyncio.Protocol):
         if isinstance(request, _Refusal):
             self.transport.write(plain_answer(request.status, request.reason, request.text))
             return self.hang_up()
+        url = request.url.decode("latin-1")
+        route = self.server.routes.get((request.method, url.partition("?")[0]))
+        if route is not None:
+            return self._direct(request, route, url.partition("?")[2])
         exchange = self.current = _Exchange(self, request)
         delegate = self.server.app.start_request(self, exchange)
-        start_line = httputil.RequestStartLine(request.method, request.url.decode("latin-1"), "HTTP/" + request.version)
+        start_line = httputil.RequestStartLine(request.method, url, "HTTP/" + request.version)
         steps = [lambda: delegate.headers_received(start_line, request.headers)]
         if request.body:
             steps.append(lambda: delegate.data_received(bytes(request.body)))
         steps.append(delegate.finish)
         self._drive(exchange, steps)
+
+    def _direct(self, request: _Request, route, query: str) -> None:
+        """A request for one of the server's direct routes: answered whole, here and now."""
+        try:
+            status, headers, body = route(query, request.headers, bytes(request.body))
+        except Exception:
+            log.exception("the sandbox failed on a request")
+            status, headers = 500, json_headers()
+            body = json.dumps({"error": "server_error", "error_description":
+                               "The sandbox hit an unexpected error. Its log has the details."}).encode()
+        keep_alive = request.keep_alive and not (self.last_request and not self.waiting)
+        lines = [f"HTTP/1.1 {status} {httputil.responses.get(status, 'Unknown')}",
+                 *(f"{name}: {value}" for name, value in headers), f"Content-Length: {len(body)}"]
+        if request.version == "1.1" and not keep_alive:
+            lines.append("Connection: close")
+        elif request.version == "1.0" and keep_alive:
+            lines.append("Connection: keep-alive")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        if not keep_alive:
+            self.hang_up()
+        elif self.waiting:
+            self.loop.call_soon(self._next)
+        else:
+            self._idle()
 
     def _drive(self, exchange: "_Exchange", steps: list) -> None:
         """Feed a request to tornado. A handler that streams its request body may return an

@@ -513,9 +513,12 @@ def token_route(authority):
     def answer(query: str, headers: httputil.HTTPHeaders, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         content_type = headers.get("Content-Type", "")
         body_args: dict[str, list[bytes]] = {}
-        if body:
-            httputil.parse_body_arguments(content_type, body, body_args, {}, headers)
         try:
+            if body:
+                try:
+                    httputil.parse_body_arguments(content_type, body, body_args, {}, headers)
+                except httputil.HTTPInputError as exc:
+                    raise OAuthError(400, "invalid_request", f"The request body could not be read: {exc}.") from None
             issued = endpoint.issue(headers.get("Authorization"), content_type, bool(body),
                                     (httputil.parse_qs_bytes(query, keep_blank_values=True), body_args))
         except OAuthError as err:

@@ -19,10 +19,10 @@ import tornado.web
 
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
-from .http1 import HTTP1Server
-from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
+from .http1 import Balance, HTTP1Server
+from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo, token_route
 from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
-from .storage import Store
+from .storage import FLUSH_AFTER, Store
 from .web import NotFound, StaticFiles, log
 
 HERE = Path(__file__).parent
@@ -129,6 +129,7 @@ class Sandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HTTP1Server | None = None
         self._purger: tornado.ioloop.PeriodicCallback | None = None
+        self._flusher: tornado.ioloop.PeriodicCallback | None = None
         self.info: SandboxInfo | None = None
 
     # --- binding ---
@@ -161,11 +162,16 @@ class Sandbox:
             admin_token=meta("admin_token"),
         )
 
-    def _attach(self, purge: bool = True) -> None:
+    def _attach(self, purge: bool = True, balance: Balance | None = None) -> None:
         # Our own HTTP/1.1 layer under tornado.web (http1.py says why); X-Forwarded-* is not
         # trusted for the client's address, as before (tornado's xheaders=False).
-        self._server = HTTP1Server(make_app(self.authority))
+        token_path = f"/oauth2/{self.authority.server_id}/v1/token"
+        self._server = HTTP1Server(make_app(self.authority), routes={("POST", token_path): token_route(self.authority)},
+                                   balance=balance)
         self._server.add_sockets(self._sockets)
+        # The store's buffered writes (counts, token records) reach the database within this.
+        self._flusher = tornado.ioloop.PeriodicCallback(self.store.flush, FLUSH_AFTER * 1000)
+        self._flusher.start()
         if purge:
             self._purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
             self._purger.start()
@@ -221,6 +227,8 @@ class Sandbox:
         """Stop listening and close every open connection, idle keep-alive ones included."""
         if self._purger is not None:
             self._purger.stop()
+        if self._flusher is not None:
+            self._flusher.stop()
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -270,6 +278,7 @@ class Sandbox:
         self.store.close()
         children: dict[int, int] = {}
         stopping = False
+        balance = Balance(workers)  # shared by the workers, to split the connections evenly
 
         def stop(_signum=None, _frame=None):
             nonlocal stopping
@@ -284,7 +293,7 @@ class Sandbox:
             for index in range(workers):
                 pid = os.fork()
                 if pid == 0:
-                    os._exit(self._worker(index))
+                    os._exit(self._worker(index, balance.for_worker(index)))
                 children[pid] = index
             for sock in self._sockets:  # the workers hold it now
                 sock.close()
@@ -309,7 +318,7 @@ class Sandbox:
                 signal.signal(sig, handler)
             _remove_if_ours(server_file, os.getpid())
 
-    def _worker(self, index: int) -> int:
+    def _worker(self, index: int, balance: Balance) -> int:
         """One worker process: its own database connection, the shared socket, until SIGTERM."""
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -317,7 +326,7 @@ class Sandbox:
             self.store = self.authority.store = Store(self.settings.state_dir / DATABASE_FILE)
 
             async def main():
-                self._attach(purge=index == 0)  # one purger is enough
+                self._attach(purge=index == 0, balance=balance)  # one purger is enough
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
