@@ -2,14 +2,16 @@
 
 Each line times a real part of the sandbox on its own, on one core, many times over:
 
-* the RS256 signature(s) alone (``cryptography``, the 2048-bit key);
+* the RS256 signature(s) alone (``cryptography``, the 2048-bit key), and again while another
+  process keeps the other core busy, as it is inside a loaded server;
 * turning claims into a JWT around the signature (JSON, base64url), and the at_hash;
 * the grant itself: client authentication, the database, the claims (``TokenEndpoint.issue``);
 * the rest of the direct route: parsing the form, the JSON answer and its headers;
-* the HTTP/1.1 layer, by difference: a route that answers a fixed body under the same load.
+* the HTTP/1.1 layer with the event loop and the kernel's part: ``--serve-fixed SIZE`` serves
+  a direct route with a fixed answer of the same size, which the runner loads like the real
+  endpoint and measures from ``/proc``.
 
-The runner adds what the operating system spends (the server's system CPU time) from a
-real cell under load, so the lines can be set against the measured total.
+The runner sets the sum against the CPU a sandbox process really spends per request.
 
     .venv/bin/python bench/cost_lines.py
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,12 +95,24 @@ def _measure(sandbox: Sandbox, seconds: float) -> dict:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    raw_sign = _per_call_us(lambda: key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256()), seconds)
+    def sign_once():
+        key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+    raw_sign = _per_call_us(sign_once, seconds)
+    # Inside a loaded server the other core is busy too (the load generator, a sibling
+    # worker): time the signature again with another process spinning on the other core.
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        busy_sign = _per_call_us(sign_once, seconds)
+    finally:
+        spinner.kill()
+        spinner.wait(10)
     # Every other line is timed with the signature replaced by a constant, so a few µs are not
     # lost in the noise of a 900 µs signature.
     unsigned = dataclasses.replace(key, private_key=_NoSignature(key.private_key))
     authority.signing_key = lambda: unsigned
-    result = {"rs256_sign_us": raw_sign, "flows": {}}
+    result = {"rs256_sign_us": raw_sign, "rs256_sign_other_core_busy_us": busy_sign, "flows": {}}
     for flow, body in forms.items():
         def sources(body=body):
             return (httputil.parse_qs_bytes("", keep_blank_values=True),
@@ -115,16 +130,48 @@ def _measure(sandbox: Sandbox, seconds: float) -> dict:
         result["flows"][flow] = {
             "signatures": signatures,
             "sign_us": raw_sign * signatures,
+            "sign_busy_extra_us": max(busy_sign - raw_sign, 0.0) * signatures,
             "jwt_encoding_us": encode_us,
             "grant_us": issue_us,
             "route_rest_us": max(route_us - issue_us - encode_us, 0.0),
             "route_unsigned_us": route_us,
+            "answer_bytes": len(answer),
         }
     assert grant_id
     return result
 
 
+def serve_fixed(body_size: int) -> None:
+    """The sandbox's HTTP/1.1 layer alone: ``POST /token`` answered by a direct route with a
+    fixed JSON body of ``body_size`` bytes and the token endpoint's headers, nothing else.
+    Prints the port, then serves until killed. The runner loads it like the real endpoint."""
+    import asyncio
+
+    import tornado.netutil
+    import tornado.web
+
+    from fortellis_nb.sandbox.http1 import HTTP1Server
+    from fortellis_nb.sandbox.web import json_headers
+
+    answer = json.dumps({"access_token": "x" * max(body_size - 30, 1)}).encode()
+
+    def fixed(query, headers, body):
+        return 200, json_headers(), answer
+
+    async def run():
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        server = HTTP1Server(tornado.web.Application([]), routes={("POST", "/token"): fixed})
+        server.add_sockets(sockets)
+        print(sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-fixed":
+        serve_fixed(int(sys.argv[2]))
+        return 0
     figures = measure()
     print(json.dumps(figures, indent=2))
     return 0

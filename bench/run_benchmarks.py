@@ -63,6 +63,31 @@ def loadavg() -> str:
         return "n/a"
 
 
+def cpu_busy(seconds: float = 2.0) -> float:
+    """Share of all cores busy (anything but idle and iowait) over the next ``seconds``, in %."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values), values[3] + values[4]
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return 100 * (1 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
+def wait_for_quiet(limit: float, most: float = 120.0) -> tuple[float, float]:
+    """Wait (at most ``most`` seconds) until other work leaves the CPU: (busy %, seconds waited)."""
+    t0 = time.monotonic()
+    busy = cpu_busy()
+    while busy > limit and time.monotonic() - t0 < most:
+        progress(f"other work keeps {busy:.0f}% of the CPU busy; waiting for it to finish")
+        busy = cpu_busy(5.0)
+    return busy, time.monotonic() - t0
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its live children (the sandbox's workers)."""
     total = sandbox_bench.proc_cpu_seconds(pid)
@@ -209,6 +234,22 @@ def cost_breakdown(work: Path, duration: float) -> dict:
     import cost_lines
 
     lines = cost_lines.measure()
+    for flow, figures in lines["flows"].items():
+        fixed = subprocess.Popen([sys.executable, str(HERE / "cost_lines.py"), "--serve-fixed",
+                                  str(figures["answer_bytes"])], stdout=subprocess.PIPE, text=True, cwd=REPO)
+        try:
+            port = int(fixed.stdout.readline())
+            target = loadgen.Target("fixed", "sandbox", "", f"http://127.0.0.1:{port}/token", "", CLIENT_ID,
+                                    CLIENT_SECRET, REDIRECT_URI)
+            loadgen.run_cell(target, "client_credentials", 10, 0.5, 0.0)  # warm
+            user0, sys0 = proc_cpu_split(fixed.pid)
+            cell = loadgen.run_cell(target, "client_credentials", 10, duration, 0.0)
+            user1, sys1 = proc_cpu_split(fixed.pid)
+            figures["http_layer_us"] = 1e6 * ((user1 - user0) + (sys1 - sys0)) / max(cell["ops"], 1)
+        finally:
+            fixed.kill()
+            fixed.wait(10)
+            fixed.stdout.close()
     with Sandbox(work / "state-cost", work / "sandbox-cost.log", 1) as server:
         target = server.target("cost")
         loadgen.prepare_refresh_token(target)
@@ -307,15 +348,15 @@ def write_report(r: dict, path: Path) -> None:
       f"oidc-provider {r['versions']['oidc-provider']} (npm install into a temporary folder: "
       f"{r['npm_install_s']:.1f} s)")
     w(f"- Command: `{r['command']}`")
-    w()
-    busy = max(float(r["load_before"].split()[0]), float(r["load_after"].split()[0])) \
-        if r["load_before"] != "n/a" and r["load_after"] != "n/a" else 0.0
-    if busy > m["usable_cores"] * 0.75:
-        w(f"**Other work shared this machine during the run** (load average up to {busy:.1f} on "
-          f"{m['usable_cores']} cores): the servers, measured one after the other, each got a different "
-          f"share of the CPU, so ratios between servers carry that noise, and the absolute figures are "
-          f"lower than on an idle machine. Repeat the run on an idle machine before drawing conclusions.")
+    w(f"- Before the run the CPU was {fmt(r['busy_before'])}% busy with other work (measured over 2 s, "
+      f"after waiting {fmt(r['waited_s'])} s for it to settle)")
+    if r["busy_before"] > 25:
         w()
+        w(f"**Other work shared this machine when the run began** ({fmt(r['busy_before'])}% of the CPU): "
+          f"the servers, measured one after the other, may each have got a different share of the CPU, so "
+          f"ratios between servers carry that noise. Repeat the run on an idle machine before drawing "
+          f"conclusions.")
+    w()
     w("## Token endpoint")
     w()
     w(f"Closed loop: each of *c* clients (one keep-alive connection each, all in one asyncio "
@@ -448,33 +489,36 @@ def write_report(r: dict, path: Path) -> None:
         w("### Where a token request's CPU goes, line by line")
         w()
         cc, rt = cost["flows"]["client_credentials"], cost["flows"]["refresh"]
-        w(f"Each line timed in-process on its own (`bench/cost_lines.py`: the sandbox's own code, many "
-          f"calls, median of five batches; every line but the first with the signature replaced by a "
-          f"constant), then the CPU one sandbox process really used per request under load at c=10 "
-          f"({fmt(cc['measured']['ops_per_s'])} client_credentials and {fmt(rt['measured']['ops_per_s'])} "
-          f"refreshes per second), from `/proc`. µs per request:")
+        w(f"Each line measured on its own (`bench/cost_lines.py`): the first four in-process, the sandbox's "
+          f"own code called many times, median of five batches, the lines after the signatures with the "
+          f"signature replaced by a constant; the HTTP layer under load. Then the CPU one sandbox process "
+          f"really used per request under load at c=10 ({fmt(cc['measured']['ops_per_s'])} client_credentials "
+          f"and {fmt(rt['measured']['ops_per_s'])} refreshes per second), from `/proc`. µs per request:")
         w()
         w("| line | client_credentials | refresh_token |")
         w("|---|---:|---:|")
         rows = (("RS256 signature (1 for client_credentials; access token + ID token for a refresh)", "sign_us"),
+                ("the same signature(s) run slower while the other core is busy, as in a loaded server "
+                 "(timed again next to a process spinning on the other core)", "sign_busy_extra_us"),
                 ("JWT encoding: JSON, base64url, `at_hash`", "jwt_encoding_us"),
                 ("the grant: client authentication, database, claims", "grant_us"),
-                ("the route's rest: form parsing, the JSON answer and its headers", "route_rest_us"))
+                ("the route's rest: form parsing, the JSON answer and its headers", "route_rest_us"),
+                ("the HTTP/1.1 layer, the event loop and the kernel's part (a direct route with a fixed answer "
+                 "of the same size, loaded the same way, from `/proc`)", "http_layer_us"))
         for label, key in rows:
             w(f"| {label} | {fmt(cc[key])} | {fmt(rt[key])} |")
         timed = {f: sum(v[k] for _, k in rows) for f, v in (("cc", cc), ("rt", rt))}
-        w(f"| **sum of the lines timed in-process** | **{fmt(timed['cc'])}** | **{fmt(timed['rt'])}** |")
-        w(f"| measured under load: user CPU | {fmt(cc['measured']['user_us'])} | {fmt(rt['measured']['user_us'])} |")
-        w(f"| by difference: the HTTP/1.1 layer and the event loop (and whatever runs slower under load "
-          f"than alone) | {fmt(cc['measured']['user_us'] - timed['cc'])} | "
-          f"{fmt(rt['measured']['user_us'] - timed['rt'])} |")
-        w(f"| measured under load: system CPU (loopback TCP, epoll, the database's writes) | "
-          f"{fmt(cc['measured']['sys_us'])} | {fmt(rt['measured']['sys_us'])} |")
         total = {f: v["measured"]["user_us"] + v["measured"]["sys_us"] for f, v in (("cc", cc), ("rt", rt))}
-        w(f"| **total server CPU per request** | **{fmt(total['cc'])}** | **{fmt(total['rt'])}** |")
-        w(f"| of which above the signature(s) | {fmt(total['cc'] - cc['sign_us'])} "
-          f"({fmt(100 * (total['cc'] - cc['sign_us']) / total['cc'])}%) | {fmt(total['rt'] - rt['sign_us'])} "
-          f"({fmt(100 * (total['rt'] - rt['sign_us']) / total['rt'])}%) |")
+        w(f"| **sum of the lines** | **{fmt(timed['cc'])}** | **{fmt(timed['rt'])}** |")
+        w(f"| **measured: the sandbox's CPU per request under load** (user + system) | **{fmt(total['cc'])}** | "
+          f"**{fmt(total['rt'])}** |")
+        w(f"| measured minus the sum (what the lines miss, and the drift of a shared virtual machine between "
+          f"one measurement and the next) | {fmt(total['cc'] - timed['cc'])} | "
+          f"{fmt(total['rt'] - timed['rt'])} |")
+        w()
+        w(f"Above the signature(s): {fmt(total['cc'] - cc['sign_us'])} µs per client_credentials request "
+          f"({fmt(100 * (total['cc'] - cc['sign_us']) / total['cc'])}% of it) and "
+          f"{fmt(total['rt'] - rt['sign_us'])} µs per refresh ({fmt(100 * (total['rt'] - rt['sign_us']) / total['rt'])}%).")
         w()
 
     # ---- cold start, imports
@@ -567,10 +611,12 @@ def main(argv: list[str] | None = None) -> int:
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if any(c < 1 or c > 200 for c in concurrencies):
         parser.error("concurrency must be between 1 and 200")
+    busy_before, waited = wait_for_quiet(10.0)
     t_begin = time.perf_counter()
     r = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
          "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run_benchmarks.py", *sys.argv[1:]]),
-         "machine": sandbox_bench.machine(), "load_before": loadavg(), "workers": args.workers,
+         "machine": sandbox_bench.machine(), "load_before": loadavg(), "busy_before": busy_before,
+         "waited_s": waited, "workers": args.workers,
          "duration": duration, "warmup": warmup, "concurrency": concurrencies, "cells": []}
     r["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
 
