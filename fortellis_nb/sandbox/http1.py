@@ -76,7 +76,7 @@ class HTTP1Server:
         self.max_body_size = max_body_size
         self.linger = linger  # after a closing answer, how long to drain what the client still sends
         self.connections: set[_Connection] = set()
-        self._listeners: list[asyncio.AbstractServer] = []
+        self._listeners: list = []  # the listening sockets
         self._stopped = False
         self._all_closed = asyncio.Event()
 

@@ -15,7 +15,7 @@ import tornado.ioloop
 from tornado import httputil
 
 from . import ids
-from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
+from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES, IssuedTokens
 from .jwt_rs256 import TokenInvalid, verify
 from .storage import VerifiedPasswords, check_password, hash_password
 from .web import (BASE_CSP, BASIC_CHALLENGE, BadParameter, DuplicateParameter, SandboxHandler, add_query,
@@ -394,7 +394,7 @@ class TokenEndpoint:
     def now(self) -> float:
         return self.authority.now
 
-    def issue(self, authorization: str | None, content_type: str, has_body: bool, sources) -> "IssuedTokens":
+    def issue(self, authorization: str | None, content_type: str, has_body: bool, sources) -> IssuedTokens:
         """The answer to a token request, recorded but not signed yet; raises OAuthError.
 
         ``sources`` are the parsed query and form arguments (name -> list of bytes values)."""
