@@ -76,6 +76,10 @@ class HTTP1Server:
         self.max_body_size = max_body_size
         self.linger = linger  # after a closing answer, how long to drain what the client still sends
         self.connections: set[_Connection] = set()
+        # Connections with a request to answer, in the order their requests were read: one is
+        # answered per turn of the event loop (see _take_turns).
+        self._turns: collections.deque[_Connection] = collections.deque()
+        self._taking_turns = False
         self._listeners: list = []  # the listening sockets
         self._stopped = False
         self._all_closed = asyncio.Event()
@@ -137,6 +141,34 @@ class HTTP1Server:
                 for connection in list(self.connections):
                     connection.transport.abort()
         await asyncio.sleep(0)  # let the transports' own closing callbacks run
+
+    def _wants_turn(self, connection: "_Connection") -> None:
+        """Queue a connection that has a request to answer; it is answered in its turn."""
+        if connection.queued:
+            return
+        connection.queued = True
+        self._turns.append(connection)
+        if not self._taking_turns:
+            self._taking_turns = True
+            connection.loop.call_soon(self._take_turns)
+
+    def _take_turns(self) -> None:
+        """Answer one request, then let the event loop poll the sockets before the next.
+
+        Answering everything one poll returned, in the poll's order, is unfair under load:
+        epoll lists again first the sockets it listed last time, so the client answered last
+        in one round sends its next request just after the poll, is read at the end of the
+        round after, and keeps waiting two rounds while every other client waits one. With a
+        poll between two answers, requests are answered in the order they arrived."""
+        connection = self._turns.popleft()
+        connection.queued = False
+        try:
+            connection._next()
+        finally:
+            if self._turns:
+                connection.loop.call_soon(self._take_turns)
+            else:
+                self._taking_turns = False
 
     def _opened(self, connection: "_Connection") -> None:
         self.connections.add(connection)
@@ -216,6 +248,7 @@ class _Connection(asyncio.Protocol):
         self.incoming: _Request | None = None  # the request being read
         self.waiting: collections.deque = collections.deque()  # read, behind the one being answered
         self.current: _Exchange | None = None  # the request being answered
+        self.queued = False  # waiting for its turn to answer (HTTP1Server._wants_turn)
         self.last_request = False  # the client said this is its last request (or hung up its side)
         self.eof = False  # the client closed its side: it reads, but sends nothing more
         self.hung_up = False  # we said our last word: what arrives now is read and dropped
@@ -262,8 +295,8 @@ class _Connection(asyncio.Protocol):
             self.waiting.append(refusal)
             self.last_request = True
         if self.current is None and self.waiting:  # (not _idle: a trickle must not reset the clock)
-            self._next()
-        if self.waiting and not self.reading_paused:
+            self.server._wants_turn(self)
+        if len(self.waiting) > (0 if self.current is not None else 1) and not self.reading_paused:
             # A whole request waits its turn: read no more until it has been answered.
             self.reading_paused = True
             self.transport.pause_reading()
@@ -416,7 +449,7 @@ class _Connection(asyncio.Protocol):
         if not keep_alive:
             self.hang_up()
         elif self.waiting:
-            self.loop.call_soon(self._next)
+            self.server._wants_turn(self)
         else:
             self._idle()
 
@@ -459,7 +492,7 @@ class _Connection(asyncio.Protocol):
         if not exchange.keep_alive:
             self.hang_up()
         elif self.waiting:
-            self.loop.call_soon(self._next)  # not from inside the handler's finish()
+            self.server._wants_turn(self)  # not from inside the handler's finish()
         else:
             self._idle()
 
@@ -514,8 +547,8 @@ class _Connection(asyncio.Protocol):
 
     def _check(self) -> None:
         self.timer = None
-        if self.current is not None or self.hung_up:
-            return  # being answered: _idle starts the clock again
+        if self.current is not None or self.queued or self.hung_up:
+            return  # being answered, or about to be: _idle starts the clock again
         if self.incoming is not None:  # (the clock stopped while an earlier request was answered)
             deadline = max(self.incoming.started, self.idle_since) + self.server.request_timeout
         else:

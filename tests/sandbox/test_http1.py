@@ -420,7 +420,7 @@ class Broken(tornado.web.RequestHandler):
 
 
 @contextlib.contextmanager
-def serving(app):
+def serving(app, routes=None):
     """``app`` on HTTP1Server in a thread of its own; yields its port."""
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     loop = asyncio.new_event_loop()
@@ -431,7 +431,7 @@ def serving(app):
         asyncio.set_event_loop(loop)
 
         async def attach():
-            holder["server"] = HTTP1Server(app)
+            holder["server"] = HTTP1Server(app, routes=routes)
             holder["server"].add_sockets(sockets)
 
         loop.run_until_complete(attach())
@@ -560,3 +560,39 @@ def test_an_error_in_tornados_delegate_is_a_short_500_and_logged(errors_logged):
         assert working.answer()[2] == b"fast"
         working.close()
     assert any("failed on a request" in r.getMessage() for r in errors_logged())
+
+
+def test_requests_are_answered_in_the_order_they_arrived_across_connections():
+    """Each answer sends the requests that arrive while it is given, so the server sees exactly
+    this: w; a1 and b1 arrive during w; c1 during a1; a2 and b2 during b1, after c1.
+
+    Answering everything one poll returns, in the poll's order, gives w a1 b1 a2 b2 c1: epoll
+    lists a and b again first, and c1 waits although it came first. That is how, under load,
+    one client kept waiting two rounds while the others waited one."""
+    order: list[str] = []
+    sends: dict[str, list[tuple[str, str]]] = {
+        "/w": [("a", "/a1"), ("b", "/b1")], "/a1": [("c", "/c1")], "/b1": [("a", "/a2"), ("b", "/b2")]}
+    clients: dict[str, Raw] = {}
+
+    def route(path):
+        def answer(query, headers, body):
+            order.append(path)
+            for name, target in sends.get(path, ()):
+                clients[name].send(f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+            return 200, [("Content-Type", "text/plain")], path.encode()
+        return answer
+
+    routes = {("POST", path): route(path) for path in ("/w", "/a1", "/b1", "/c1", "/a2", "/b2")}
+    with serving(tornado.web.Application([("/fast", Fast)]), routes) as port:
+        clients.update((name, Raw(port)) for name in "wabc")
+        for raw in clients.values():  # every connection accepted and idle before it starts
+            raw.send(get("/fast"))
+            assert raw.answer()[2] == b"fast"
+        clients["w"].send(b"POST /w HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        answers = {name: [] for name in clients}
+        for name, count in (("w", 1), ("a", 2), ("b", 2), ("c", 1)):
+            answers[name] = [clients[name].answer()[2] for _ in range(count)]
+        for raw in clients.values():
+            raw.close()
+    assert answers == {"w": [b"/w"], "a": [b"/a1", b"/a2"], "b": [b"/b1", b"/b2"], "c": [b"/c1"]}
+    assert order == ["/w", "/a1", "/b1", "/c1", "/a2", "/b2"]
