@@ -261,7 +261,8 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
-async def _run_cell(target: Target, flow: str, concurrency: int, duration: float, warmup: float) -> dict:
+async def _run_cell(target: Target, flow: str, concurrency: int, duration: float, warmup: float,
+                    keep: bool) -> dict:
     op = getattr(target, flow)
     loop_time = time.perf_counter
     t_record = loop_time() + warmup
@@ -321,12 +322,16 @@ async def _run_cell(target: Target, flow: str, concurrency: int, duration: float
             values = sorted(s[i] for s in steps)
             cell[f"{name}_p50_ms"] = percentile(values, 50) * 1000
             cell[f"{name}_p99_ms"] = percentile(values, 99) * 1000
+    if keep:  # the raw figures, for pooling several runs of the same cell
+        cell["latencies"], cell["steps"] = latencies, steps
     return cell
 
 
-def run_cell(target: Target, flow: str, concurrency: int, duration: float, warmup: float) -> dict:
-    """`concurrency` virtual clients repeat `flow` for `warmup` s unrecorded, then `duration` s."""
-    return asyncio.run(_run_cell(target, flow, concurrency, duration, warmup))
+def run_cell(target: Target, flow: str, concurrency: int, duration: float, warmup: float,
+             keep: bool = False) -> dict:
+    """`concurrency` virtual clients repeat `flow` for `warmup` s unrecorded, then `duration` s.
+    With ``keep``, the cell also holds every latency (sorted, seconds) and per-step timing."""
+    return asyncio.run(_run_cell(target, flow, concurrency, duration, warmup, keep))
 
 
 def prepare_refresh_token(target: Target) -> None:
