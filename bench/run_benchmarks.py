@@ -15,7 +15,7 @@
 * nbval over every notebook next to the same number of trivial notebooks;
 * in the browser, "Exchange code" clicked to the decoded claims on screen.
 
-    .venv/bin/python bench/run_benchmarks.py            # full run, about 7 minutes
+    .venv/bin/python bench/run_benchmarks.py            # full run, about 8 minutes
     .venv/bin/python bench/run_benchmarks.py --quick    # smoke run, about 2 minutes
 
 Every request goes to 127.0.0.1. Nothing is asserted: this is a measuring tool.
@@ -727,9 +727,9 @@ def write_report(r: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short cells, fewer runs: a smoke run")
-    parser.add_argument("--duration", type=float, help="measured seconds per cell and round (default 2, quick 1)")
+    parser.add_argument("--duration", type=float, help="measured seconds per cell and round (default 1.5, quick 1)")
     parser.add_argument("--rounds", type=int, help="times every cell is measured, the servers taking turns "
-                        "(default 3, quick 1)")
+                        "(default 5, quick 1)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="the sandbox's --workers (default: the number of cores)")
     parser.add_argument("--concurrency", default="1,10,50")
@@ -739,9 +739,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args(argv)
 
-    duration = args.duration or (1.0 if args.quick else 2.0)
-    warmup = 0.3 if args.quick else 0.5
-    rounds = args.rounds or (1 if args.quick else 3)
+    duration = args.duration or (1.0 if args.quick else 1.5)
+    warmup = 0.3 if args.quick else 0.4
+    rounds = args.rounds or (1 if args.quick else 5)
     runs = 2 if args.quick else 5
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if any(c < 1 or c > 200 for c in concurrencies):
