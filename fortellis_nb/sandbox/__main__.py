@@ -1,7 +1,7 @@
 """``python -m fortellis_nb.sandbox``: run the sandbox identity server.
 
-    python -m fortellis_nb.sandbox [serve] [--host 127.0.0.1] [--port N] [--state DIR] [--workers N]
-    python -m fortellis_nb.sandbox start     # in the background, or reuse the running one
+    python -m fortellis_nb.sandbox [serve] [--host 127.0.0.1] [--port N] [--state DIR]
+    python -m fortellis_nb.sandbox start     # in the background (same options), or reuse the running one
     python -m fortellis_nb.sandbox status
     python -m fortellis_nb.sandbox stop
     python -m fortellis_nb.sandbox report    # per app: code exchanges, refreshes, API calls
@@ -14,10 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .authority import Settings, is_loopback
-from .launcher import PORT_FILE, default_state_dir, ensure_sandbox, preferred_port, running_sandbox, stop_sandbox
+from .launcher import (EXIT_STATE_IN_USE, PORT_FILE, default_state_dir, ensure_sandbox, preferred_port,
+                       running_sandbox, stop_sandbox)
 from .server import Sandbox
+from .storage import StateInUse
+
+#: The options ``start`` hands on to the server it starts in the background.
+SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
     parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
     parser.add_argument("--json", action="store_true", help="report: print JSON instead of a table")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes sharing the port (default 1); more serve a busy room or a benchmark "
-                        "faster, up to one per core")
     args = parser.parse_args(argv)
-    state = (default_state_dir() if args.state is None else __import__("pathlib").Path(args.state)).expanduser()
+    state = (default_state_dir() if args.state is None else Path(args.state)).expanduser()
 
     if args.command == "status":
         info = running_sandbox(state)
@@ -50,7 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return report(state, as_json=args.json)
     if args.command == "start":
-        print(json.dumps(ensure_sandbox(state).as_dict()))
+        passed = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in SERVER_OPTIONS
+                  if getattr(args, name) != parser.get_default(name)]
+        if args.allow_remote:
+            passed.append("--allow-remote")
+        running = running_sandbox(state)
+        if running is not None and passed:
+            print(f"A sandbox is already running for {state} at {running.base_url}; it keeps its own settings "
+                  f"({' '.join(passed)} not applied). Stop it first to start one with them.", file=sys.stderr)
+        print(json.dumps(ensure_sandbox(state, extra_args=tuple(passed)).as_dict()))
         return 0
 
     running = running_sandbox(state)
@@ -69,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
                         allow_remote=args.allow_remote,
                         code_lifetime=args.code_lifetime, token_lifetime=args.token_lifetime)
-    sandbox = Sandbox(settings)
+    try:
+        sandbox = Sandbox(settings)
+    except StateInUse:
+        print(f"Another sandbox process is using {state} (it may be starting or stopping). "
+              f"See it with: python -m fortellis_nb.sandbox status --state {state}", file=sys.stderr)
+        return EXIT_STATE_IN_USE
 
     def ready(info):
         (state / PORT_FILE).write_text(str(info.base_url.rsplit(":", 1)[1]))
@@ -77,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Sandbox identity server (not Fortellis) at {info.base_url}/ , issuer {info.issuer}\n"
               f"Sign in as {info.username} / {info.password}. Press Ctrl+C to stop.", flush=True)
 
-    sandbox.serve_forever(on_ready=ready, workers=max(1, args.workers))
+    sandbox.serve_forever(on_ready=ready)
     print("Sandbox stopped.", flush=True)
     return 0
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import ids
 from .jwt_rs256 import SigningKey, at_hash
-from .storage import Store
+from .storage import Store, hash_password
 
 # The sandbox's well-known demo data. The password is fixed so a learner can type it;
 # the API Secret is random per state directory, like a real one.
@@ -79,9 +79,7 @@ class Authority:
         self.store = store
         self._keys_lock = threading.Lock()
         self._seed()
-        self._keys = store.signing_keys()
-        self._key_state = store.signing_key_state()
-        self._data_version = store.data_version()
+        self._keys = store.signing_keys()  # this process owns the database: read once, then kept
         # Made once at first start and never changed: read them once, not per request.
         self.server_id = store.meta("server_id")
         self.idp_id = store.meta("idp_id")
@@ -104,7 +102,7 @@ class Authority:
             store.set_meta("demo_api_key", app.api_key)
             store.set_meta("demo_api_secret", secret)
             for username, name, assigned in DEMO_USERS:
-                store.add_user(username, DEMO_PASSWORD, name, now, assigned=assigned)
+                store.add_user(username, hash_password(DEMO_PASSWORD), name, now, assigned=assigned)
             store.set_meta("demo_subscription_id", store.add_subscription(app.api_key, "Sandbox Motors"))
             store.add_subscription(app.api_key, "Closed Motors (subscription inactive)", active=False)
             # Fortellis' test environment knows "test" as a sample dealership for every app.
@@ -130,24 +128,12 @@ class Authority:
         return [u for registered in app.redirect_uris for u in self.expand_redirect_uri(registered)]
 
     # --- keys ---
-    def _current_keys(self) -> list[SigningKey]:
-        """The key set, reloaded when another connection to the database (a sibling worker
-        process that rotated the keys) changed it. One PRAGMA when nothing changed."""
-        version = self.store.data_version()
-        if version != self._data_version:
-            with self._keys_lock:
-                self._data_version = version
-                state = self.store.signing_key_state()
-                if state != self._key_state:
-                    self._keys, self._key_state = self.store.signing_keys(), state
-        return self._keys
-
     def signing_key(self) -> SigningKey:
-        return next(k for k in reversed(self._current_keys()) if k.retired is None)
+        return next(k for k in reversed(self._keys) if k.retired is None)
 
     def published_keys(self) -> dict[str, SigningKey]:
         horizon = self.now - self.settings.key_grace
-        return {k.kid: k for k in self._current_keys() if k.retired is None or k.retired >= horizon}
+        return {k.kid: k for k in self._keys if k.retired is None or k.retired >= horizon}
 
     def jwks(self) -> dict:
         return {"keys": [k.jwk() for k in reversed(list(self.published_keys().values()))]}
@@ -158,7 +144,7 @@ class Authority:
             key = SigningKey.generate(self.now)
             self.store.add_signing_key(key, retire_others_at=self.now)
             self.store.drop_signing_keys_retired_before(self.now - self.settings.key_grace)
-            self._keys, self._key_state = self.store.signing_keys(), self.store.signing_key_state()
+            self._keys = self.store.signing_keys()
             return key.kid
 
     # --- tokens ---
@@ -205,45 +191,26 @@ class Authority:
         return claims
 
     def issue_tokens(self, *, api_key: str, scopes, user=None, grant_id=None, auth_time=None,
-                     nonce=None, refresh_token: str | None = None) -> "IssuedTokens":
-        """Record a token response's access token in the store and return it unsigned.
-
-        Signing is the slow part of a token response; callers sign (``.sign()``) after their
-        database transaction has committed, so no other request or worker process waits
-        for the database while a signature is computed."""
-        access = self.access_token_claims(api_key=api_key, scopes=scopes, user=user)
-        self.store.add_access_token(access["jti"], grant_id, api_key, access["exp"])
-        id_claims = None
+                     nonce=None, refresh_token: str | None = None) -> dict:
+        """A token response (RFC 6749 section 5.1), its access token recorded in the store."""
+        access_claims = self.access_token_claims(api_key=api_key, scopes=scopes, user=user)
+        self.store.add_access_token(access_claims["jti"], grant_id, api_key, access_claims["exp"])
+        key = self.signing_key()
+        access_token = key.sign(access_claims)
+        body = {
+            "token_type": "Bearer",
+            "expires_in": int(self.settings.token_lifetime),
+            "access_token": access_token,
+            "scope": " ".join(scopes),
+        }
+        if refresh_token:
+            body["refresh_token"] = refresh_token
         if user is not None and "openid" in scopes:
             id_claims = self.id_token_claims(api_key=api_key, user=user, scopes=scopes, auth_time=auth_time,
                                              nonce=nonce)
-        return IssuedTokens(self, access, list(scopes), refresh_token, id_claims)
+            body["id_token"] = key.sign({**id_claims, "at_hash": at_hash(access_token)})
+        return body
 
     def admin_token_matches(self, presented: str) -> bool:
         return secrets.compare_digest(presented.encode(), self._admin_token.encode())
 
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    """A token response whose access token is recorded but whose JWTs are not signed yet."""
-
-    authority: Authority
-    access_claims: dict
-    scopes: list[str]
-    refresh_token: str | None
-    id_claims: dict | None
-
-    def sign(self) -> dict:
-        key = self.authority.signing_key()
-        access_token = key.sign(self.access_claims)
-        body = {
-            "token_type": "Bearer",
-            "expires_in": int(self.authority.settings.token_lifetime),
-            "access_token": access_token,
-            "scope": " ".join(self.scopes),
-        }
-        if self.refresh_token:
-            body["refresh_token"] = self.refresh_token
-        if self.id_claims is not None:
-            body["id_token"] = key.sign({**self.id_claims, "at_hash": at_hash(access_token)})
-        return body

@@ -7,25 +7,21 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from urllib.parse import urlsplit
 
 import tornado.ioloop
-from tornado import httputil
 
 from . import ids
-from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES, IssuedTokens
+from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
 from .jwt_rs256 import TokenInvalid, verify
-from .storage import VerifiedPasswords, check_password, hash_password
-from .web import (BASE_CSP, BASIC_CHALLENGE, BadParameter, DuplicateParameter, SandboxHandler, add_query,
-                  json_headers, merge_params)
+from .storage import check_password, hash_password
+from .web import BASE_CSP, BadParameter, DuplicateParameter, SandboxHandler, add_query
 
 STATE_PATTERN = re.compile(r"^[A-Za-z0-9,._\-]{1,1024}$")  # Okta's rule for `state`
 PKCE_PATTERN = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.1
 PROMPTS = {"none", "login", "consent"}
 DUMMY_HASH = hash_password("no user has this password")
-VERIFIED = VerifiedPasswords()  # this process's memory of passwords that matched
 
 MSG = {
     "bad_code": "The authorization code is invalid or has expired.",
@@ -352,12 +348,7 @@ class Authorize(IssuerHandler):
         # The hash runs on a worker thread (it releases the GIL) so sign-ins do not stall the server;
         # an unknown user is checked against a dummy hash so both answers take as long.
         stored = user.password_hash if user is not None else DUMMY_HASH
-        # A pair that matched before in this process is recognised at once (VerifiedPasswords).
-        matches = user is not None and VERIFIED.known(password, stored)
-        if not matches:
-            matches = await tornado.ioloop.IOLoop.current().run_in_executor(None, check_password, password, stored)
-            if matches and user is not None:
-                VERIFIED.remember(password, stored)
+        matches = await tornado.ioloop.IOLoop.current().run_in_executor(None, check_password, password, stored)
         if user is None or not matches:
             return self.show_sign_in(request, None, status=401, username=username,
                                      error="Sign-in failed: that username and password do not match a sandbox user.")
@@ -382,43 +373,42 @@ class Authorize(IssuerHandler):
         self.redirect(add_query(self.browser_address(request["redirect_uri"]), params, fragment=request["fragment"]))
 
 
-class TokenEndpoint:
-    """``POST {issuer}/v1/token`` without a web framework: the tornado handler below and the
-    HTTP layer's direct route for this, the busiest endpoint, share it (``token_route``)."""
+class Token(IssuerHandler):
+    """``POST {issuer}/v1/token``: the three grants the tutorial uses (RFC 6749 sections 4.1.3,
+    4.4 and 6). Parameters may come in the form body or, as the tutorial's curl examples send
+    them, in the URL's query."""
 
-    def __init__(self, authority):
-        self.authority = authority
-        self.store = authority.store
+    def post(self, server_id: str):
+        try:
+            body = self.issue()
+        except OAuthError as err:
+            return self.oauth_error(err.status, err.error, err.description)
+        self.send_json(body)
 
-    @property
-    def now(self) -> float:
-        return self.authority.now
-
-    def issue(self, authorization: str | None, content_type: str, has_body: bool, sources) -> IssuedTokens:
-        """The answer to a token request, recorded but not signed yet; raises OAuthError.
-
-        ``sources`` are the parsed query and form arguments (name -> list of bytes values)."""
-        ctype = content_type.split(";")[0].strip().lower()
-        if has_body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    def issue(self) -> dict:
+        """The token response; raises OAuthError."""
+        request = self.request
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if request.body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
             raise OAuthError(400, "invalid_request", "The token request body must be application/x-www-form-urlencoded.")
         try:
-            params = merge_params(*sources)
+            params = self.params()
         except DuplicateParameter as dup:
             raise OAuthError(400, "invalid_request", f"The '{dup.name}' parameter was given more than once.") from None
         except BadParameter as bad:
             raise OAuthError(400, "invalid_request", str(bad)) from None
-        app = authenticate_client(self.store, authorization, params)
+        app = authenticate_client(self.store, request.headers.get("Authorization"), params)
         grant_type = params.get("grant_type")
         if not grant_type:
             raise OAuthError(400, "invalid_request", "The 'grant_type' parameter is missing.")
-        handler = {
+        grant = {
             "authorization_code": self.authorization_code,
             "refresh_token": self.refresh_token,
             "client_credentials": self.client_credentials,
         }.get(grant_type)
-        if handler is None:
+        if grant is None:
             raise OAuthError(400, "unsupported_grant_type", MSG["grant_types"])
-        return handler(app, params)
+        return grant(app, params)
 
     def authorization_code(self, app, params):
         code_value = params.get("code")
@@ -502,48 +492,6 @@ class TokenEndpoint:
             raise OAuthError(400, "invalid_scope", MSG["bad_scope"])
         self.store.count(app.api_key, "client_credentials", self.now)
         return self.authority.issue_tokens(api_key=app.api_key, scopes=list(dict.fromkeys(asked)))
-
-
-def token_route(authority):
-    """The token endpoint as a plain function for the HTTP layer to call directly, past
-    tornado.web's routing and RequestHandler, which cost more per request than all this
-    endpoint does but the signature. Same parsing (tornado's), same answers and headers."""
-    endpoint = TokenEndpoint(authority)
-
-    def answer(query: str, headers: httputil.HTTPHeaders, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        content_type = headers.get("Content-Type", "")
-        body_args: dict[str, list[bytes]] = {}
-        try:
-            if body:
-                try:
-                    httputil.parse_body_arguments(content_type, body, body_args, {}, headers)
-                except httputil.HTTPInputError as exc:
-                    raise OAuthError(400, "invalid_request", f"The request body could not be read: {exc}.") from None
-            issued = endpoint.issue(headers.get("Authorization"), content_type, bool(body),
-                                    (httputil.parse_qs_bytes(query, keep_blank_values=True), body_args))
-        except OAuthError as err:
-            extra = (("WWW-Authenticate", BASIC_CHALLENGE),) if err.status == 401 else ()
-            return err.status, json_headers(extra), json.dumps(
-                {"error": err.error, "error_description": err.description}).encode()
-        return 200, json_headers(), json.dumps(issued.sign()).encode()
-
-    return answer
-
-
-class Token(IssuerHandler):
-    def initialize(self, authority):
-        super().initialize(authority)
-        self.endpoint = TokenEndpoint(authority)
-
-    def post(self, server_id: str):
-        request = self.request
-        try:
-            issued = self.endpoint.issue(request.headers.get("Authorization"), request.headers.get("Content-Type", ""),
-                                         bool(request.body), (request.query_arguments, request.body_arguments))
-        except OAuthError as err:
-            return self.oauth_error(err.status, err.error, err.description)
-        # Signed after any commit: the database is not held while a signature is computed.
-        self.send_json(issued.sign())
 
 
 class UserInfo(IssuerHandler):

@@ -1,14 +1,17 @@
 """One sandbox per user, shared by every notebook: start it in the background on first
-use, reuse it afterwards, stop it cleanly.
+use, reuse it afterwards, stop it cleanly, on Linux, macOS and Windows alike.
 
 The state directory holds the database, ``server.json`` (how to reach the running server,
-readable only by its owner), the last port used (so a restart keeps the same issuer) and
-the server's log."""
+with its API Secret and admin token), the last port used (so a restart keeps the same
+issuer) and the server's log. It lives in the user's own data folder (``platformdirs``),
+which on Windows is private to the user by the folder's place in their profile; on Linux
+and macOS the directory and ``server.json`` are also made readable by their owner only.
+
+A sandbox is alive when its health endpoint answers with the server id and process id
+that ``server.json`` names: no process signals are used to find out."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -20,10 +23,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import platformdirs
+
 from .server import SERVER_FILE, SandboxInfo
 
 PORT_FILE = "last-port"
 LOG_FILE = "sandbox.log"
+#: The exit status of a sandbox that found its state directory owned by another process.
+EXIT_STATE_IN_USE = 3
 
 
 class SandboxStartError(RuntimeError):
@@ -31,13 +38,14 @@ class SandboxStartError(RuntimeError):
 
 
 def default_state_dir() -> Path:
-    """``$FORTELLIS_SANDBOX_STATE``, else ``$XDG_STATE_HOME/fortellis-nb/sandbox``
-    (``~/.local/state/fortellis-nb/sandbox``): one per user, shared by all notebooks."""
+    """``$FORTELLIS_SANDBOX_STATE``, else this user's state folder for fortellis-nb, plus
+    ``sandbox``: ``~/.local/state/fortellis-nb/sandbox`` on Linux (``$XDG_STATE_HOME``
+    honoured), ``~/Library/Application Support/fortellis-nb/sandbox`` on macOS,
+    ``%LOCALAPPDATA%\\fortellis-nb\\sandbox`` on Windows. One per user, shared by all notebooks."""
     explicit = os.environ.get("FORTELLIS_SANDBOX_STATE")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "fortellis-nb" / "sandbox"
+    return Path(platformdirs.user_state_dir("fortellis-nb", appauthor=False)) / "sandbox"
 
 
 def _state(state_dir) -> Path:
@@ -46,14 +54,13 @@ def _state(state_dir) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
+def _health(base_url: str, timeout: float = 3.0) -> dict | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with urllib.request.urlopen(f"{base_url}/sandbox/health", timeout=timeout) as response:
+            health = json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return health if isinstance(health, dict) else None
 
 
 def running_sandbox(state_dir=None) -> SandboxInfo | None:
@@ -63,24 +70,10 @@ def running_sandbox(state_dir=None) -> SandboxInfo | None:
         info = SandboxInfo.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(info.pid):
-        return None
-    try:
-        with urllib.request.urlopen(f"{info.base_url}/sandbox/health", timeout=3) as response:
-            health = json.load(response)
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-    return info if health.get("server_id") == info.server_id else None
-
-
-@contextlib.contextmanager
-def _launch_lock(state: Path):
-    with open(state / ".launch.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    health = _health(info.base_url)
+    if health is None or health.get("server_id") != info.server_id or health.get("pid") != info.pid:
+        return None  # a stale file, or another server on that port now
+    return info
 
 
 def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
@@ -90,7 +83,8 @@ def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
     except (OSError, ValueError):
         return 0
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        if os.name == "posix":  # as the server will; on Windows it would let the port be shared
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -98,50 +92,82 @@ def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
     return port
 
 
+def _detached() -> dict:
+    """Popen arguments for a server that outlives the notebook's kernel and its terminal."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
+    return {"start_new_session": True}  # not in the terminal's process group: Ctrl+C there leaves it be
+
+
 def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[str, ...] = ()) -> SandboxInfo:
     """A running sandbox for this user: the one already running, or a new one started in
-    the background (it outlives the notebook's kernel, so every notebook shares it)."""
+    the background (it outlives the notebook's kernel, so every notebook shares it).
+
+    Two notebooks starting one at the same moment get the same server: the second server
+    process finds the database owned by the first and exits, and both wait for the first."""
     state = _state(state_dir)
     info = running_sandbox(state)
     if info is not None:
         return info
-    with _launch_lock(state):
-        info = running_sandbox(state)  # another notebook may have started it meanwhile
+    with open(state / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fortellis_nb.sandbox", "serve", "--state", str(state), *extra_args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, **_detached(),
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = running_sandbox(state)
         if info is not None:
             return info
-        with open(state / LOG_FILE, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "fortellis_nb.sandbox", "serve", "--state", str(state), *extra_args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = running_sandbox(state)
-            if info is not None and info.pid == process.pid:
-                return info
-            if process.poll() is not None:
-                raise SandboxStartError(f"The sandbox exited at start (code {process.returncode}). "
-                                        f"Its log says:\n{_tail(state / LOG_FILE)}")
-            time.sleep(0.05)
-        process.terminate()
-        raise SandboxStartError(f"The sandbox did not answer within {timeout:.0f} s. Its log says:\n"
-                                f"{_tail(state / LOG_FILE)}")
+        code = process.poll()
+        if code is not None and code != EXIT_STATE_IN_USE:
+            raise SandboxStartError(f"The sandbox exited at start (code {code}). "
+                                    f"Its log says:\n{_tail(state / LOG_FILE)}")
+        time.sleep(0.05)
+    process.terminate()
+    raise SandboxStartError(f"The sandbox did not answer within {timeout:.0f} s. Its log says:\n"
+                            f"{_tail(state / LOG_FILE)}")
 
 
 def stop_sandbox(state_dir=None, *, timeout: float = 10.0) -> bool:
-    """Stop this user's background sandbox. True if one was running."""
-    info = running_sandbox(state_dir)
+    """Stop this user's background sandbox. True if one was running.
+
+    It is asked to stop through its admin endpoint; only a server that still answers with
+    its own server id and pid after ``timeout`` is terminated by its pid."""
+    state = _state(state_dir)
+    info = running_sandbox(state)
     if info is None:
         return False
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(info.pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(info.pid, os.WNOHANG)
-        time.sleep(0.05)
-    if _alive(info.pid):
-        os.kill(info.pid, signal.SIGKILL)
+    request = urllib.request.Request(f"{info.base_url}/sandbox/admin/shutdown", method="POST", data=b"",
+                                     headers={"Authorization": f"Bearer {info.admin_token}"})
+    try:
+        urllib.request.urlopen(request, timeout=5).close()
+    except (OSError, urllib.error.URLError):
+        pass  # it may have closed the connection as it stopped; the wait below tells
+    if not _wait_until_stopped(state, info, timeout):
+        if running_sandbox(state) == info:  # still that very server: its pid is not a stranger's
+            os.kill(info.pid, signal.SIGTERM)  # on Windows this is TerminateProcess
+        _wait_until_stopped(state, info, timeout)
     return True
+
+
+def _wait_until_stopped(state: Path, info: SandboxInfo, timeout: float) -> bool:
+    """True once the server has released the state directory: it removes ``server.json``
+    last, after closing its database. A server that died without removing it is gone once
+    its health endpoint has stayed silent for two seconds."""
+    deadline = time.monotonic() + timeout
+    silent_since = None
+    while time.monotonic() < deadline:
+        if not (state / SERVER_FILE).exists():
+            return True
+        if _health(info.base_url, timeout=1.0) is None:
+            silent_since = silent_since or time.monotonic()
+            if time.monotonic() - silent_since > 2.0:
+                return True
+        else:
+            silent_since = None
+        time.sleep(0.05)
+    return False
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -4,12 +4,16 @@ apps, sign-up for users, and small JSON endpoints for scripts and the instructor
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
+import tornado.ioloop
+
 from . import ids
 from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK
+from .storage import hash_password
 from .web import BadParameter, SandboxHandler
 
 USERNAME = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
@@ -55,7 +59,7 @@ class FormHandler(SandboxHandler):
         form = self.get_body_argument("csrf", "")
         return bool(cookie) and hmac.compare_digest(cookie.encode(), form.encode())  # bytes: any text
 
-    def post(self):
+    async def post(self):
         is_json = self.request.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
         try:
             if is_json:
@@ -66,7 +70,7 @@ class FormHandler(SandboxHandler):
                 return self.error_page(403, "Form expired", "invalid_request",
                                        "The form's CSRF token does not match this browser's cookie.",
                                        "Reload the page and submit the form again.")
-            result = self.create(data)
+            result = await self.create(data)
         except BadParameter as bad:
             if is_json:
                 return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
@@ -96,7 +100,7 @@ class Apps(FormHandler):
                 "redirect_uris": self.get_body_argument("redirect_uris", "").split(),
                 "public": self.get_body_argument("public", "") == "on"}
 
-    def create(self, data: dict) -> dict:
+    async def create(self, data: dict) -> dict:
         name = str(data.get("name", "")).strip()
         if not 1 <= len(name) <= 100:
             raise BadParameter("An app needs a name of 1 to 100 characters.")
@@ -141,7 +145,7 @@ class Users(FormHandler):
     def form_data(self) -> dict:
         return {k: self.get_body_argument(k, "") for k in ("username", "password", "name")}
 
-    def create(self, data: dict) -> dict:
+    async def create(self, data: dict) -> dict:
         username = str(data.get("username", "")).strip()
         password = str(data.get("password", ""))
         name = str(data.get("name", "")).strip() or username
@@ -151,7 +155,12 @@ class Users(FormHandler):
             raise BadParameter("The password must have at least 8 characters.")
         if self.store.user_by_name(username):
             raise BadParameter(f"There is already a user {username!r}.")
-        user = self.store.add_user(username, password, name[:100], self.now)
+        # The hash is slow on purpose: computed on a worker thread (it releases the GIL), so a room
+        # signing up at once does not stall everyone else's requests.
+        hashed = await tornado.ioloop.IOLoop.current().run_in_executor(None, hash_password, password)
+        if self.store.user_by_name(username):  # another sign-up took the name meanwhile
+            raise BadParameter(f"There is already a user {username!r}.")
+        user = self.store.add_user(username, hashed, name[:100], self.now)
         return {"id": user.id, "username": user.username, "name": user.name}
 
     def show_result(self, result: dict):
@@ -161,7 +170,7 @@ class Users(FormHandler):
 class Health(SandboxHandler):
     def get(self):
         self.send_json({"status": "ok", "sandbox": True, "server_id": self.authority.server_id,
-                        "issuer": self.authority.issuer})
+                        "issuer": self.authority.issuer, "pid": os.getpid()})
 
 
 PROGRESS_KINDS = (("exchange", "exchanges"), ("refresh", "refreshes"), ("api_call", "api_calls"),
@@ -201,7 +210,12 @@ class Instructor(SandboxHandler):
 
 
 class Admin(SandboxHandler):
-    """Instructor actions, for the holder of the admin token the sandbox printed at start."""
+    """Instructor actions, for the holder of the admin token the sandbox printed at start;
+    ``POST shutdown`` is how ``python -m fortellis_nb.sandbox stop`` stops it on every system."""
+
+    def initialize(self, authority, shutdown=None):
+        super().initialize(authority)
+        self.shutdown = shutdown
 
     def prepare(self):
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
@@ -217,7 +231,11 @@ class Admin(SandboxHandler):
         self.send_json([{"api_key": r["api_key"], "kind": r["kind"], "count": r["count"], "last": r["last"]}
                         for r in self.store.activity()])
 
-    def post(self, action: str):
+    async def post(self, action: str):
+        if action == "shutdown" and self.shutdown is not None:
+            await self.send_json({"stopping": True}, 202)  # written before the server stops
+            self.shutdown()
+            return
         if action != "rotate-keys":
             return self.send_json({"error": "not_found"}, 404)
         self.send_json({"kid": self.authority.rotate_keys(), "jwks": self.authority.jwks()})

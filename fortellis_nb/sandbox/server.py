@@ -1,11 +1,12 @@
-"""Assemble the tornado application and run it: in a background thread (tests, one
-process) or in the foreground (``python -m fortellis_nb.sandbox``)."""
+"""Assemble the tornado application and serve it with tornado's own HTTP server: in a
+background thread (tests, one process) or in the foreground (``python -m fortellis_nb.sandbox``).
+
+Nothing here is POSIX-only: the same code starts, serves and stops on Linux, macOS and
+Windows (signals through ``signal.signal``, a stop request through the admin endpoint)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import ipaddress
 import json
 import os
@@ -14,16 +15,16 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
-from .http1 import Balance, HTTP1Server
-from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo, token_route
+from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
-from .storage import FLUSH_AFTER, Store
+from .storage import Store
 from .web import NotFound, StaticFiles, log
 
 HERE = Path(__file__).parent
@@ -66,7 +67,21 @@ class SandboxInfo:
     __str__ = __repr__
 
 
-def make_app(authority: Authority) -> tornado.web.Application:
+# What tornado's HTTP server may take from a client (tornado.httpserver.HTTPServer's own limits).
+# Headers get room for the cookies a JupyterHub sets on the same host; no sandbox request has
+# a body near 1 MiB; an idle keep-alive connection or a request that trickles in is closed.
+SERVER_LIMITS = {
+    "max_header_size": 64 * 1024,
+    "max_body_size": 1024 * 1024,
+    "idle_connection_timeout": 120.0,
+    "body_timeout": 30.0,
+}
+
+
+def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
+    """The sandbox's one route table: every request it answers is routed here.
+
+    ``shutdown`` is what ``POST /sandbox/admin/shutdown`` calls (with the admin token)."""
     sid = r"(?P<server_id>[^/]+)"
     args = {"authority": authority}
     routes = [
@@ -84,7 +99,7 @@ def make_app(authority: Authority) -> tornado.web.Application:
         (r"/sandbox/apps", Apps, args),
         (r"/sandbox/users", Users, args),
         (r"/sandbox/health", Health, args),
-        (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, args),
+        (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, {**args, "shutdown": shutdown}),
         (r"/sandbox/instructor", Instructor, args),
         (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
     ]
@@ -118,7 +133,9 @@ class Sandbox:
     """One sandbox identity server.
 
     ``with Sandbox(Settings(state_dir=...)) as sandbox:`` runs it in a background thread;
-    ``sandbox.info`` tells how to reach it. ``serve_forever()`` runs it in the foreground."""
+    ``sandbox.info`` tells how to reach it. ``serve_forever()`` runs it in the foreground.
+    Opening the state directory's database raises ``StateInUse`` when another sandbox
+    process has it."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -128,9 +145,7 @@ class Sandbox:
         self._sockets = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: HTTP1Server | None = None
-        self._purger: tornado.ioloop.PeriodicCallback | None = None
-        self._flusher: tornado.ioloop.PeriodicCallback | None = None
+        self._stopping: asyncio.Event | None = None
         self.info: SandboxInfo | None = None
 
     # --- binding ---
@@ -163,30 +178,34 @@ class Sandbox:
             admin_token=meta("admin_token"),
         )
 
-    def _attach(self, purge: bool = True, balance: Balance | None = None) -> None:
-        if threading.current_thread() is threading.main_thread():
-            # A process of its own (the command line, a worker): what start-up made lives as long
-            # as the process, so the garbage collector's full passes need not walk it each time.
-            gc.collect()
-            gc.freeze()
-        # Our own HTTP/1.1 layer under tornado.web (http1.py says why); X-Forwarded-* is not
-        # trusted for the client's address, as before (tornado's xheaders=False).
-        token_path = f"/oauth2/{self.authority.server_id}/v1/token"
-        self._server = HTTP1Server(make_app(self.authority), routes={("POST", token_path): token_route(self.authority)},
-                                   balance=balance)
-        self._server.add_sockets(self._sockets)
-        # The store's buffered writes (counts, token records) reach the database within this.
-        self._flusher = tornado.ioloop.PeriodicCallback(self.store.flush, FLUSH_AFTER * 1000)
-        self._flusher.start()
-        if purge:
-            self._purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
-            self._purger.start()
-        self._loop = asyncio.get_running_loop()
-
     def purge(self) -> dict[str, int]:
         s = self.settings
         return self.store.purge(self.authority.now, keep_used_codes=max(s.code_lifetime, s.used_code_retention),
                                 refresh_idle=s.refresh_idle_lifetime)
+
+    # --- serving (the same in a thread and in the foreground) ---
+    async def _run(self, ready) -> None:
+        """Serve on the bound sockets until ``request_stop()``; ``ready()`` once listening."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        server = tornado.httpserver.HTTPServer(make_app(self.authority, shutdown=self.request_stop),
+                                               xheaders=False, **SERVER_LIMITS)
+        server.add_sockets(self._sockets)
+        purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
+        purger.start()
+        try:
+            ready()
+            await self._stopping.wait()
+        finally:
+            purger.stop()
+            server.stop()  # no new connections; then the open ones, idle keep-alive ones included
+            await server.close_all_connections()
+
+    def request_stop(self) -> None:
+        """Stop serving soon; safe from any thread and from a signal handler."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
 
     # --- background thread ---
     def start(self) -> SandboxInfo:
@@ -195,18 +214,11 @@ class Sandbox:
         failure: list[BaseException] = []
 
         def run():
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(_call(self._attach))
+                asyncio.run(self._run(ready.set))
             except BaseException as exc:  # surfaced to the caller below
                 failure.append(exc)
                 ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._detach())
-            loop.close()
 
         self._thread = threading.Thread(target=run, name="fortellis-sandbox", daemon=True)
         self._thread.start()
@@ -216,8 +228,8 @@ class Sandbox:
         return self.info
 
     def stop(self) -> None:
-        if self._thread is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self.request_stop()
             self._thread.join(timeout=10)
             self._thread = None
         self.store.close()
@@ -229,129 +241,31 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    async def _detach(self) -> None:
-        """Stop listening and close every open connection, idle keep-alive ones included."""
-        if self._purger is not None:
-            self._purger.stop()
-        if self._flusher is not None:
-            self._flusher.stop()
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-
     def rotate_keys(self) -> str:
         return self.authority.rotate_keys()
 
     # --- foreground (the command line) ---
-    def serve_forever(self, on_ready=None, workers: int = 1) -> None:
-        """Run until SIGINT or SIGTERM, keeping ``server.json`` in the state directory
-        up to date so notebooks find and reuse this server.
-
-        With ``workers`` > 1, that many processes share the listening socket (for a room of
-        learners or a benchmark: each one signs tokens on its own core); this process
-        supervises them."""
-        if workers > 1:
-            return self._serve_workers(workers, on_ready)
+    def serve_forever(self, on_ready=None) -> None:
+        """Serve until Ctrl+C, SIGTERM or ``POST /sandbox/admin/shutdown``, keeping
+        ``server.json`` in the state directory up to date so notebooks find and reuse this server."""
         self._bind()
-
-        async def main():
-            self._attach()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            server_file = self.settings.state_dir / SERVER_FILE
-            _write_private(server_file, json.dumps(self.info.as_dict()))
-            if on_ready:
-                on_ready(self.info)
-            try:
-                await stop.wait()
-            finally:
-                await self._detach()
-                _remove_if_ours(server_file, os.getpid())
-
-        try:
-            asyncio.run(main())
-        finally:
-            self.store.close()
-
-
-    def _serve_workers(self, workers: int, on_ready) -> None:
-        self._bind()
-        # An SQLite connection must not cross a fork: every worker opens its own. They share
-        # the database file (WAL mode, busy timeout), and each reloads the signing keys when
-        # another one rotates them (Authority._current_keys).
-        self.store.close()
-        children: dict[int, int] = {}
-        stopping = False
-        balance = Balance(workers)  # shared by the workers, to split the connections evenly
-
-        def stop(_signum=None, _frame=None):
-            nonlocal stopping
-            stopping = True
-            for pid in list(children):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         server_file = self.settings.state_dir / SERVER_FILE
-        try:
-            for index in range(workers):
-                pid = os.fork()
-                if pid == 0:
-                    os._exit(self._worker(index, balance.for_worker(index)))
-                children[pid] = index
-            for sock in self._sockets:  # the workers hold it now
-                sock.close()
+
+        def ready():
             _write_private(server_file, json.dumps(self.info.as_dict()))
             if on_ready:
                 on_ready(self.info)
-            while children:
-                try:
-                    pid, status = os.wait()
-                except ChildProcessError:
-                    break
-                children.pop(pid, None)
-                if not stopping:  # a worker died on its own: stop rather than serve short-handed
-                    log.error("sandbox worker %d exited (status %d); stopping the others", pid, status)
-                    stop()
+
+        stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
+        previous = {sig: signal.signal(sig, lambda _signum, _frame: self.request_stop()) for sig in stop_signals}
+        try:
+            asyncio.run(self._run(ready))
         finally:
-            stop()
-            for pid in list(children):
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            _remove_if_ours(server_file, os.getpid())
-
-    def _worker(self, index: int, balance: Balance) -> int:
-        """One worker process: its own database connection, the shared socket, until SIGTERM."""
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            self.store = self.authority.store = Store(self.settings.state_dir / DATABASE_FILE)
-
-            async def main():
-                self._attach(purge=index == 0, balance=balance)  # one purger is enough
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
-                try:
-                    await stop.wait()
-                finally:
-                    await self._detach()
-
-            asyncio.run(main())
             self.store.close()
-            return 0
-        except BaseException:  # noqa: BLE001 -- a worker reports and exits; never returns into the parent's code
-            log.exception("sandbox worker %d failed", index)
-            return 1
-
-
-async def _call(fn):
-    fn()
+            # Removed last: once it is gone, the database is free for the next start.
+            _remove_if_ours(server_file, os.getpid())
 
 
 def _write_private(path: Path, text: str) -> None:

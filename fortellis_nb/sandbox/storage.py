@@ -3,17 +3,15 @@
 Bearer secrets (codes, refresh tokens, session ids, API Secrets) are kept only as
 SHA-256 digests; user passwords as salted PBKDF2 hashes.
 
-The token endpoint's hot paths write nothing synchronously: the record of an issued access
-token, the activity counts and a refresh token's last use are buffered in memory and
-written in one transaction at most ``FLUSH_AFTER`` seconds later (or before anything in
-this process reads them). What must hold at once (a code used once, a new grant, a
-revocation) is still written before the answer goes out.
+One process owns the database: the connection takes SQLite's exclusive lock when it opens
+the file and holds it until it closes (``locking_mode=EXCLUSIVE``), so a second sandbox on
+the same state directory is refused at once, on every operating system, and a crashed
+owner's lock goes with its process. Inside that process, writes that belong together are
+one ``BEGIN IMMEDIATE`` transaction, and threads take turns on the one connection.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import fcntl
 import hashlib
 import hmac
 import json
@@ -21,7 +19,7 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +60,11 @@ CREATE TABLE IF NOT EXISTS activity (
 """
 
 PBKDF2_ROUNDS = 20_000
-FLUSH_AFTER = 0.05  # seconds a buffered write may wait
-FLUSH_BATCH = 256  # buffered writes that trigger a flush at once
+BUSY_TIMEOUT = 2.0  # seconds to wait for a lock another connection holds (an owner shutting down)
+
+
+class StateInUse(RuntimeError):
+    """Another sandbox process owns this state directory's database."""
 
 
 def hash_password(password: str) -> str:
@@ -79,33 +80,6 @@ def check_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(derived.hex(), expected)
-
-
-class VerifiedPasswords:
-    """Remembers, in this process's memory only, which (password hash, password) pairs were
-    checked and matched, so the same user signing in again costs one HMAC instead of
-    another PBKDF2 run. The stored hash keeps its full strength (the database file is what
-    an attacker could copy); a wrong password is never remembered, so guessing still pays
-    PBKDF2 every time. Keyed with a random per-process key; bounded in size."""
-
-    def __init__(self, limit: int = 4096):
-        self._key = secrets.token_bytes(32)
-        self._seen: dict[bytes, None] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def _tag(self, password: str, stored: str) -> bytes:
-        return hmac.new(self._key, stored.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
-
-    def known(self, password: str, stored: str) -> bool:
-        return self._tag(password, stored) in self._seen
-
-    def remember(self, password: str, stored: str) -> None:
-        tag = self._tag(password, stored)
-        with self._lock:
-            if len(self._seen) >= self._limit:
-                self._seen.pop(next(iter(self._seen)))  # the oldest
-            self._seen[tag] = None
 
 
 @dataclass(frozen=True)
@@ -155,41 +129,36 @@ class Grant:
 
 
 class Store:
-    """All reads and writes of the sandbox's database. Safe to call from several threads."""
+    """All reads and writes of the sandbox's database. Safe to call from several threads.
+
+    Raises StateInUse when another process holds the database."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        # Writers queue on a file lock, so a writer waits exactly as long as another holds the
-        # database, instead of in SQLite's busy handler, which sleeps in steps of 1, 2, 5, 10 ms...
-        # That matters when several worker processes share the database (``--workers``).
-        # Opened by each process itself: a lock on a file descriptor inherited across fork
-        # would be shared, not exclusive.
-        self._write_fd = os.open(self.path.with_name(self.path.name + ".writelock"), os.O_RDWR | os.O_CREAT, 0o600)
-        # Apps and users are never changed once created: each is read once per process.
-        self._apps: dict[str, App] = {}
-        self._users: dict[str, User] = {}
-        # Writes that may wait a moment (see the module's docstring).
-        self._issued: list[tuple] = []  # access tokens: (jti, grant_id, api_key, exp, grant_id)
-        self._counts: dict[tuple[str, str], list] = {}  # (api_key, kind) -> [count, last]
-        self._touched: dict[str, float] = {}  # grant id -> a refresh token's latest use
-        self._pending_since: float | None = None
+        try:
+            # Exclusive before WAL: the lock is taken now and kept, and no shared-memory index is
+            # made, so no other process can read or write behind this one's back.
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock, which this mode keeps from now on
+            self._db.execute("COMMIT")
+            self._db.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc):
+                raise StateInUse(f"Another sandbox process is using {self.path.parent}.") from None
+            raise
+        if os.name == "posix":  # elsewhere the state directory's place (the user's profile) keeps it private
+            os.chmod(self.path, 0o600)
 
     def close(self) -> None:
         with self._lock:
-            if self._write_fd is not None:
-                self.flush()
             self._db.close()
-            if self._write_fd is not None:
-                os.close(self._write_fd)
-                self._write_fd = None
 
     def _one(self, sql: str, *args):
         with self._lock:
@@ -201,13 +170,7 @@ class Store:
 
     def _run(self, sql: str, *args) -> int:
         with self._lock:
-            if self._depth:  # inside a transaction, which holds the write lock
-                return self._db.execute(sql, args).rowcount
-            fcntl.flock(self._write_fd, fcntl.LOCK_EX)
-            try:
-                return self._db.execute(sql, args).rowcount
-            finally:
-                fcntl.flock(self._write_fd, fcntl.LOCK_UN)
+            return self._db.execute(sql, args).rowcount
 
     def transaction(self):
         """A context manager that makes several writes one atomic step."""
@@ -235,14 +198,6 @@ class Store:
                 key.kid, key.pem(), key.created,
             )
 
-    def signing_key_state(self) -> list[tuple]:
-        """Which keys exist and which are retired: cheap to compare, to notice a rotation."""
-        return [tuple(r) for r in self._all("SELECT kid, retired FROM signing_keys ORDER BY created")]
-
-    def data_version(self) -> int:
-        """Changes whenever another connection (another worker process) has committed."""
-        return self._one("PRAGMA data_version")[0]
-
     def drop_signing_keys_retired_before(self, when: float) -> None:
         self._run("DELETE FROM signing_keys WHERE retired IS NOT NULL AND retired < ?", when)
 
@@ -259,13 +214,8 @@ class Store:
         return self.app(key), secret
 
     def app(self, api_key: str) -> App | None:
-        app = self._apps.get(api_key)
-        if app is None:
-            row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
-            if row is None:
-                return None
-            app = self._apps[api_key] = _app(row)
-        return app
+        row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
+        return _app(row) if row else None
 
     def app_by_secret(self, secret: str) -> App | None:
         row = self._one("SELECT * FROM apps WHERE secret_digest = ?", ids.digest(secret))
@@ -275,22 +225,18 @@ class Store:
         return [_app(r) for r in self._all("SELECT * FROM apps ORDER BY created")]
 
     # --- users ---
-    def add_user(self, username: str, password: str, name: str, now: float, *, assigned: bool = True) -> User:
+    def add_user(self, username: str, password_hash: str, name: str, now: float, *, assigned: bool = True) -> User:
+        """A new user; the caller hashed the password (``hash_password``, slow on purpose)."""
         user_id = ids.okta_id("00u")
         self._run(
             "INSERT INTO users (id, username, name, password_hash, assigned, created) VALUES (?, ?, ?, ?, ?, ?)",
-            user_id, username, name, hash_password(password), int(assigned), now,
+            user_id, username, name, password_hash, int(assigned), now,
         )
         return self.user(user_id)
 
     def user(self, user_id: str) -> User | None:
-        user = self._users.get(user_id)
-        if user is None:
-            row = self._one("SELECT * FROM users WHERE id = ?", user_id)
-            if row is None:
-                return None
-            user = self._users[user_id] = _user(row)
-        return user
+        row = self._one("SELECT * FROM users WHERE id = ?", user_id)
+        return _user(row) if row else None
 
     def user_by_name(self, username: str) -> User | None:
         row = self._one("SELECT * FROM users WHERE username = ?", username)
@@ -302,8 +248,6 @@ class Store:
     # --- subscriptions (a dealer activating an app in the Marketplace) ---
     def add_subscription(self, api_key: str | None, dealership: str, *, active: bool = True,
                          subscription_id: str | None = None) -> str:
-        import uuid
-
         sid = subscription_id or str(uuid.uuid4())
         self._run(
             "INSERT INTO subscriptions (id, api_key, dealership, active) VALUES (?, ?, ?, ?)",
@@ -382,118 +326,53 @@ class Store:
 
     def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE refresh_digest = ?", ids.digest(refresh_token))
-        return self._with_touch(_grant(row)) if row else None
+        return _grant(row) if row else None
 
     def grant(self, grant_id: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE id = ?", grant_id)
-        return self._with_touch(_grant(row)) if row else None
-
-    def _with_touch(self, grant: Grant) -> Grant:
-        """The grant with this process's not yet written use of its refresh token."""
-        touched = self._touched.get(grant.id)
-        if touched is not None and (grant.refresh_used is None or touched > grant.refresh_used):
-            return dataclasses.replace(grant, refresh_used=touched)
-        return grant
+        return _grant(row) if row else None
 
     def touch_refresh_token(self, grant_id: str, now: float) -> None:
-        """Note a refresh token's use (for its idle lifetime); written with the next flush."""
-        with self._lock:
-            self._touched[grant_id] = max(now, self._touched.get(grant_id, now))
-            self._buffered()
+        """Note a refresh token's use (its idle lifetime counts from the latest)."""
+        self._run("UPDATE grants SET refresh_used = MAX(COALESCE(refresh_used, 0), ?) WHERE id = ?", now, grant_id)
 
     def revoke_grant(self, grant_id: str, now: float) -> None:
         with self.transaction():
-            self.flush()
             self._run("UPDATE grants SET revoked = ? WHERE id = ? AND revoked IS NULL", now, grant_id)
             self._run("UPDATE access_tokens SET revoked = ? WHERE grant_id = ? AND revoked IS NULL", now, grant_id)
 
     def add_access_token(self, jti: str, grant_id: str | None, api_key: str, exp: float) -> None:
-        """Record an issued access token (written with the next flush). A sibling worker that
-        revokes the grant meanwhile is honoured: the row is written revoked then."""
-        with self._lock:
-            self._issued.append((jti, grant_id, api_key, exp, grant_id))
-            self._buffered()
+        """Record an issued access token, so that it can be revoked (alone or with its grant)."""
+        self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp) VALUES (?, ?, ?, ?)",
+                  jti, grant_id, api_key, exp)
 
     def access_token_revoked(self, jti: str) -> bool:
-        """True when the token was revoked, by itself or with its grant.
-
-        Only tokens this server signed get here, so a token without a record is not revoked:
-        its record is still on its way from the sibling worker that issued it a moment ago."""
-        self.flush()
+        """True when the token was revoked, by itself or with its grant. Only tokens this
+        server signed get here, and it records each one it signs."""
         row = self._one("SELECT revoked FROM access_tokens WHERE jti = ?", jti)
         return row is not None and row["revoked"] is not None
 
     def revoke_access_token(self, jti: str, api_key: str, exp: float, now: float) -> None:
         """Revoke one access token of ``api_key`` (the caller checked it is that app's)."""
-        with self.transaction():
-            self.flush()
-            self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp, revoked) VALUES (?, NULL, ?, ?, ?)"
-                      " ON CONFLICT (jti) DO UPDATE SET revoked = excluded.revoked"
-                      " WHERE access_tokens.revoked IS NULL AND access_tokens.api_key = excluded.api_key",
-                      jti, api_key, exp, now)
+        self._run("INSERT INTO access_tokens (jti, grant_id, api_key, exp, revoked) VALUES (?, NULL, ?, ?, ?)"
+                  " ON CONFLICT (jti) DO UPDATE SET revoked = excluded.revoked"
+                  " WHERE access_tokens.revoked IS NULL AND access_tokens.api_key = excluded.api_key",
+                  jti, api_key, exp, now)
 
     # --- activity counts, for the instructor's view of a room ---
     def count(self, api_key: str, kind: str, now: float) -> None:
-        """One more exchange, refresh, API call...; written with the next flush."""
-        with self._lock:
-            entry = self._counts.get((api_key, kind))
-            if entry is None:
-                self._counts[(api_key, kind)] = [1, now]
-            else:
-                entry[0] += 1
-                entry[1] = max(entry[1], now)
-            self._buffered()
+        """One more exchange, refresh, API call..."""
+        self._run("INSERT INTO activity (api_key, kind, count, last) VALUES (?, ?, 1, ?)"
+                  " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + 1, last = MAX(last, excluded.last)",
+                  api_key, kind, now)
 
     def activity(self) -> list[sqlite3.Row]:
-        self.flush()
         return self._all("SELECT * FROM activity ORDER BY api_key, kind")
-
-    # --- buffered writes ---
-    def _buffered(self) -> None:
-        """Called with the lock held after buffering a write: flush when it is time."""
-        if self._pending_since is None:
-            self._pending_since = time.monotonic()
-        elif (time.monotonic() - self._pending_since >= FLUSH_AFTER
-              or len(self._issued) + len(self._counts) + len(self._touched) >= FLUSH_BATCH):
-            self.flush()
-
-    def flush(self) -> None:
-        """Write the buffered writes in one transaction (the server also calls this on a timer)."""
-        with self._lock:
-            if self._pending_since is None:
-                return
-            issued, counts, touched = self._issued, self._counts, self._touched
-            self._issued, self._counts, self._touched, self._pending_since = [], {}, {}, None
-            try:
-                with self.transaction():
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO access_tokens (jti, grant_id, api_key, exp, revoked)"
-                        " VALUES (?, ?, ?, ?, (SELECT revoked FROM grants WHERE id = ?))", issued)
-                    self._db.executemany(
-                        "INSERT INTO activity (api_key, kind, count, last) VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + excluded.count,"
-                        " last = MAX(last, excluded.last)",
-                        [(key, kind, n, last) for (key, kind), (n, last) in counts.items()])
-                    self._db.executemany(
-                        "UPDATE grants SET refresh_used = MAX(COALESCE(refresh_used, 0), ?) WHERE id = ?",
-                        [(when, grant_id) for grant_id, when in touched.items()])
-            except BaseException:
-                # Not lost: back into the buffer for the next try.
-                self._issued[:0] = issued
-                for key, (n, last) in counts.items():
-                    entry = self._counts.setdefault(key, [0, last])
-                    entry[0] += n
-                    entry[1] = max(entry[1], last)
-                for grant_id, when in touched.items():
-                    self._touched[grant_id] = max(when, self._touched.get(grant_id, when))
-                self._pending_since = self._pending_since or time.monotonic()
-                raise
 
     # --- housekeeping ---
     def purge(self, now: float, *, keep_used_codes: float, refresh_idle: float) -> dict[str, int]:
         """Delete what can no longer be used, so a long workshop does not grow the database."""
         with self.transaction():
-            self.flush()
             return {
                 "codes": self._run("DELETE FROM codes WHERE expires < ?", now - keep_used_codes),
                 "transactions": self._run("DELETE FROM transactions WHERE expires < ?", now),
@@ -510,7 +389,7 @@ class Store:
 
 
 class _Transaction:
-    """BEGIN ... COMMIT around a block; nested blocks join the outer one."""
+    """BEGIN IMMEDIATE ... COMMIT around a block; nested blocks join the outer one."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -521,21 +400,12 @@ class _Transaction:
         store._depth += 1
         if store._depth == 1:
             try:
-                fcntl.flock(store._write_fd, fcntl.LOCK_EX)
                 store._db.execute("BEGIN IMMEDIATE")
             except BaseException:
-                self._release()
+                store._depth -= 1
+                store._lock.release()
                 raise
         return self
-
-    def _release(self):
-        store = self.store
-        try:
-            if store._depth == 1 and store._write_fd is not None:
-                fcntl.flock(store._write_fd, fcntl.LOCK_UN)
-        finally:
-            store._depth -= 1
-            store._lock.release()
 
     def __exit__(self, exc_type, exc, tb):
         store = self.store
@@ -543,7 +413,8 @@ class _Transaction:
             if store._depth == 1:
                 store._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
-            self._release()
+            store._depth -= 1
+            store._lock.release()
         return False
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from urllib.parse import urlencode, urlsplit
 
 import tornado.web
-from tornado import httputil
 
 from .authority import Authority
 
@@ -87,13 +85,6 @@ def security_headers(handler: tornado.web.RequestHandler) -> None:
     """The headers every answer carries, pages, JSON, errors and static files alike."""
     for name, value in SECURITY_HEADERS:
         handler.set_header(name, value)
-
-
-def json_headers(status_headers: tuple = ()) -> list[tuple[str, str]]:
-    """The headers of a JSON answer sent past tornado.web (the token endpoint's direct route):
-    the same ones a SandboxHandler's JSON answer has."""
-    return [*SECURITY_HEADERS, *NO_STORE_HEADERS, ("Content-Type", "application/json; charset=UTF-8"),
-            ("Date", httputil.format_timestamp(time.time())), *status_headers]
 
 
 class StaticFiles(tornado.web.StaticFileHandler):
@@ -177,10 +168,11 @@ class SandboxHandler(tornado.web.RequestHandler):
         ctype = self.request.headers.get("Content-Type", "")
         return "application/json" in ctype or ("application/json" in accept and "text/html" not in accept)
 
-    def send_json(self, body: dict | list, status: int = 200) -> None:
+    def send_json(self, body: dict | list, status: int = 200):
+        """Answer with JSON; the returned future resolves once the answer is written."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(body))
+        return self.finish(json.dumps(body))
 
     def oauth_error(self, status: int, error: str, description: str) -> None:
         """An OAuth error response, RFC 6749 section 5.2."""

@@ -138,7 +138,7 @@ def test_bad_users_are_refused(info, body):
 
 def test_health(info):
     assert requests.get(f"{info.base_url}/sandbox/health").json() == {
-        "status": "ok", "sandbox": True, "server_id": info.server_id, "issuer": info.issuer}
+        "status": "ok", "sandbox": True, "server_id": info.server_id, "issuer": info.issuer, "pid": info.pid}
 
 
 def test_instructor_activity_counts(info, tokens):
