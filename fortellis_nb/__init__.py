@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "FortellisClient": "fortellis_nb.oauth",
     "FortellisError": "fortellis_nb.oauth",
-    "Config": "fortellis_nb.config",
-    "load_config": "fortellis_nb.config",
+    "Config": "fortellis_nb.oauth.config",
+    "load_config": "fortellis_nb.oauth.config",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -110,7 +110,7 @@ def _flow_steps(client):
 
 
 def _run_flow(report: Report, info) -> None:
-    from .config import Config
+    from .oauth.config import Config
     from .oauth import FortellisClient, FortellisError
 
     steps = _flow_steps(FortellisClient(Config.from_sandbox(info)))

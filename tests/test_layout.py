@@ -3,35 +3,113 @@ environment files agree with pyproject.toml."""
 
 import ast
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, before it joined the standard library
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fortellis_nb"
 
+# The parts of the package, lowest first. A part may import the parts below it, never one
+# above: notebooks -> lessons/exercises -> widgets -> the protocol (oauth) ; the sandbox
+# stands on its own (the protocol may start it, it knows nothing of the protocol).
+RANKS = {"sandbox": 0, "oauth": 1, "widgets": 2, "lessons": 3, "exercises": 3, "__main__": 4}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
 
 def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved to absolute names."""
     tree = ast.parse(path.read_text())
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = resolve(package, node.level, node.module)
+            found.add(base)
+            # `from . import config` imports the module fortellis_nb.oauth.config
+            found.update(f"{base}.{alias.name}" for alias in node.names if node.module is None)
     return found
 
 
+def resolve(package: str, level: int, module: str | None) -> str:
+    if level == 0:
+        return module or ""
+    parts = package.split(".")
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join(base + ([module] if module else []))
+
+
+def part_of(module: str) -> str | None:
+    """The part of the package a module belongs to: ``fortellis_nb.oauth.verify`` -> ``oauth``."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "fortellis_nb" and len(parts) > 1 else None
+
+
+def upward_imports(modules: dict[str, set[str]]) -> list[str]:
+    """Imports that point up or sideways across the parts (RANKS): each one a broken arrow."""
+    broken = []
+    for module, imported in sorted(modules.items()):
+        here = part_of(module)
+        for name in sorted(imported):
+            there = part_of(name)
+            if here is None or there is None or there == here:
+                continue
+            if RANKS.get(there, 99) >= RANKS.get(here, -1):
+                broken.append(f"{module} imports {name}")
+    return broken
+
+
+def package_imports() -> dict[str, set[str]]:
+    return {module_name(path): imports_of(path) for path in PACKAGE.rglob("*.py")}
+
+
+def test_every_part_of_the_package_has_a_rank():
+    parts = {path.relative_to(PACKAGE).parts[0].removesuffix(".py") for path in PACKAGE.iterdir()
+             if path.suffix == ".py" or (path / "__init__.py").exists()}
+    assert parts - {"__init__"} == set(RANKS)
+
+
+def test_imports_point_one_way():
+    # Any cycle between two parts needs an arrow pointing up, so this also rules out cycles
+    # such as the one config once made with the error family (config -> oauth.errors ->
+    # oauth/__init__ -> client -> config): settings are part of the protocol layer now.
+    assert upward_imports(package_imports()) == []
+
+
+def test_the_check_sees_relative_imports_that_point_up():
+    # A relative import is resolved before it is judged, so this would be caught.
+    assert resolve("fortellis_nb.oauth", 2, "widgets") == "fortellis_nb.widgets"
+    assert upward_imports({"fortellis_nb.oauth.client": {resolve("fortellis_nb.oauth", 2, "widgets.base")}}) == [
+        "fortellis_nb.oauth.client imports fortellis_nb.widgets.base"]
+    assert upward_imports({"fortellis_nb.sandbox.server": {"fortellis_nb.oauth.errors"}}) != []
+    assert upward_imports({"fortellis_nb.widgets.base": {"fortellis_nb.oauth"}}) == []
+
+
 def test_the_sandbox_stands_on_its_own():
-    for path in (PACKAGE / "sandbox").rglob("*.py"):
-        for name in imports_of(path):
-            assert not name.startswith(("fortellis_nb.oauth", "fortellis_nb.widgets", "fortellis_nb.config",
-                                        "ipywidgets", "jwt", "jupyter")), f"{path.name} imports {name}"
+    for module, imported in package_imports().items():
+        if part_of(module) != "sandbox":
+            continue
+        for name in imported:
+            assert not name.startswith(("fortellis_nb.", "ipywidgets", "jwt", "jupyter", "IPython")) \
+                or name.startswith("fortellis_nb.sandbox"), f"{module} imports {name}"
 
 
 def test_the_protocol_layer_has_no_widgets():
-    for path in (PACKAGE / "oauth").rglob("*.py"):
-        for name in imports_of(path):
-            assert not name.startswith(("fortellis_nb.widgets", "ipywidgets", "IPython")), f"{path.name}: {name}"
+    for module, imported in package_imports().items():
+        if part_of(module) == "oauth":
+            for name in imported:
+                assert not name.startswith(("fortellis_nb.widgets", "ipywidgets", "IPython")), f"{module}: {name}"
 
 
 def _requirement(text: str) -> tuple[str, str]:

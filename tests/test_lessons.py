@@ -3,7 +3,7 @@
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.lessons import ErrorReport, catch_up, explain, install_friendly_errors
 from fortellis_nb.oauth import FortellisClient, FortellisError
 from fortellis_nb.oauth.errors import SandboxOnlyError

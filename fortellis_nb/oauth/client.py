@@ -18,8 +18,8 @@ import time
 
 import requests
 
-from .. import config as config_module
 from . import api, errors, headless, tokens, verify
+from . import config as config_module
 from .authorize import AuthorizationRequest, PendingStates, build_authorization_url
 from .discovery import ProviderMetadata, discover
 from .redirect import AuthorizationResponse, parse_redirect

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ..config import Config
+from ..oauth.config import Config
 from ..oauth import FortellisClient, errors
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.transcript import Http
 from fortellis_nb.widgets import Flow, Playground, RedirectCatcher

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.sandbox import Sandbox, Settings
 

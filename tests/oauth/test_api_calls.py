@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.api import call_api
 from fortellis_nb.oauth.transcript import Http

@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from fortellis_nb.config import MASK, Config, api_base_url_for, load_config, parse_dotenv
+from fortellis_nb.oauth.config import MASK, Config, api_base_url_for, load_config, parse_dotenv
 from fortellis_nb.oauth.errors import ConfigurationError, RedirectURIWarning
 from fortellis_nb.sandbox import running_sandbox, stop_sandbox
 
@@ -128,7 +128,7 @@ def test_nothing_set_starts_the_background_sandbox(tmp_path):
 
 
 def test_a_room_s_shared_sandbox_at_a_private_address_may_use_plain_http():
-    from fortellis_nb.config import Config
+    from fortellis_nb.oauth.config import Config
     from fortellis_nb.oauth.errors import ConfigurationError
 
     for issuer in ("http://10.0.0.5:8765/oauth2/aus1", "http://192.168.1.20:8765/oauth2/aus1"):

@@ -1,6 +1,6 @@
 import pytest
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.headless import parse_forms, sign_in
 from fortellis_nb.oauth.transcript import Http

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.headless import parse_forms
 

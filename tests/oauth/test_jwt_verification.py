@@ -261,7 +261,7 @@ def test_times_are_explained_in_human_terms():
 # --- against the sandbox ----------------------------------------------------------
 
 def test_sandbox_tokens_verify_and_survive_key_rotation(own_sandbox):
-    from fortellis_nb.config import Config
+    from fortellis_nb.oauth.config import Config
     from fortellis_nb.oauth import FortellisClient
     client = FortellisClient(Config.from_sandbox(own_sandbox.info))
     first = client.exchange_code(signed_in(client))
@@ -276,7 +276,7 @@ def test_sandbox_tokens_verify_and_survive_key_rotation(own_sandbox):
 
 
 def test_expired_sandbox_token_is_rejected(own_sandbox, clock):
-    from fortellis_nb.config import Config
+    from fortellis_nb.oauth.config import Config
     from fortellis_nb.oauth import FortellisClient
     client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
     tokens = client.exchange_code(signed_in(client))

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from fortellis_nb.config import load_config, sandbox_browser_base
+from fortellis_nb.oauth.config import load_config, sandbox_browser_base
 from fortellis_nb.oauth import FortellisClient, errors, headless
 
 

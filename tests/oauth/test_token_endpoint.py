@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.tokens import basic_authorization
 from fortellis_nb.oauth.verify import decode

@@ -1,6 +1,6 @@
 """The tutorial, from a Python prompt, in a few lines; every step printable as curl."""
 
-from fortellis_nb.config import load_config
+from fortellis_nb.oauth.config import load_config
 from fortellis_nb.oauth import FortellisClient
 
 

@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 
 from .conftest import signed_in

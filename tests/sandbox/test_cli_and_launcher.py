@@ -5,16 +5,27 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
-from fortellis_nb.sandbox import ensure_sandbox, running_sandbox, stop_sandbox
+from fortellis_nb.sandbox import Sandbox, Settings, ensure_sandbox, running_sandbox, stop_sandbox
+from fortellis_nb.sandbox.launcher import EXIT_STATE_IN_USE, default_state_dir
+from fortellis_nb.sandbox.storage import StateInUse
 
 REQUIRED = {"issuer", "api_key", "api_secret", "redirect_uri", "username", "password", "subscription_id",
             "api_base_url"}
 
 
-def test_serve_prints_one_json_line_first_and_stops_cleanly(tmp_path):
+def cli(*args, timeout=30):
+    return subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM, which Windows delivers as TerminateProcess")
+def test_serve_prints_one_json_line_first_and_stops_cleanly_on_sigterm(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "fortellis_nb.sandbox", "--state", str(tmp_path), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -32,6 +43,25 @@ def test_serve_prints_one_json_line_first_and_stops_cleanly(tmp_path):
     assert not (tmp_path / "server.json").exists()
 
 
+def test_the_foreground_server_stops_when_asked_through_its_admin_endpoint(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "fortellis_nb.sandbox", "--state", str(tmp_path), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(process.stdout.readline())
+        refused = requests.post(f"{info['base_url']}/sandbox/admin/shutdown", timeout=5)
+        assert refused.status_code == 401  # not without the admin token
+        asked = requests.post(f"{info['base_url']}/sandbox/admin/shutdown", timeout=5,
+                              headers={"Authorization": f"Bearer {info['admin_token']}"})
+        assert asked.status_code == 202 and asked.json() == {"stopping": True}
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Sandbox stopped." in out and "Traceback" not in err
+    assert not (tmp_path / "server.json").exists()
+
+
 def test_ensure_starts_once_and_reuses(tmp_path):
     state = tmp_path / "state"
     try:
@@ -39,11 +69,11 @@ def test_ensure_starts_once_and_reuses(tmp_path):
         second = ensure_sandbox(state)
         assert first.pid == second.pid and first.issuer == second.issuer
         assert running_sandbox(state) == first
-        assert oct(os.stat(state / "server.json").st_mode & 0o777) == "0o600"
-        # The CLI refuses to start a second server on the same state.
-        refused = subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "--state", str(state)],
-                                 capture_output=True, text=True, timeout=20)
-        assert refused.returncode == 1 and "already running" in refused.stderr
+        if os.name == "posix":
+            assert oct(os.stat(state / "server.json").st_mode & 0o777) == "0o600"
+        # The CLI refuses to start a second server on the same state, and says how to stop the first.
+        refused = cli("--state", str(state), timeout=20)
+        assert refused.returncode == 1 and "already running" in refused.stderr and " stop " in refused.stderr
     finally:
         assert stop_sandbox(state) is True
     assert running_sandbox(state) is None
@@ -56,6 +86,49 @@ def test_ensure_starts_once_and_reuses(tmp_path):
         stop_sandbox(state)
 
 
+def test_two_notebooks_starting_at_once_share_one_sandbox(tmp_path):
+    state = tmp_path / "state"
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            started = list(pool.map(lambda _: ensure_sandbox(state), range(4)))
+        assert len({info.pid for info in started}) == 1
+        assert running_sandbox(state) == started[0]
+        log = (state / "sandbox.log").read_text()
+        assert "Traceback" not in log
+    finally:
+        stop_sandbox(state)
+
+
+def test_a_launcher_whose_server_finds_the_state_taken_waits_for_the_owner(tmp_path):
+    # The owner holds the database and is still starting (no server.json yet): the server this
+    # launcher started exits at once, and the launcher goes on waiting for the owner.
+    state = tmp_path / "state"
+    log = state / "sandbox.log"
+    with Sandbox(Settings(state_dir=state)) as owner, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(ensure_sandbox, state, timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "Another sandbox process" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.05)
+        assert "Another sandbox process is using" in log.read_text()
+        time.sleep(0.3)
+        assert not waiting.done()
+        (state / "server.json").write_text(json.dumps(owner.info.as_dict()))  # the owner is ready
+        assert waiting.result(timeout=10) == owner.info
+
+
+def test_a_second_server_on_the_same_state_is_refused_with_a_message(tmp_path):
+    state = tmp_path / "state"
+    with Sandbox(Settings(state_dir=state)) as first:
+        with pytest.raises(StateInUse, match="Another sandbox process is using"):
+            Sandbox(Settings(state_dir=state))
+        # A server in this process holds the database but wrote no server.json: the CLI cannot
+        # reach it, and still refuses the state instead of corrupting it.
+        refused = cli("serve", "--state", str(state), "--port", "0", timeout=20)
+        assert refused.returncode == EXIT_STATE_IN_USE
+        assert "Another sandbox process is using" in refused.stderr and "Traceback" not in refused.stderr
+        assert requests.get(f"{first.info.base_url}/sandbox/health", timeout=5).status_code == 200
+
+
 def test_a_stale_server_file_is_ignored(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
@@ -63,13 +136,53 @@ def test_a_stale_server_file_is_ignored(tmp_path):
     assert running_sandbox(state) is None
 
 
+def test_a_server_file_naming_another_live_process_is_not_that_sandbox(tmp_path):
+    # The port answers, the server id matches (the file was copied), but the pid is not the
+    # one that answers: a restarted machine reusing a port, or a file from elsewhere.
+    with Sandbox(Settings(state_dir=tmp_path / "real")) as real:
+        state = tmp_path / "copied"
+        state.mkdir()
+        (state / "server.json").write_text(json.dumps({**real.info.as_dict(), "pid": real.info.pid + 1}))
+        assert running_sandbox(state) is None
+        assert stop_sandbox(state) is False
+        assert requests.get(f"{real.info.base_url}/sandbox/health", timeout=5).status_code == 200
+
+
 def test_status_and_stop_commands(tmp_path):
     state = str(tmp_path / "state")
-    run = lambda *args: subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", *args, "--state", state],
-                                       capture_output=True, text=True, timeout=30)
-    assert run("status").returncode == 1
-    started = run("start")
+    assert cli("status", "--state", state).returncode == 1
+    started = cli("start", "--state", state)
     assert started.returncode == 0 and REQUIRED <= json.loads(started.stdout).keys()
-    assert run("status").returncode == 0
-    assert run("stop").stdout.strip() == "stopped"
-    assert run("status").stdout.strip() == "not running"
+    assert cli("status", "--state", state).returncode == 0
+    assert cli("stop", "--state", state).stdout.strip() == "stopped"
+    assert cli("status", "--state", state).stdout.strip() == "not running"
+
+
+def test_start_hands_its_options_to_the_server(tmp_path):
+    state = str(tmp_path / "state")
+    with __import__("socket").socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = cli("start", "--state", state, "--port", str(port), "--code-lifetime", "7")
+    try:
+        assert started.returncode == 0, started.stderr
+        info = json.loads(started.stdout)
+        assert info["base_url"] == f"http://127.0.0.1:{port}"
+        page = requests.get(f"{info['base_url']}/callback/?code=x&state=y", timeout=5).text
+        assert "within 7 seconds" in page
+        # A second start with other options reuses the running one, and says its options were not applied.
+        again = cli("start", "--state", state, "--code-lifetime", "30")
+        assert json.loads(again.stdout)["pid"] == info["pid"]
+        assert "not applied" in again.stderr
+    finally:
+        cli("stop", "--state", state)
+
+
+def test_the_state_directory_is_the_users_own(monkeypatch, tmp_path):
+    monkeypatch.delenv("FORTELLIS_SANDBOX_STATE", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert default_state_dir() == tmp_path / "xdg" / "fortellis-nb" / "sandbox"
+    assert default_state_dir().parts[-2:] == ("fortellis-nb", "sandbox")
+    monkeypatch.setenv("FORTELLIS_SANDBOX_STATE", str(tmp_path / "mine"))
+    assert default_state_dir() == tmp_path / "mine"

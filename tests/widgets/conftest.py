@@ -9,7 +9,7 @@ import re
 import pytest
 from ipywidgets.widgets import widget as _widget
 
-from fortellis_nb.config import Config
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.widgets import Flow
 

@@ -42,7 +42,7 @@ def test_no_scope_at_all_is_explained_in_the_widget(flow):
 def test_on_a_hub_the_link_goes_through_the_jupyter_proxy(sandbox, clock):
     from urllib.parse import urlsplit
 
-    from fortellis_nb.config import load_config
+    from fortellis_nb.oauth.config import load_config
     from fortellis_nb.oauth import FortellisClient
     from fortellis_nb.widgets import Flow
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .oauth.errors import ConfigurationError, RedirectURIWarning, SandboxNotAvailableError
+from .errors import ConfigurationError, RedirectURIWarning, SandboxNotAvailableError
 
 ENV_VARS = {
     "issuer": "FORTELLIS_ISSUER",
@@ -313,7 +313,7 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
 
 def _start_sandbox(state_dir):
     try:
-        from .sandbox import ensure_sandbox
+        from ..sandbox import ensure_sandbox
     except ImportError as exc:  # the sandbox is part of the package; this is a broken install
         raise SandboxNotAvailableError(f"The sandbox cannot be imported ({exc}).") from None
     try:
