@@ -44,46 +44,57 @@ _ARM_JS = """() => {
 }"""
 
 
-def measure(repetitions: int = 5, timeout_ms: float = 60_000) -> dict:
+def measure(repetitions: int = 5, timeout_ms: float = 60_000, server=None, browser=None) -> dict:
+    """Median and slowest of ``repetitions`` clicks (after one unmeasured one). A running
+    JupyterServer and Playwright browser may be passed in (the test suite's); else both are
+    started here and stopped after."""
+    if server is None or browser is None:
+        return _with_own_server_and_browser(repetitions, timeout_ms)
+    path = server.write_notebook("bench/playground.ipynb", [PLAYGROUND])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        from tests.browser.jupyter import open_notebook
+
+        nb = open_notebook(page, server, path, timeout=timeout_ms)
+        nb.run_all(timeout=timeout_ms)
+        signin = nb.by_class("fnb-signin-button").first
+        exchange = nb.by_class("fnb-exchange-button").first
+        signin.wait_for(timeout=timeout_ms)
+        samples = []
+        for _ in range(repetitions + 1):  # the first one warms up the kernel's imports
+            signin.click(timeout=timeout_ms)
+            page.wait_for_function(
+                "() => { const b = [...document.querySelectorAll('.fnb-exchange-button')].pop();"
+                " return b && !b.disabled; }", timeout=timeout_ms)
+            page.evaluate(_ARM_JS)
+            exchange.click(timeout=timeout_ms)
+            samples.append(page.evaluate("() => window.__fnbBench"))
+    finally:
+        page.close()
+    measured = samples[1:]
+    painted = [s["painted"] - s["clicked"] for s in measured]
+    return {"repetitions": len(measured), "first_ms": samples[0]["painted"] - samples[0]["clicked"],
+            "painted_ms": painted, "median_ms": statistics.median(painted), "max_ms": max(painted)}
+
+
+def _with_own_server_and_browser(repetitions: int, timeout_ms: float) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.jupyter import CHROMIUM_ARGS, JupyterServer, chromium_executable, open_notebook
+    from tests.browser.jupyter import CHROMIUM_ARGS, JupyterServer, chromium_executable
 
-    executable = chromium_executable() or "/usr/bin/chromium"
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp:
         server = JupyterServer("lab", Path(tmp))
         server.start(timeout=90)
         try:
-            path = server.write_notebook("bench/playground.ipynb", [PLAYGROUND])
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS), headless=True)
+                browser = p.chromium.launch(executable_path=chromium_executable() or "/usr/bin/chromium",
+                                            args=list(CHROMIUM_ARGS), headless=True)
                 try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                    nb = open_notebook(page, server, path, timeout=timeout_ms)
-                    nb.run_all(timeout=timeout_ms)
-                    signin = nb.by_class("fnb-signin-button").first
-                    exchange = nb.by_class("fnb-exchange-button").first
-                    signin.wait_for(timeout=timeout_ms)
-                    samples = []
-                    for _ in range(repetitions + 1):  # the first one warms up the kernel's imports
-                        signin.click(timeout=timeout_ms)
-                        page.wait_for_function(
-                            "() => { const b = [...document.querySelectorAll('.fnb-exchange-button')].pop();"
-                            " return b && !b.disabled; }", timeout=timeout_ms)
-                        page.evaluate(_ARM_JS)
-                        exchange.click(timeout=timeout_ms)
-                        times = page.evaluate("() => window.__fnbBench")
-                        samples.append(times)
+                    return measure(repetitions, timeout_ms, server=server, browser=browser)
                 finally:
                     browser.close()
         finally:
             server.stop()
-    measured = samples[1:]
-    shown = [s["shown"] - s["clicked"] for s in measured]
-    painted = [s["painted"] - s["clicked"] for s in measured]
-    return {"repetitions": len(measured), "first_ms": samples[0]["painted"] - samples[0]["clicked"],
-            "shown_ms": shown, "painted_ms": painted,
-            "median_ms": statistics.median(painted), "max_ms": max(painted)}
 
 
 if __name__ == "__main__":

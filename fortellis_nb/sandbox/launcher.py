@@ -124,6 +124,9 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
             raise SandboxStartError(f"The sandbox exited at start (code {code}). "
                                     f"Its log says:\n{_tail(state / LOG_FILE)}")
         time.sleep(0.05)
+    if process.poll() == EXIT_STATE_IN_USE:
+        raise SandboxStartError(f"Another sandbox process holds {state} but did not answer within {timeout:.0f} s. "
+                                f"Its log says:\n{_tail(state / LOG_FILE)}")
     process.terminate()
     raise SandboxStartError(f"The sandbox did not answer within {timeout:.0f} s. Its log says:\n"
                             f"{_tail(state / LOG_FILE)}")

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS activity (
 """
 
 PBKDF2_ROUNDS = 20_000
-BUSY_TIMEOUT = 2.0  # seconds to wait for a lock another connection holds (an owner shutting down)
+BUSY_TIMEOUT = 2.0  # seconds a statement waits for a lock (only ever held by this process)
 
 
 class StateInUse(RuntimeError):
@@ -137,16 +137,19 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
+        # No waiting for the lock at first: a process that finds the database owned gives up at
+        # once, rather than take it over the moment its owner stops (as after `stop`).
+        self._db = sqlite3.connect(self.path, timeout=0, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         try:
             # Exclusive before WAL: the lock is taken now and kept, and no shared-memory index is
             # made, so no other process can read or write behind this one's back.
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")  # the write lock, which this mode keeps from now on
             self._db.execute("COMMIT")
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.OperationalError as exc:
             self._db.close()

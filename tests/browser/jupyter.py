@@ -75,7 +75,11 @@ BASE_LAB_SETTINGS: dict[str, dict] = {
 
 
 def chromium_executable() -> str | None:
-    """Debian's Chromium, or whatever ``chromium`` is on PATH; None when there is none."""
+    """``$FORTELLIS_CHROMIUM`` (a Chromium elsewhere, e.g. the one ``playwright install`` puts in its
+    cache), else Debian's Chromium, else whatever ``chromium`` is on PATH; None when there is none."""
+    chosen = os.environ.get("FORTELLIS_CHROMIUM")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
     if os.access("/usr/bin/chromium", os.X_OK):
         return "/usr/bin/chromium"
     return shutil.which("chromium")

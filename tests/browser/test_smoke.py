@@ -95,3 +95,14 @@ def test_sandbox_callback_page_opens_from_a_notebook_link(jupyter_lab, page, wor
     nb.fill("Redirect URL", url)
     nb.wait_for_output(f"received {url}", cell=1)
     snap(page, "url pasted")
+
+
+def test_the_browser_benchmark_runs_once(jupyter_lab, browser):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import browser_exchange
+
+    result = browser_exchange.measure(repetitions=1, server=jupyter_lab, browser=browser)
+    assert result["repetitions"] == 1 and 0 < result["median_ms"] < 60_000

@@ -86,6 +86,18 @@ def test_ensure_starts_once_and_reuses(tmp_path):
         stop_sandbox(state)
 
 
+def servers_for(state) -> list[int]:
+    """The pids of every sandbox process started on ``state``, running or not yet reaped."""
+    import psutil  # installed with Jupyter (ipykernel)
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "fortellis_nb.sandbox" in cmdline and str(state) in cmdline and process.status() != psutil.STATUS_ZOMBIE:
+            found.append(process.pid)
+    return found
+
+
 def test_two_notebooks_starting_at_once_share_one_sandbox(tmp_path):
     state = tmp_path / "state"
     try:
@@ -93,10 +105,15 @@ def test_two_notebooks_starting_at_once_share_one_sandbox(tmp_path):
             started = list(pool.map(lambda _: ensure_sandbox(state), range(4)))
         assert len({info.pid for info in started}) == 1
         assert running_sandbox(state) == started[0]
-        log = (state / "sandbox.log").read_text()
-        assert "Traceback" not in log
     finally:
         stop_sandbox(state)
+    # The servers that lost the race exited; none took the state over once the winner stopped.
+    deadline = time.monotonic() + 10
+    while servers_for(state) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert servers_for(state) == []
+    assert running_sandbox(state) is None
+    assert "Traceback" not in (state / "sandbox.log").read_text()
 
 
 def test_a_launcher_whose_server_finds_the_state_taken_waits_for_the_owner(tmp_path):
