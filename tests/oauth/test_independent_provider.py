@@ -4,7 +4,6 @@ registry on first use into a cache folder and run with node."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -29,19 +28,23 @@ SCRIPT = Path(__file__).with_name("oidc_provider_server.mjs")
 
 
 def _install(package: str) -> Path:
-    """npm-install ``package`` once into a cache folder shared by test runs and xdist workers."""
+    """npm-install ``package`` once into a cache folder shared by test runs and xdist workers.
+
+    Each installs into a folder of its own and renames it into place; when two race, the
+    first rename wins and the other's copy is thrown away (no file lock: Windows has none
+    of POSIX's)."""
     root = Path(os.environ.get("FORTELLIS_NB_TEST_CACHE", Path.home() / ".cache" / "fortellis-nb-tests"))
     root.mkdir(parents=True, exist_ok=True)
     target = root / package.replace("/", "_")
-    with open(root / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "node_modules" / "oidc-provider" / "package.json").exists():
-            staging = Path(tempfile.mkdtemp(dir=root))
-            subprocess.run(["npm", "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-                            "--no-save", "--loglevel=error", package], check=True, capture_output=True,
-                           timeout=300)
-            shutil.rmtree(target, ignore_errors=True)
+    if not (target / "node_modules" / "oidc-provider" / "package.json").exists():
+        staging = Path(tempfile.mkdtemp(dir=root))
+        subprocess.run(["npm", "install", "--prefix", str(staging), "--no-audit", "--no-fund",
+                        "--no-save", "--loglevel=error", package], check=True, capture_output=True,
+                       timeout=300, shell=os.name == "nt")
+        try:
             staging.rename(target)
+        except OSError:  # another worker's copy is in place already
+            shutil.rmtree(staging, ignore_errors=True)
     # ESM resolves packages from the script's own folder, so the script runs from there.
     shutil.copy(SCRIPT, target / SCRIPT.name)
     return target
