@@ -118,6 +118,11 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
     while time.monotonic() < deadline:
         info = running_sandbox(state)
         if info is not None:
+            if info.pid != process.pid and process.poll() is None:
+                # Another launcher's server won. Ours is not needed, and must not start late,
+                # once that one has stopped.
+                process.terminate()
+                process.wait(timeout=10)
             return info
         code = process.poll()
         if code is not None and code != EXIT_STATE_IN_USE:
