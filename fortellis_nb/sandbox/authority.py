@@ -4,6 +4,7 @@ its signing keys and the tokens it mints."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Callable
 from . import ids
 from .jwt_rs256 import SigningKey, at_hash
 from .storage import Store, hash_password
+from .throttle import FailureLimit
 
 # The sandbox's well-known demo data. The password is fixed so a learner can type it;
 # the API Secret is random per state directory, like a real one.
@@ -51,6 +53,14 @@ class Settings:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     #: Listening beyond this machine (any address but loopback) must be asked for.
     allow_remote: bool = False
+    #: On a JupyterHub (and Binder), the user's server prefix: browsers reach the sandbox through
+    #: jupyter-server-proxy there, with the hub's host name. Read from the environment the
+    #: notebook server gives its kernels, and so the sandbox they start.
+    hub_prefix: str | None = field(default_factory=lambda: os.environ.get("JUPYTERHUB_SERVICE_PREFIX"))
+    #: Failed sign-ins in a row before a username, or a client address, must wait (throttle.py).
+    sign_in_failures_per_user: int = 5
+    sign_in_failures_per_address: int = 20
+    sign_in_lockout: float = 30  # the first wait; each further failure doubles it
 
     def __post_init__(self):
         self.state_dir = Path(self.state_dir)
@@ -85,6 +95,10 @@ class Authority:
         self.idp_id = store.meta("idp_id")
         self._admin_token = store.meta("admin_token")
         self.base_url = ""  # set once the server is bound
+        self.sign_in_limits = {
+            "user": FailureLimit(settings.sign_in_failures_per_user, settings.sign_in_lockout, settings.clock),
+            "address": FailureLimit(settings.sign_in_failures_per_address, settings.sign_in_lockout, settings.clock),
+        }
 
     @property
     def now(self) -> float:

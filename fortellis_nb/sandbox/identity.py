@@ -7,7 +7,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import re
+import time
 from urllib.parse import urlsplit
 
 import tornado.ioloop
@@ -16,7 +18,8 @@ from . import ids
 from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
 from .jwt_rs256 import TokenInvalid, verify
 from .storage import check_password, hash_password
-from .web import BASE_CSP, BadParameter, DuplicateParameter, SandboxHandler, add_query
+from .inputs import BadInput, csp_source
+from .web import BASE_CSP, DuplicateParameter, SandboxHandler, add_query, foreign_origin
 
 STATE_PATTERN = re.compile(r"^[A-Za-z0-9,._\-]{1,1024}$")  # Okta's rule for `state`
 PKCE_PATTERN = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.1
@@ -180,7 +183,7 @@ class Authorize(IssuerHandler):
             params = self.params(body=False)
         except DuplicateParameter as dup:
             return self.authorize(None, duplicate=dup.name)
-        except BadParameter as bad:
+        except BadInput as bad:
             return self.error_page(400, "Bad request", "invalid_request", str(bad))
         self.authorize(params)
 
@@ -191,7 +194,7 @@ class Authorize(IssuerHandler):
             params = self.params()
         except DuplicateParameter as dup:
             return self.authorize(None, duplicate=dup.name)
-        except BadParameter as bad:
+        except BadInput as bad:
             return self.error_page(400, "Bad request", "invalid_request", str(bad))
         self.authorize(params)
 
@@ -310,9 +313,11 @@ class Authorize(IssuerHandler):
             user = self.store.user(session["user_id"])
             signed_in = user.username if user else None
         # The redirect after the form is posted is a form navigation: allow its target.
-        target = urlsplit(request["redirect_uri"])
-        self.set_header("Content-Security-Policy",
-                        f"{BASE_CSP}; form-action 'self' {target.scheme}://{target.netloc}")
+        try:
+            target = " " + csp_source(self.browser_address(request["redirect_uri"]))
+        except BadInput:  # a callback kept by an older sandbox that registration would refuse today
+            target = ""
+        self.set_header("Content-Security-Policy", f"{BASE_CSP}; form-action 'self'{target}")
         self.page("signin.html", status, txn=txn, csrf=csrf, app_name=app.name, scopes=request["scopes"],
                   username=username or request.get("login_hint", ""), error=error, signed_in=signed_in,
                   redirect_uri=request["redirect_uri"])
@@ -328,6 +333,11 @@ class Authorize(IssuerHandler):
                                    "The sign-in form was already used or is too old.",
                                    "Go back to your app (the notebook) and open the authorize link again.")
         request, csrf = found
+        origin = foreign_origin(self.request, self.authority)
+        if origin is not None:
+            return self.error_page(403, "Sign-in refused", "invalid_request",
+                                   f"The sign-in form was posted from a page of another site ({origin}).",
+                                   "Sign in on the sandbox's own sign-in page: open the authorize link again.")
         # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
         if not (csrf_form and hmac.compare_digest(csrf_form.encode(), csrf.encode())
                 and hmac.compare_digest(csrf_cookie.encode(), csrf.encode())):
@@ -343,6 +353,11 @@ class Authorize(IssuerHandler):
         if session is not None and not request.get("require_password"):
             return self.finish_authorize(request, session["user_id"], session["auth_time"])
         username = self.get_body_argument("username", "").strip()
+        limits = self.authority.sign_in_limits
+        keys = (("user", username.lower()), ("address", self.request.remote_ip))
+        wait = max(limits[kind].wait(key) for kind, key in keys)
+        if wait:  # no password is checked while a username or an address must wait
+            return self.refuse_sign_in(request, username, wait, "")
         user = self.store.user_by_name(username) if username else None
         password = self.get_body_argument("password", "")
         # The hash runs on a worker thread (it releases the GIL) so sign-ins do not stall the server;
@@ -350,12 +365,26 @@ class Authorize(IssuerHandler):
         stored = user.password_hash if user is not None else DUMMY_HASH
         matches = await tornado.ioloop.IOLoop.current().run_in_executor(None, check_password, password, stored)
         if user is None or not matches:
-            return self.show_sign_in(request, None, status=401, username=username,
-                                     error="Sign-in failed: that username and password do not match a sandbox user.")
+            wait = max(limits[kind].failed(key) for kind, key in keys)
+            failed = "Sign-in failed: that username and password do not match a sandbox user."
+            if wait:
+                return self.refuse_sign_in(request, username, wait, failed + " ")
+            return self.show_sign_in(request, None, status=401, username=username, error=failed)
+        limits["user"].succeeded(username.lower())
         session_id = ids.opaque()
         self.store.add_session(session_id, user.id, self.now, self.now + self.authority.settings.session_lifetime)
         self.set_cookie(self.cookie_name("session"), session_id, httponly=True, samesite="Lax", path="/")
         self.finish_authorize(request, user.id, self.now)
+
+    def refuse_sign_in(self, request: dict, username: str, wait: float, before: str):
+        """429 and the sign-in page again, saying how long to wait (RFC 6585; Retry-After)."""
+        seconds = math.ceil(wait)
+        until = time.strftime("%H:%M:%S", time.gmtime(self.now + seconds))
+        self.set_header("Retry-After", str(seconds))
+        self.show_sign_in(request, None, status=429, username=username, error=(
+            f"{before}Too many failed sign-ins for this username or from this address: wait {seconds} second"
+            f"{'' if seconds == 1 else 's'} (until {until} UTC), then sign in again. Each further failure "
+            "doubles the wait."))
 
     def finish_authorize(self, request: dict, user_id: str, auth_time: float):
         user = self.store.user(user_id)
@@ -395,7 +424,7 @@ class Token(IssuerHandler):
             params = self.params()
         except DuplicateParameter as dup:
             raise OAuthError(400, "invalid_request", f"The '{dup.name}' parameter was given more than once.") from None
-        except BadParameter as bad:
+        except BadInput as bad:
             raise OAuthError(400, "invalid_request", str(bad)) from None
         app = authenticate_client(self.store, request.headers.get("Authorization"), params)
         grant_type = params.get("grant_type")
@@ -524,7 +553,7 @@ class Introspect(IssuerHandler):
     def post(self, server_id: str):
         try:
             params = self.params()
-        except (DuplicateParameter, BadParameter) as exc:
+        except (DuplicateParameter, BadInput) as exc:
             return self.oauth_error(400, "invalid_request", f"Bad parameters: {exc}")
         app = self.authenticate_client(params)
         if app is None:
@@ -570,7 +599,7 @@ class Revoke(IssuerHandler):
     def post(self, server_id: str):
         try:
             params = self.params()
-        except (DuplicateParameter, BadParameter) as exc:
+        except (DuplicateParameter, BadInput) as exc:
             return self.oauth_error(400, "invalid_request", f"Bad parameters: {exc}")
         app = self.authenticate_client(params)
         if app is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .ids import b64url, b64url_decode
+from .inputs import BadInput, json_segment
 
 _COMPACT = (",", ":")
 _ENCODER = json.JSONEncoder(separators=_COMPACT)  # one encoder, not one per json.dumps call
@@ -92,39 +94,40 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
-def unverified_parts(token: str) -> tuple[dict, dict]:
-    """Header and claims of a compact JWT, without checking anything."""
-    try:
-        header_b64, payload_b64, _sig = token.split(".")
-        header = json.loads(b64url_decode(header_b64))
-        claims = json.loads(b64url_decode(payload_b64))
-    except (ValueError, TypeError) as exc:
-        raise TokenInvalid("not a JSON Web Token") from exc
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise TokenInvalid("not a JSON Web Token")
-    return header, claims
+MAX_TOKEN_LENGTH = 16 * 1024  # the sandbox's own tokens are about 1 KiB
+MAX_HEADER_BYTES = 1024
+SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def verify(token: str, keys: dict[str, SigningKey]) -> dict:
     """Check the RS256 signature against the published keys and return the claims.
 
+    Only the header is read before the signature is checked, and only after its size and
+    shape are: the claims are parsed once this server's signature says it wrote them.
     Time, issuer and audience are the caller's business: the sample API and the
     introspection endpoint answer differently for each.
     """
-    header, claims = unverified_parts(token)
-    if header.get("alg") != "RS256":
+    parts = token.split(".") if isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH else []
+    if len(parts) != 3 or not all(SEGMENT.fullmatch(part) for part in parts):
+        raise TokenInvalid("not a JSON Web Token")
+    try:
+        header = json_segment(b64url_decode(parts[0]), MAX_HEADER_BYTES)
+    except (BadInput, ValueError) as exc:
+        raise TokenInvalid("not a JSON Web Token") from exc
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
         raise TokenInvalid("the token is not signed with RS256")
     kid = header.get("kid")
     key = keys.get(kid) if isinstance(kid, str) else None  # a forged kid may be a list or an object
     if key is None:
         raise TokenInvalid("the token was not signed by a key of this server")
-    signing_input, _, signature = token.rpartition(".")
     try:
-        key.private_key.public_key().verify(
-            b64url_decode(signature), signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
-        )
+        key.private_key.public_key().verify(b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii"),
+                                            padding.PKCS1v15(), hashes.SHA256())
+        claims = json.loads(b64url_decode(parts[1]))
     except (InvalidSignature, ValueError) as exc:
         raise TokenInvalid("the token's signature does not match") from exc
+    if not isinstance(claims, dict):
+        raise TokenInvalid("not a JSON Web Token")
     return claims
 
 

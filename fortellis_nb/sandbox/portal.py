@@ -7,14 +7,16 @@ import hmac
 import os
 import re
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import tornado.ioloop
 
 from . import ids
 from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK
 from .storage import hash_password
-from .web import BadParameter, SandboxHandler
+from . import inputs
+from .inputs import BadInput
+from .web import SandboxHandler
 
 USERNAME = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 MAX_REDIRECT_URIS = 10
@@ -71,10 +73,10 @@ class FormHandler(SandboxHandler):
                                        "The form's CSRF token does not match this browser's cookie.",
                                        "Reload the page and submit the form again.")
             result = await self.create(data)
-        except BadParameter as bad:
+        except BadInput as bad:
             if is_json:
                 return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
-            return self.show_form(error=str(bad), status=400)
+            return self.show_form(error=str(bad), status=400, typed=self.form_data())  # nothing typed is lost
         if is_json:
             self.send_json(result, 201)
         else:
@@ -91,9 +93,12 @@ class Apps(FormHandler):
         return {"api_key": app.api_key, "name": app.name, "public": app.public,
                 "redirect_uris": self.authority.registered_redirect_uris(app)}
 
-    def show_form(self, error: str = "", status: int = 200):
+    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
+        typed = typed or {}
         self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
-                  csrf=self.csrf_token(), sandbox_callback=f"{self.authority.public_base()}/callback/")
+                  csrf=self.csrf_token(), name=inputs.shown(typed.get("name")), public=typed.get("public") is True,
+                  callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
+                  or f"{self.authority.public_base()}/callback/")
 
     def form_data(self) -> dict:
         return {"name": self.get_body_argument("name", ""),
@@ -101,27 +106,24 @@ class Apps(FormHandler):
                 "public": self.get_body_argument("public", "") == "on"}
 
     async def create(self, data: dict) -> dict:
-        name = str(data.get("name", "")).strip()
-        if not 1 <= len(name) <= 100:
-            raise BadParameter("An app needs a name of 1 to 100 characters.")
+        name = inputs.text(data.get("name", ""), "app name", max_length=100)
         uris = data.get("redirect_uris")
         if isinstance(uris, str):
             uris = [uris]
         if not isinstance(uris, list) or not 1 <= len(uris) <= MAX_REDIRECT_URIS:
-            raise BadParameter(f"Give 1 to {MAX_REDIRECT_URIS} callback URLs (redirect_uris).")
-        stored = [self.check_redirect_uri(u) for u in uris]
-        app, secret = self.store.add_app(name, stored, self.now, public=bool(data.get("public", False)))
+            raise BadInput(f"Give 1 to {MAX_REDIRECT_URIS} callback URLs (redirect_uris).")
+        public = data.get("public", False)
+        if not isinstance(public, bool):
+            raise BadInput("'public' must be true or false.")
+        stored = [self.registered_form(inputs.redirect_uri(u)) for u in uris]
+        app, secret = self.store.add_app(name, stored, self.now, public=public)
         subscription_id = self.store.add_subscription(app.api_key, f"{name} Test Dealership")
         return {**self.describe(app), "api_secret": None if app.public else secret,
                 "subscription_id": subscription_id}
 
-    def check_redirect_uri(self, uri) -> str:
-        if not isinstance(uri, str):
-            raise BadParameter("Each callback URL must be a string.")
-        parts = urlsplit(uri)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.username:
-            raise BadParameter(f"The callback URL {uri!r} must be an absolute http(s) URL without a fragment "
-                               "or user name.")
+    def registered_form(self, uri: str) -> str:
+        """How a (valid) callback URL is kept: this sandbox's own callback page as a placeholder,
+        so it follows the sandbox to whatever address it is reached at."""
         for base in {self.authority.base_url, self.authority.public_base()}:
             if uri == f"{base}/callback/":
                 return SANDBOX_CALLBACK
@@ -138,29 +140,28 @@ class Users(FormHandler):
             return self.send_json(users)
         self.show_form()
 
-    def show_form(self, error: str = "", status: int = 200, created=None):
+    def show_form(self, error: str = "", status: int = 200, created=None, typed: dict | None = None):
+        typed = typed or {}  # shown again, but never the password
         self.page("users.html", status, users=self.store.users(), error=error, csrf=self.csrf_token(),
-                  created=created)
+                  created=created, username=inputs.shown(typed.get("username")), name=inputs.shown(typed.get("name")))
 
     def form_data(self) -> dict:
         return {k: self.get_body_argument(k, "") for k in ("username", "password", "name")}
 
     async def create(self, data: dict) -> dict:
-        username = str(data.get("username", "")).strip()
-        password = str(data.get("password", ""))
-        name = str(data.get("name", "")).strip() or username
+        username = inputs.text(data.get("username", ""), "username", max_length=254)
+        password = inputs.text(data.get("password", ""), "password", min_length=8, max_length=1024, strip=False)
+        name = inputs.text(data.get("name") or username, "name", max_length=100)
         if not USERNAME.match(username):
-            raise BadParameter("The username must be an e-mail address, as on Fortellis.")
-        if len(password) < 8:
-            raise BadParameter("The password must have at least 8 characters.")
+            raise BadInput("The username must be an e-mail address, as on Fortellis.")
         if self.store.user_by_name(username):
-            raise BadParameter(f"There is already a user {username!r}.")
+            raise BadInput(f"There is already a user {username!r}.")
         # The hash is slow on purpose: computed on a worker thread (it releases the GIL), so a room
         # signing up at once does not stall everyone else's requests.
         hashed = await tornado.ioloop.IOLoop.current().run_in_executor(None, hash_password, password)
         if self.store.user_by_name(username):  # another sign-up took the name meanwhile
-            raise BadParameter(f"There is already a user {username!r}.")
-        user = self.store.add_user(username, hashed, name[:100], self.now)
+            raise BadInput(f"There is already a user {username!r}.")
+        user = self.store.add_user(username, hashed, name, self.now)
         return {"id": user.id, "username": user.username, "name": user.name}
 
     def show_result(self, result: dict):

@@ -25,7 +25,7 @@ from .gateway import SampleApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
 from .storage import Store
-from .web import NotFound, StaticFiles, log
+from .web import NotFound, SandboxApplication, StaticFiles, log
 
 HERE = Path(__file__).parent
 SERVER_FILE = "server.json"
@@ -103,8 +103,9 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (r"/sandbox/instructor", Instructor, args),
         (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
     ]
-    return tornado.web.Application(
+    return SandboxApplication(
         routes,
+        authority,
         template_path=str(HERE / "templates"),
         default_handler_class=NotFound,
         default_handler_args=args,
@@ -114,9 +115,8 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
 
 
 def _quiet_log(handler) -> None:
-    status = handler.get_status()
-    if status >= 500:
-        log.error("%d %s %s", status, handler.request.method, handler.request.path)
+    """No line per request: a room makes thousands. What went wrong is logged once, with its
+    traceback, where it happened (SandboxHandler.log_exception)."""
 
 
 def _url_host(host: str) -> str:

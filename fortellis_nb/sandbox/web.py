@@ -3,6 +3,7 @@ that refuses duplicates, relative links, JSON and HTML errors without tracebacks
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import tornado.web
 
 from .authority import Authority
+from .inputs import BadInput, json_object
 
 log = logging.getLogger("fortellis_nb.sandbox")
 
@@ -27,14 +29,85 @@ PROXY_CONTEXT = re.compile(r"((?:/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)*)/proxy/(\d{1
 FORWARDED_HOST = re.compile(r"(?:[A-Za-z0-9\-]+\.)*[A-Za-z0-9\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
+def _outermost(request, header: str) -> str:
+    """A forwarding header's first value: what the outermost proxy saw (each hop appends)."""
+    return request.headers.get(header, "").split(",")[0].strip()
+
+
+def proxied_origin(request, authority) -> tuple[str, str] | None:
+    """(the browser's origin, the proxy's path to this server) when the request came through
+    jupyter-server-proxy for this server's own port, e.g. ("https://hub.example.org",
+    "/user/learner/proxy/8765"); None otherwise. Built only from what that browser sent (its
+    Host, the hub's X-Forwarded-Proto and -Host) and the proxy's context."""
+    match = PROXY_CONTEXT.fullmatch(request.headers.get("X-Forwarded-Context", ""))
+    if match is None or int(match.group(2)) != urlsplit(authority.base_url).port:
+        return None
+    host = _outermost(request, "X-Forwarded-Host") or request.host
+    scheme = _outermost(request, "X-Forwarded-Proto").lower() or "http"
+    if scheme not in ("http", "https") or not FORWARDED_HOST.fullmatch(host):
+        return None
+    return f"{scheme}://{host}", match.group(0)
+
+
+# --- the gate in front of every route: DNS rebinding and cross-site writes ---------------
+
+def _name_of(host: str) -> str:
+    """The name or address of a Host header's value, without its port, lower case."""
+    if host.startswith("["):
+        return host[1:host.find("]")].lower()
+    return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
+
+
+def foreign_host(request, authority) -> str | None:
+    """The Host a request names when it is none of this server's own, else None.
+
+    Accepted: loopback names (localhost, *.localhost), any IP address (a rebinding page
+    always uses a name it controls), the host of the configured public URL, and, on a
+    JupyterHub (``Settings.hub_prefix``), whatever host the hub's browser used when the
+    request came through jupyter-server-proxy under that prefix for this server's port."""
+    host = request.headers.get("Host")
+    if host is None:  # HTTP/1.0 without Host: no browser sends that
+        return None
+    if FORWARDED_HOST.fullmatch(host):
+        name = _name_of(host)
+        if name == "localhost" or name.endswith(".localhost") or name == _name_of(
+                urlsplit(authority.public_base()).netloc):
+            return None
+        try:
+            ipaddress.ip_address(name)
+            return None
+        except ValueError:
+            pass
+        prefix = authority.settings.hub_prefix
+        proxied = proxied_origin(request, authority)
+        if prefix is not None and proxied and proxied[1] == hub_context(prefix, urlsplit(authority.base_url).port):
+            return None
+    return host
+
+
+def hub_context(prefix: str, port: int) -> str:
+    """The X-Forwarded-Context jupyter-server-proxy sends under a hub's service prefix."""
+    inner = prefix.strip("/")
+    return f"/{inner}/proxy/{port}" if inner else f"/proxy/{port}"
+
+
+def foreign_origin(request, authority) -> str | None:
+    """The Origin a browser sent when it is not this server's own (as that browser reaches
+    it), else None. No Origin at all (a script, curl) is not foreign."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    proxied = proxied_origin(request, authority)
+    own = {f"http://{request.host}".lower(), authority.base_url.lower(), authority.public_base().lower()}
+    if proxied:
+        own.add(proxied[0].lower())
+    return None if origin.strip().lower() in own else origin
+
+
 class DuplicateParameter(Exception):
     def __init__(self, name: str):
         super().__init__(name)
         self.name = name
-
-
-class BadParameter(Exception):
-    pass
 
 
 def merge_params(*sources: dict[str, list[bytes]]) -> dict[str, str]:
@@ -48,7 +121,7 @@ def merge_params(*sources: dict[str, list[bytes]]) -> dict[str, str]:
             try:
                 merged[name] = values[0].decode("utf-8")
             except UnicodeDecodeError:
-                raise BadParameter(f"The '{name}' parameter is not valid UTF-8.") from None
+                raise BadInput(f"The '{name}' parameter is not valid UTF-8.") from None
     return merged
 
 
@@ -74,7 +147,9 @@ SECURITY_HEADERS = (
     ("Content-Security-Policy", BASE_CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    # Nothing leaves for another site (as with no-referrer), while a form posted on a sandbox
+    # page carries its real Origin (no-referrer would make it "null"), which the gate checks.
+    ("Referrer-Policy", "same-origin"),
     ("Server", "fortellis-nb-sandbox"),
 )
 # What every page and endpoint adds: nothing is cached (RFC 6749 section 5.1; Pragma for old caches).
@@ -87,11 +162,20 @@ def security_headers(handler: tornado.web.RequestHandler) -> None:
         handler.set_header(name, value)
 
 
+STATIC_NAME = re.compile(r"[A-Za-z0-9_\-]+\.(?:css|js)")
+
+
 class StaticFiles(tornado.web.StaticFileHandler):
-    """The style sheet and the callback page's script, with the security headers."""
+    """The style sheet and the callback page's script, with the security headers. Only plain
+    file names are looked up: nothing else (a NUL, a path, ..) reaches the file system."""
 
     def set_default_headers(self):
         security_headers(self)
+
+    def parse_url_path(self, url_path: str) -> str:
+        if not STATIC_NAME.fullmatch(url_path):
+            raise tornado.web.HTTPError(404)
+        return url_path
 
 
 class SandboxHandler(tornado.web.RequestHandler):
@@ -117,22 +201,9 @@ class SandboxHandler(tornado.web.RequestHandler):
 
     def browser_base(self) -> str | None:
         """This server's base URL as the browser that sent this request reaches it, when the
-        request came through jupyter-server-proxy (JupyterHub, Binder): ``{origin}{prefix}proxy/{port}``.
-
-        Built only from what that browser sent (its Host, the hub's X-Forwarded-Proto) and the
-        proxy's context, and only when the context names this server's own port; else None."""
-        match = PROXY_CONTEXT.fullmatch(self.request.headers.get("X-Forwarded-Context", ""))
-        if match is None or int(match.group(2)) != urlsplit(self.authority.base_url).port:
-            return None
-        host = self._outermost("X-Forwarded-Host") or self.request.host
-        scheme = self._outermost("X-Forwarded-Proto").lower() or "http"
-        if scheme not in ("http", "https") or not FORWARDED_HOST.fullmatch(host):
-            return None
-        return f"{scheme}://{host}{match.group(0)}"
-
-    def _outermost(self, header: str) -> str:
-        """A forwarding header's first value: what the outermost proxy saw (each hop appends)."""
-        return self.request.headers.get(header, "").split(",")[0].strip()
+        request came through jupyter-server-proxy (JupyterHub, Binder): ``{origin}{prefix}proxy/{port}``."""
+        proxied = proxied_origin(self.request, self.authority)
+        return f"{proxied[0]}{proxied[1]}" if proxied else None
 
     def browser_address(self, redirect_uri: str) -> str:
         """Where to send this browser for ``redirect_uri``: the same, except for this server's
@@ -155,13 +226,7 @@ class SandboxHandler(tornado.web.RequestHandler):
         return merge_params(*sources)
 
     def json_body(self) -> dict:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise BadParameter("The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise BadParameter("The request body must be a JSON object.")
-        return data
+        return json_object(self.request.body)
 
     def wants_json(self) -> bool:
         accept = self.request.headers.get("Accept", "")
@@ -189,11 +254,17 @@ class SandboxHandler(tornado.web.RequestHandler):
         self.page("error.html", status, title=title, error=error, description=description, hint=hint,
                   registered=extra.get("registered", ()))
 
+    def log_exception(self, typ, value, tb):
+        """Whatever escaped a handler, logged once with its traceback (the answer has none);
+        an HTTPError for a client's mistake was answered and is not the server's fault."""
+        if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            return
+        log.error("%s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
+
     def write_error(self, status_code: int, **kwargs):
         # Never a traceback: an honest short message in the form the client asked for.
         reason = self._reason or "Error"
         if status_code >= 500:
-            log.error("unexpected error", exc_info=kwargs.get("exc_info"))
             description = "The sandbox hit an unexpected error. Its log has the details."
         else:
             description = reason
@@ -221,3 +292,52 @@ class NotFound(SandboxHandler):
         else:
             self.error_page(404, "Not found", "not_found", f"Nothing lives at {self.request.path} in the sandbox.",
                             "The sandbox's home page lists what it serves.")
+
+
+class Refused(SandboxHandler):
+    """The answer to a request the gate stops (``SandboxApplication``), whatever its method."""
+
+    def initialize(self, authority, description: str, hint: str):
+        super().initialize(authority)
+        self.description, self.hint = description, hint
+
+    def prepare(self):
+        path = self.request.path
+        if path.startswith("/api/"):
+            self.send_json({"code": "FORBIDDEN", "message": f"{self.description} {self.hint}"}, 403)
+        elif "/v1/" in path or "/.well-known/" in path or (path.startswith("/sandbox/") and self.wants_json()):
+            self.send_json({"error": "forbidden", "error_description": f"{self.description} {self.hint}"}, 403)
+        else:
+            self.error_page(403, "Request refused", "forbidden", self.description, self.hint)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class SandboxApplication(tornado.web.Application):
+    """The route table behind a gate: before any route is chosen, a request naming a Host
+    that is not this server's (DNS rebinding) is refused, and so is a write to the sandbox's
+    own pages (``/sandbox/...``) sent by a page of another site (its Origin)."""
+
+    def __init__(self, routes, authority: Authority, **settings):
+        super().__init__(routes, **settings)
+        self.authority = authority
+
+    def find_handler(self, request, **kwargs):
+        authority = self.authority
+        host = foreign_host(request, authority)
+        if host is not None:
+            return self.get_handler_delegate(request, Refused, target_kwargs={
+                "authority": authority,
+                "description": f"This sandbox answers only at its own addresses, and {host!r} is not one of them.",
+                "hint": f"Open it at {authority.public_base()}/ (a page that points a name of its own at this "
+                        "machine, as DNS rebinding does, is refused this way)."})
+        if request.method not in SAFE_METHODS and request.path.startswith("/sandbox/"):
+            origin = foreign_origin(request, authority)
+            if origin is not None:
+                return self.get_handler_delegate(request, Refused, target_kwargs={
+                    "authority": authority,
+                    "description": f"A page of another site ({origin}) may not change this sandbox.",
+                    "hint": f"Use the sandbox's own pages ({authority.public_base()}/sandbox/apps, /sandbox/users) "
+                            "or a script, which sends no Origin."})
+        return super().find_handler(request, **kwargs)

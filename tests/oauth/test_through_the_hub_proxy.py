@@ -31,6 +31,15 @@ def test_a_sandbox_the_browser_reaches_directly_is_not_proxied():
     assert sandbox_browser_base("http://10.0.0.5:8765", {"JUPYTERHUB_SERVICE_PREFIX": "/user/a/"}) is None
 
 
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory):
+    """This module's sandbox runs on a JupyterHub: its environment names the server prefix."""
+    from fortellis_nb.sandbox import Sandbox, Settings
+
+    with Sandbox(Settings(state_dir=tmp_path_factory.mktemp("hub-sandbox"), hub_prefix="/user/learner/")) as running:
+        yield running
+
+
 @pytest.fixture
 def hub_client(info):
     config = load_config(sandbox=info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)

@@ -9,7 +9,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import exchange, redirect_params
+from fortellis_nb.sandbox import Sandbox, Settings
+
+from .conftest import Browser, exchange, redirect_params
+
+HUB_PREFIX = "/user/learner/"
+
+
+@pytest.fixture
+def sandbox(tmp_path, clock):
+    """A sandbox started on a JupyterHub: the kernel's environment named its server prefix."""
+    with Sandbox(Settings(state_dir=tmp_path / "sandbox", clock=clock, hub_prefix=HUB_PREFIX)) as running:
+        yield running
 
 
 def proxy_headers(info, *, host="hub.example.org", proto="https", prefix="/user/learner/", port=None):
@@ -61,9 +72,15 @@ def test_a_second_x_forwarded_proto_or_host_is_the_inner_proxy_s(browser):
 ])
 def test_headers_that_do_not_describe_this_server_behind_the_proxy_change_nothing(browser, change):
     forwarded_host = change.pop("X-Forwarded-Host", None)
-    browser.http.headers.update(proxy_headers(browser.info, **change))
+    headers = proxy_headers(browser.info, **change)
     if forwarded_host:
-        browser.http.headers["X-Forwarded-Host"] = forwarded_host
+        headers["X-Forwarded-Host"] = forwarded_host
+    # With the hub's Host they do not pass the gate: they do not come from this server's proxy.
+    browser.http.headers.update(headers)
+    assert browser.authorize().status_code == 403
+    # Sent to the sandbox's own address, they change nothing.
+    headers["Host"] = urlsplit(browser.info.base_url).netloc
+    browser.http.headers.update(headers)
     location = browser.submit(browser.authorize()).headers["Location"]
     assert location.startswith(browser.info.redirect_uri + "?")
 
@@ -80,3 +97,16 @@ def test_errors_go_to_the_proxied_callback_too(browser):
     assert response.status_code == 302
     assert "/proxy/" in response.headers["Location"]
     assert redirect_params(response)["error"] == "invalid_scope"
+
+
+def test_the_hub_s_host_is_refused_by_a_sandbox_that_is_not_on_a_hub(tmp_path):
+    with Sandbox(Settings(state_dir=tmp_path / "laptop", hub_prefix=None)) as laptop:
+        browser = Browser(laptop.info)
+        browser.http.headers.update(proxy_headers(laptop.info))
+        page = browser.authorize()
+        assert page.status_code == 403 and "'hub.example.org' is not one of them" in page.text
+
+
+def test_the_proxy_context_must_name_the_hub_s_own_prefix(browser):
+    browser.http.headers.update(proxy_headers(browser.info, prefix="/user/someone-else/"))
+    assert browser.authorize().status_code == 403
