@@ -18,6 +18,7 @@ from . import ids
 from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
 from .jwt_rs256 import TokenInvalid, verify
 from .storage import check_password, hash_password
+from . import inputs
 from .inputs import BadInput, csp_source
 from .web import BASE_CSP, DuplicateParameter, SandboxHandler, add_query, foreign_origin
 
@@ -268,8 +269,9 @@ class Authorize(IssuerHandler):
         if not prompts <= PROMPTS or ("none" in prompts and len(prompts) > 1):
             return fail("invalid_request", "The 'prompt' parameter must be 'none', 'login' or 'consent'.")
         max_age = params.get("max_age")
-        if max_age is not None and not max_age.isdigit():
-            return fail("invalid_request", "The 'max_age' parameter must be a number of seconds.")
+        if max_age is not None and not (re.fullmatch(r"[0-9]{1,10}", max_age) and int(max_age) < 2 ** 31):
+            return fail("invalid_request", "Invalid value for 'max_age' parameter. It should be within range "
+                        "0 - 2^31-1.")
 
         request = {
             "client_id": app.api_key, "redirect_uri": redirect_uri, "state": state, "scopes": scopes,
@@ -324,8 +326,13 @@ class Authorize(IssuerHandler):
 
     # --- the sign-in form's answer ---
     async def sign_in(self):
-        txn = self.get_body_argument("txn", "")
-        csrf_form = self.get_body_argument("csrf", "")
+        try:
+            fields = self.form()
+        except BadInput as bad:
+            return self.error_page(400, "Sign-in refused", "invalid_request", str(bad),
+                                   "Sign in from the sandbox's own sign-in page: open the authorize link again.")
+        txn = fields.get("txn", "")
+        csrf_form = fields.get("csrf", "")
         csrf_cookie = self.get_cookie(self.cookie_name("csrf")) or ""
         found = self.store.transaction_request(txn, self.now) if txn else None
         if found is None:
@@ -345,21 +352,24 @@ class Authorize(IssuerHandler):
                                    "The form's CSRF token does not match this browser's cookie.",
                                    "Open the authorize link again in this browser and sign in from that page.")
         self.store.end_transaction(txn)
-        if self.get_body_argument("action", "allow") == "deny":
+        if fields.get("action", "allow") == "deny":
             return self.redirect(add_query(self.browser_address(request["redirect_uri"]), {
                 "error": "access_denied", "error_description": MSG["denied"], "state": request["state"]},
                 fragment=request["fragment"]))
         session = self.current_session()
         if session is not None and not request.get("require_password"):
             return self.finish_authorize(request, session["user_id"], session["auth_time"])
-        username = self.get_body_argument("username", "").strip()
+        username = fields.get("username", "").strip()
+        if inputs.problem_character(username):  # nobody's username: say so, keep what was typed
+            return self.show_sign_in(request, None, status=400, username=inputs.shown(username),
+                                     error=f"The username contains {inputs.problem_character(username)}.")
         limits = self.authority.sign_in_limits
         keys = (("user", username.lower()), ("address", self.request.remote_ip))
         wait = max(limits[kind].wait(key) for kind, key in keys)
         if wait:  # no password is checked while a username or an address must wait
             return self.refuse_sign_in(request, username, wait, "")
         user = self.store.user_by_name(username) if username else None
-        password = self.get_body_argument("password", "")
+        password = fields.get("password", "")
         # The hash runs on a worker thread (it releases the GIL) so sign-ins do not stall the server;
         # an unknown user is checked against a dummy hash so both answers take as long.
         stored = user.password_hash if user is not None else DUMMY_HASH
@@ -630,8 +640,12 @@ class Logout(IssuerHandler):
         if session_id:
             self.store.end_session(session_id)
         self.clear_cookie(self.cookie_name("session"), path="/")
-        target = self.get_argument("post_logout_redirect_uri", None)
-        hint = self.get_argument("id_token_hint", None)
+        try:
+            params = self.params(body=False)
+        except BadInput:
+            params = {}
+        target = params.get("post_logout_redirect_uri")
+        hint = params.get("id_token_hint")
         if target and hint:
             try:
                 claims = verify(hint, self.authority.published_keys())
@@ -639,5 +653,5 @@ class Logout(IssuerHandler):
                 claims = {}
             app = self.store.app(str(claims.get("aud", "")))
             if app is not None and target in self.authority.registered_redirect_uris(app):
-                return self.redirect(add_query(target, {"state": self.get_argument("state", None)}))
+                return self.redirect(add_query(target, {"state": params.get("state")}))
         self.page("signed_out.html")

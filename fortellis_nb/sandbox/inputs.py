@@ -30,14 +30,23 @@ class BadInput(ValueError):
     """What a client sent cannot be used; the message says what and why."""
 
 
+# Unicode general categories that are not text a person typed and sees: controls, invisible
+# format characters (zero-width spaces, byte-order marks, direction overrides), surrogates,
+# private-use and unassigned code points (noncharacters among them), line and paragraph separators.
+NOT_TEXT = {
+    "Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "an unpaired surrogate",
+    "Co": "a private-use character", "Cn": "an unassigned code point", "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+
+
 def problem_character(value: str) -> str | None:
-    """A description of the first character that is not text a person typed: an unpaired
-    surrogate (not encodable as UTF-8) or a control character. None when there is none."""
+    """A description of the first character that is not text a person typed and can see
+    (NOT_TEXT), with its code point and position. None when there is none."""
     for index, char in enumerate(value):
-        if "\ud800" <= char <= "\udfff":
-            return f"an unpaired surrogate (U+{ord(char):04X}) at position {index + 1}"
-        if unicodedata.category(char) == "Cc":
-            return f"a control character (U+{ord(char):04X}) at position {index + 1}"
+        kind = NOT_TEXT.get(unicodedata.category(char))
+        if kind:
+            return f"{kind} (U+{ord(char):04X}) at position {index + 1}"
     return None
 
 
@@ -45,8 +54,7 @@ def shown(value) -> str:
     """A refused value as a page may show it back (so nothing typed is lost): anything that is
     not text a person typed becomes U+FFFD."""
     value = value if isinstance(value, str) else ""
-    return "".join("\ufffd" if ("\ud800" <= c <= "\udfff" or (unicodedata.category(c) == "Cc" and c != "\n"))
-                   else c for c in value)
+    return "".join("\ufffd" if unicodedata.category(c) in NOT_TEXT and c != "\n" else c for c in value)
 
 
 def text(value, what: str, *, max_length: int, min_length: int = 1, strip: bool = True) -> str:
@@ -62,6 +70,21 @@ def text(value, what: str, *, max_length: int, min_length: int = 1, strip: bool 
     if not min_length <= len(value) <= max_length:
         raise BadInput(f"The {what} must have {min_length} to {max_length} characters (it has {len(value)}).")
     return value
+
+
+# An e-mail address as HTML's <input type="email"> accepts one (the WHATWG definition): ASCII
+# only, so no look-alike of another user's address can be made with other scripts' letters.
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def username(value) -> str:
+    """A sandbox username: an e-mail address, as on Fortellis."""
+    name = text(value, "username", max_length=254)
+    if not EMAIL.fullmatch(name):
+        raise BadInput(f"The username must be an e-mail address, as on Fortellis (letters, digits and "
+                       f"punctuation of ASCII, one '@', a domain): {name!r} is not one.")
+    return name
 
 
 def nesting_depth(source: str) -> int:

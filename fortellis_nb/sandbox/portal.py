@@ -18,7 +18,6 @@ from . import inputs
 from .inputs import BadInput
 from .web import SandboxHandler
 
-USERNAME = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 MAX_REDIRECT_URIS = 10
 
 
@@ -56,27 +55,28 @@ class FormHandler(SandboxHandler):
         self.set_cookie(self.cookie_name("form"), token, httponly=True, samesite="Strict", path="/")
         return token
 
-    def form_csrf_ok(self) -> bool:
+    def form_csrf_ok(self, sent: str) -> bool:
         cookie = self.get_cookie(self.cookie_name("form")) or ""
-        form = self.get_body_argument("csrf", "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), form.encode())  # bytes: any text
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())  # bytes: any text
 
     async def post(self):
-        is_json = self.request.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+        is_json = self.media_type() == "application/json"
+        fields: dict[str, str] = {}
         try:
             if is_json:
                 data = self.json_body()
-            elif self.form_csrf_ok():
-                data = self.form_data()
             else:
-                return self.error_page(403, "Form expired", "invalid_request",
-                                       "The form's CSRF token does not match this browser's cookie.",
-                                       "Reload the page and submit the form again.")
+                fields = self.form()
+                if not self.form_csrf_ok(fields.get("csrf", "")):
+                    return self.error_page(403, "Form expired", "invalid_request",
+                                           "The form's CSRF token does not match this browser's cookie.",
+                                           "Reload the page and submit the form again.")
+                data = self.form_data(fields)
             result = await self.create(data)
         except BadInput as bad:
             if is_json:
                 return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
-            return self.show_form(error=str(bad), status=400, typed=self.form_data())  # nothing typed is lost
+            return self.show_form(error=str(bad), status=400, typed=self.form_data(fields))  # nothing typed is lost
         if is_json:
             self.send_json(result, 201)
         else:
@@ -100,10 +100,9 @@ class Apps(FormHandler):
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
                   or f"{self.authority.public_base()}/callback/")
 
-    def form_data(self) -> dict:
-        return {"name": self.get_body_argument("name", ""),
-                "redirect_uris": self.get_body_argument("redirect_uris", "").split(),
-                "public": self.get_body_argument("public", "") == "on"}
+    def form_data(self, fields: dict) -> dict:
+        return {"name": fields.get("name", ""), "redirect_uris": fields.get("redirect_uris", "").split(),
+                "public": fields.get("public", "") == "on"}
 
     async def create(self, data: dict) -> dict:
         name = inputs.text(data.get("name", ""), "app name", max_length=100)
@@ -145,15 +144,13 @@ class Users(FormHandler):
         self.page("users.html", status, users=self.store.users(), error=error, csrf=self.csrf_token(),
                   created=created, username=inputs.shown(typed.get("username")), name=inputs.shown(typed.get("name")))
 
-    def form_data(self) -> dict:
-        return {k: self.get_body_argument(k, "") for k in ("username", "password", "name")}
+    def form_data(self, fields: dict) -> dict:
+        return {k: fields.get(k, "") for k in ("username", "password", "name")}
 
     async def create(self, data: dict) -> dict:
-        username = inputs.text(data.get("username", ""), "username", max_length=254)
+        username = inputs.username(data.get("username", ""))
         password = inputs.text(data.get("password", ""), "password", min_length=8, max_length=1024, strip=False)
         name = inputs.text(data.get("name") or username, "name", max_length=100)
-        if not USERNAME.match(username):
-            raise BadInput("The username must be an e-mail address, as on Fortellis.")
         if self.store.user_by_name(username):
             raise BadInput(f"There is already a user {username!r}.")
         # The hash is slow on purpose: computed on a worker thread (it releases the GIL), so a room
@@ -201,7 +198,10 @@ class Instructor(SandboxHandler):
         self.page("instructor.html", rows=None, error="")
 
     def post(self):
-        token = self.get_body_argument("admin_token", "").strip()
+        try:
+            token = self.form().get("admin_token", "").strip()
+        except BadInput:
+            token = ""
         if not token or not self.authority.admin_token_matches(token):
             return self.page("instructor.html", 401, rows=None,
                              error="That is not the admin token this sandbox printed when it started.")

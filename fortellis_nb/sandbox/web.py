@@ -36,11 +36,15 @@ def _outermost(request, header: str) -> str:
 
 def proxied_origin(request, authority) -> tuple[str, str] | None:
     """(the browser's origin, the proxy's path to this server) when the request came through
-    jupyter-server-proxy for this server's own port, e.g. ("https://hub.example.org",
-    "/user/learner/proxy/8765"); None otherwise. Built only from what that browser sent (its
-    Host, the hub's X-Forwarded-Proto and -Host) and the proxy's context."""
-    match = PROXY_CONTEXT.fullmatch(request.headers.get("X-Forwarded-Context", ""))
-    if match is None or int(match.group(2)) != urlsplit(authority.base_url).port:
+    jupyter-server-proxy of the JupyterHub this sandbox runs under, for this server's own port,
+    e.g. ("https://hub.example.org", "/user/learner/proxy/8765"); None otherwise, and always
+    None for a sandbox that is not on a hub (``Settings.hub_prefix``), whatever headers say.
+    Built only from what that browser sent (its Host, the hub's X-Forwarded-Proto and -Host)
+    and the proxy's context."""
+    prefix = authority.settings.hub_prefix
+    context = request.headers.get("X-Forwarded-Context", "")
+    match = PROXY_CONTEXT.fullmatch(context)
+    if prefix is None or match is None or context != hub_context(prefix, urlsplit(authority.base_url).port):
         return None
     host = _outermost(request, "X-Forwarded-Host") or request.host
     scheme = _outermost(request, "X-Forwarded-Proto").lower() or "http"
@@ -78,9 +82,7 @@ def foreign_host(request, authority) -> str | None:
             return None
         except ValueError:
             pass
-        prefix = authority.settings.hub_prefix
-        proxied = proxied_origin(request, authority)
-        if prefix is not None and proxied and proxied[1] == hub_context(prefix, urlsplit(authority.base_url).port):
+        if proxied_origin(request, authority) is not None:
             return None
     return host
 
@@ -104,9 +106,11 @@ def foreign_origin(request, authority) -> str | None:
     return None if origin.strip().lower() in own else origin
 
 
-class DuplicateParameter(Exception):
+class DuplicateParameter(BadInput):
+    """RFC 6749 section 3.1: request parameters MUST NOT be included more than once."""
+
     def __init__(self, name: str):
-        super().__init__(name)
+        super().__init__(f"The '{name}' parameter was given more than once.")
         self.name = name
 
 
@@ -177,6 +181,16 @@ class StaticFiles(tornado.web.StaticFileHandler):
             raise tornado.web.HTTPError(404)
         return url_path
 
+    def log_exception(self, typ, value, tb):
+        if not (isinstance(value, tornado.web.HTTPError) and value.status_code < 500):
+            log.error("%s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
+
+    def write_error(self, status_code: int, **kwargs):
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        description = "Not found" if status_code == 404 else client_error_description(self, status_code,
+                                                                                    kwargs.get("exc_info"))
+        self.finish(f"{status_code}: {description} (the sandbox serves sandbox.css and callback.js here)\n")
+
 
 class SandboxHandler(tornado.web.RequestHandler):
     """Base of every handler: headers, parameters, errors."""
@@ -228,10 +242,19 @@ class SandboxHandler(tornado.web.RequestHandler):
     def json_body(self) -> dict:
         return json_object(self.request.body)
 
+    def form(self) -> dict[str, str]:
+        """The form body's fields, each given once, as UTF-8 text exactly as sent: not through
+        tornado's get_body_argument, which turns control characters into spaces. BadInput
+        (DuplicateParameter) when a field is given twice or is not UTF-8."""
+        return merge_params(self.request.body_arguments)
+
+    def media_type(self) -> str:
+        """The request body's media type, lower case (media types are case-insensitive)."""
+        return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
     def wants_json(self) -> bool:
-        accept = self.request.headers.get("Accept", "")
-        ctype = self.request.headers.get("Content-Type", "")
-        return "application/json" in ctype or ("application/json" in accept and "text/html" not in accept)
+        accept = self.request.headers.get("Accept", "").lower()
+        return self.media_type() == "application/json" or ("application/json" in accept and "text/html" not in accept)
 
     def send_json(self, body: dict | list, status: int = 200):
         """Answer with JSON; the returned future resolves once the answer is written."""
@@ -267,7 +290,7 @@ class SandboxHandler(tornado.web.RequestHandler):
         if status_code >= 500:
             description = "The sandbox hit an unexpected error. Its log has the details."
         else:
-            description = reason
+            description = client_error_description(self, status_code, kwargs.get("exc_info"))
         if self.request.path.startswith("/api/"):
             self.finish({"code": "GATEWAY-ERROR", "message": description})
         elif "/v1/" in self.request.path or self.wants_json() or self.request.path.startswith("/sandbox/"):
@@ -279,6 +302,31 @@ class SandboxHandler(tornado.web.RequestHandler):
             self.render("error.html", root=self.root, title=f"{status_code} {reason}",
                         error="server_error" if status_code >= 500 else "not_found",
                         description=description, hint="", registered=())
+
+
+def allowed_methods(handler: tornado.web.RequestHandler) -> list[str]:
+    """The HTTP methods a handler class answers (those it defines itself)."""
+    base = tornado.web.RequestHandler
+    return [m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+            if getattr(type(handler), m.lower()) is not getattr(base, m.lower())]
+
+
+def client_error_description(handler: tornado.web.RequestHandler, status: int, exc_info) -> str:
+    """What a 4xx that tornado itself raised was about, for the learner: the method to use for
+    a 405 (with its Allow header), what could not be read for a 400."""
+    if status == 405:
+        methods = allowed_methods(handler)
+        handler.set_header("Allow", ", ".join(methods))
+        return (f"{handler.request.method} is not what {handler.request.path} answers; "
+                f"use {' or '.join(methods) or 'another path'}.")
+    error = exc_info[1] if exc_info else None
+    if isinstance(error, tornado.web.HTTPError) and error.log_message:
+        try:  # tornado's own message, e.g. "Invalid unicode in url: b'\\xff'"
+            said = error.log_message % error.args if error.args else error.log_message
+        except (TypeError, ValueError):
+            said = error.log_message
+        return f"{said[:200]}."
+    return handler._reason or "Error"
 
 
 class NotFound(SandboxHandler):

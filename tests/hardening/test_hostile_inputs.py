@@ -65,12 +65,15 @@ def pages_still_render(info):
 # --- text that is not text ---------------------------------------------------------------
 
 def plain(value: str) -> bool:
-    """The reference: text a person could have typed (no unpaired surrogate, no control)."""
-    return not any("\ud800" <= c <= "\udfff" or unicodedata.category(c) == "Cc" for c in value)
+    """The reference: text a person could have typed and can see. Not: controls (Cc), invisible
+    formatting such as U+200B or U+202E (Cf), unpaired surrogates (Cs), private-use (Co) and
+    unassigned code points (Cn), line and paragraph separators (Zl, Zp)."""
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in value)
 
 
 NASTY_CHARS = st.one_of(st.characters(categories=["Cs"]), st.characters(categories=["Cc"]),
-                        st.sampled_from(["\u2028", "\u200b", "\ufeff", "é", "😀", "\U0010ffff"]))
+                        st.characters(categories=["Cf", "Co", "Cn", "Zl", "Zp"]),
+                        st.sampled_from(["\u2028", "\u200b", "\ufeff", "\u202e", "é", "😀", "\U0010ffff", "＠"]))
 NASTY_TEXT = st.builds(lambda a, b, c: a + b + c, st.text(max_size=6), st.text(NASTY_CHARS, min_size=0, max_size=3),
                        st.text(max_size=6))
 
