@@ -224,11 +224,24 @@ class Admin(SandboxHandler):
             self.send_json({"error": "unauthorized", "error_description": "Send 'Authorization: Bearer <admin_token>' "
                             "with the admin token the sandbox printed when it started."}, 401)
 
+    ACTIONS = {"progress": "GET", "activity": "GET", "rotate-keys": "POST", "shutdown": "POST"}
+
+    def unknown(self, action: str):
+        """404 for an action there is not, 405 (with Allow) for one asked with the wrong method."""
+        method = self.ACTIONS.get(action)
+        if method is None:
+            listed = ", ".join(f"{m} {a}" for a, m in self.ACTIONS.items())
+            return self.send_json({"error": "not_found", "error_description": f"There is no admin action "
+                                   f"{action!r}. The actions: {listed}."}, 404)
+        self.set_header("Allow", method)
+        self.send_json({"error": "method_not_allowed", "error_description": f"{action} is asked for with "
+                        f"{method}, not {self.request.method}."}, 405)
+
     def get(self, action: str):
         if action == "progress":
             return self.send_json(progress(self.store))
         if action != "activity":
-            return self.send_json({"error": "not_found"}, 404)
+            return self.unknown(action)
         self.send_json([{"api_key": r["api_key"], "kind": r["kind"], "count": r["count"], "last": r["last"]}
                         for r in self.store.activity()])
 
@@ -238,5 +251,5 @@ class Admin(SandboxHandler):
             self.shutdown()
             return
         if action != "rotate-keys":
-            return self.send_json({"error": "not_found"}, 404)
+            return self.unknown(action)
         self.send_json({"kid": self.authority.rotate_keys(), "jwks": self.authority.jwks()})

@@ -136,3 +136,13 @@ def test_the_static_files_errors_are_short_and_logged_by_nobody(info, path, capl
 def test_an_undecodable_path_says_so(info):
     response = requests.get(f"{info.base_url}/oauth2/%FF/v1/keys", timeout=10)
     assert response.status_code == 400 and "Invalid unicode" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("method, action, status, words", [
+    ("GET", "shutdown", 405, "shutdown is asked for with POST"), ("GET", "rotate-keys", 405, "with POST"),
+    ("POST", "progress", 405, "with GET"), ("POST", "explode", 404, "no admin action 'explode'"),
+])
+def test_admin_actions_say_what_there_is(info, method, action, status, words):
+    response = requests.request(method, f"{info.base_url}/sandbox/admin/{action}", timeout=10,
+                                headers={"Authorization": f"Bearer {info.admin_token}"})
+    assert response.status_code == status and words in response.json()["error_description"]
