@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A workshop room against one shared sandbox: N participants, each doing what a participant
-does: sign up as their own user, register their own app, open the authorize page, sign in,
-exchange the code, refresh, call the API.
+does: sign up as their own user, register their own app, activate it as a dealer (for a
+Subscription-Id), open the authorize page, sign in, exchange the code, refresh, call the API.
 
 They start all at once (an instructor says "go"), or with ``--arrive-over SECONDS`` spread
 evenly over that window, each starting on time whatever the others are doing (an open loop:
@@ -31,7 +31,7 @@ import requests
 
 from common import machine, percentile, sandbox, sign_in
 
-STEPS = ("sign up", "register app", "authorize page", "sign in", "exchange", "refresh", "API call")
+STEPS = ("sign up", "register app", "activate", "authorize page", "sign in", "exchange", "refresh", "API call")
 
 
 def participant(n: int, info: dict, timings: dict, errors: list, lock: threading.Lock) -> None:
@@ -53,6 +53,9 @@ def participant(n: int, info: dict, timings: dict, errors: list, lock: threading
              lambda r: r.status_code == 201)
         app = step("register app", lambda: http.post(f"{base}/sandbox/apps", timeout=60, json={
             "name": f"App {n}", "redirect_uris": [callback]}), lambda r: r.status_code == 201)
+        # Playing a dealer, who activates the app: its Subscription-Id for that dealer.
+        app.update(step("activate", lambda: http.post(f"{base}/sandbox/subscriptions", timeout=60, json={
+            "api_key": app["api_key"], "dealership": f"Dealer {n}"}), lambda r: r.status_code == 201))
         query = urlencode({"client_id": app["api_key"], "response_type": "code", "scope": "openid offline_access",
                            "redirect_uri": callback, "state": f"s{n}", "nonce": f"n{n}"})
         landed = sign_in(http, f"{issuer}/v1/authorize?{query}", callback, user["username"], user["password"],

@@ -34,8 +34,8 @@ def test_explain_lays_out_what_why_and_what_to_do(client):
         client.refresh(scopes="openid offline_access profile")
     report = explain(caught.value)
     text = repr(report)
-    assert "What happened: InvalidScopeError: invalid_scope" in text
-    assert "Why: The requested scope is invalid, unknown, or malformed." in text
+    assert "What happened: AccessDeniedError: access_denied" in text
+    assert "Why: Some of the scopes requested for the refresh request were not granted" in text
     assert "What to do:" in text and "curl --request POST" in text
     assert tokens.refresh_token not in text and tokens.refresh_token not in report._repr_html_()
     assert "<pre>" in report._repr_html_() and client.config.api_secret not in text

@@ -26,10 +26,9 @@ GATEWAY_HINTS = {
                                "do not send the ID token.",
     "MISSING-SUBSCRIPTION-ID": "Add the `Subscription-Id` header: the dealer's subscription to your app.",
     "SUBSCRIPTION-MISMATCH": "This Subscription-Id does not belong to the app the token was issued to.",
-    "API-SUBSCRIPTION-INACTIVE": "The dealer's subscription does not (or no longer) include this API; "
-                                 "it must be activated in the Marketplace.",
-    "INSUFFICIENT-SCOPE": "The token lacks a scope this API needs.",
-    "NOT-FOUND": "No such API path; check the URL.",
+    "API-SUBSCRIPTION-INACTIVE": "The dealer's subscription to your app is not active (yet): the API's "
+                                 "developer approves each one. Use an active Subscription-Id, or `test`.",
+    "API-DOES-NOT-EXIST": "No API answers at this path: check the URL (the API's base URL and its path).",
 }
 
 

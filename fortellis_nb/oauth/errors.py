@@ -315,6 +315,16 @@ class InvalidScopeError(TokenRequestError):
                     "ask for a subset of the scopes you were granted, or sign in again with more.")
 
 
+class AccessDeniedError(TokenRequestError):
+    """access_denied at the token endpoint: Okta's answer to a refresh that asks for a scope
+    the original authorize request was not granted ("Some of the scopes requested for the
+    refresh request were not granted in the original authorize request.")."""
+
+    default_error = "access_denied"
+    default_hint = ("When you refresh, you cannot include a scope that is not in the original call; "
+                    "ask for a subset of the scopes you were granted, or sign in again with more.")
+
+
 class UnsupportedTokenTypeError(TokenRequestError):
     """unsupported_token_type: "The authorization server does not support the
     revocation of the presented token type." (RFC 7009, 2.2.1)"""
@@ -336,7 +346,7 @@ class InvalidTokenError(TokenRequestError):
 OAUTH_ERRORS: dict[str, type[TokenRequestError]] = {
     cls.default_error: cls
     for cls in (InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
-                UnsupportedGrantTypeError, InvalidScopeError, UnsupportedTokenTypeError,
+                UnsupportedGrantTypeError, InvalidScopeError, AccessDeniedError, UnsupportedTokenTypeError,
                 InvalidTokenError)
 }
 

@@ -14,6 +14,7 @@ tutorial's later curl examples, which put them in the URL instead.
 from __future__ import annotations
 
 import base64
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -106,16 +107,35 @@ def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = No
     raise cls(description or f"The server answered {code}.", error=code, hint=hint, exchange=exchange)
 
 
+#: An API Key as Fortellis (and the sandbox) hand them out: 32 letters and digits.
+API_KEY_SHAPE = re.compile(r"[A-Za-z0-9]{32}")
+
+
+def looks_swapped(api_key: str | None, api_secret: str | None) -> bool:
+    """True when what was sent as the API Key is not shaped like one and the secret is: the two
+    are most likely the wrong way round (the tutorial's `API Secret:API Key` note)."""
+    return bool(api_key and api_secret and not API_KEY_SHAPE.fullmatch(api_key)
+                and API_KEY_SHAPE.fullmatch(api_secret))
+
+
 def _hint_for(code: str, description: str, context: str, *, code_age: float | None = None,
               code_used_before: bool = False, redirect_uri: str | None = None,
-              original_scopes=None, requested_scopes=None) -> str | None:
+              original_scopes=None, requested_scopes=None, sent_key: str | None = None,
+              sent_secret: str | None = None) -> str | None:
     lowered = description.lower()
     if code == "invalid_client":
-        if "swap" in lowered or "reverse" in lowered or "order" in lowered:
-            return ("The API Key and API Secret are swapped: encode `API Key:API Secret`, key first. "
-                    "(The tutorial's `API Secret:API Key` is a known mistake.)")
+        # The server says only that it does not know the client (Okta's words); this client knows
+        # what it sent, and can say what the likely mistake is.
+        if looks_swapped(sent_key, sent_secret):
+            return (f"The API Key and API Secret are swapped: this request sent `{shorten(sent_key)}` as the "
+                    "API Key, which is shaped like a secret, and the API Key as the secret. Encode "
+                    "`API Key:API Secret`, key first. (The tutorial's `API Secret:API Key` is a known mistake.)")
         if "no client credentials" in lowered:
             return "Send `Authorization: Basic base64(API Key:API Secret)` with the request."
+        if "either the client or the client credentials" in lowered:
+            return (f"The server knows no app with the API Key `{shorten(sent_key or '')}`. Use the API Key "
+                    "exactly as the developer portal shows it, first in `API Key:API Secret` (the tutorial's "
+                    "`API Secret:API Key` is a known mistake).")
         return None
     if code == "invalid_grant" and context == "authorization_code":
         if "pkce" in lowered:
@@ -134,7 +154,7 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
     if code == "invalid_grant" and context == "refresh_token":
         return ("The refresh token is unknown, revoked or expired (unused for 7 days). Sign in again "
                 "with `offline_access` in the scope.")
-    if code == "invalid_scope" and context == "refresh_token":
+    if code in ("invalid_scope", "access_denied") and context == "refresh_token":
         extra = sorted(set(requested_scopes or ()) - set(original_scopes or ())) if original_scopes else []
         return ("When you refresh, you cannot include a scope that is not in the original call"
                 + (f": {', '.join(extra)} was not granted" if extra else "")
@@ -198,7 +218,8 @@ def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: 
                                            label="Exchange the code", params_in=params_in, clock=clock)
     if exchange.status != 200:
         _raise_for_oauth_error(exchange, context="authorization_code", code_age=age,
-                               code_used_before=code_used_before, redirect_uri=redirect_uri)
+                               code_used_before=code_used_before, redirect_uri=redirect_uri,
+                               sent_key=api_key, sent_secret=api_secret)
     return _token_response(exchange, "authorization_code", received_at)
 
 
@@ -218,7 +239,7 @@ def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, r
                                            label="Refresh", params_in=params_in, clock=clock)
     if exchange.status != 200:
         _raise_for_oauth_error(exchange, context="refresh_token", original_scopes=original_scopes,
-                               requested_scopes=requested)
+                               requested_scopes=requested, sent_key=api_key, sent_secret=api_secret)
     response = _token_response(exchange, "refresh_token", received_at)
     if response.refresh_token is None:
         response.refresh_token_status = "not returned"
@@ -237,7 +258,7 @@ def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_sec
     exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
                                            label="Client credentials", clock=clock)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="client_credentials")
+        _raise_for_oauth_error(exchange, context="client_credentials", sent_key=api_key, sent_secret=api_secret)
     return _token_response(exchange, "client_credentials", received_at)
 
 
@@ -249,7 +270,7 @@ def _about_a_token(http: Http, endpoint: str, token: str, token_type_hint: str |
         form["token_type_hint"] = token_type_hint
     exchange, _ = _token_request(http, endpoint, form, api_key=api_key, api_secret=api_secret, label=label)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context=context)
+        _raise_for_oauth_error(exchange, context=context, sent_key=api_key, sent_secret=api_secret)
     return exchange
 
 

@@ -3,6 +3,8 @@ its signing keys and the tokens it mints."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -13,9 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import ids
-from .jwt_rs256 import SigningKey, at_hash
+from .jwt_rs256 import TOKEN_PROFILES, SigningKey, at_hash
 from .storage import Store, hash_password
-from .throttle import FailureLimit
+from .throttle import FailureLimit, RequestLimit
 
 # The sandbox's well-known demo data. The password is fixed so a learner can type it;
 # the API Secret is random per state directory, like a real one.
@@ -27,9 +29,13 @@ DEMO_USERS = (
 )
 DEMO_PASSWORD = "sandbox-password"
 DEMO_APP_NAME = "Sandbox Demo App"
+DEMO_CONSENT_APP_NAME = "Sandbox Consent App"  # asks the user's consent, to see Allow, Deny and access_denied
 SANDBOX_CALLBACK = "{sandbox}/callback/"  # stands for this server's own callback page
+SANDBOX_SIGNED_OUT = "{sandbox}/signed-out/"  # this server's own page after /v1/logout
 DEMO_REDIRECT_URIS = (SANDBOX_CALLBACK, "https://example.com/")
+DEMO_LOGOUT_URIS = (SANDBOX_SIGNED_OUT, "https://example.com/")
 ACCESS_TOKEN_AUDIENCE = "api_providers"
+ID_TOKEN_AUDIENCE_2022 = "fortellis"
 SCOPES = ("openid", "profile", "email", "offline_access")
 CLIENT_CREDENTIALS_SCOPES = ("anonymous",)
 
@@ -61,9 +67,16 @@ class Settings:
     sign_in_failures_per_user: int = 5
     sign_in_failures_per_address: int = 20
     sign_in_lockout: float = 30  # the first wait; each further failure doubles it
+    #: The shape of the tokens (jwt_rs256.TOKEN_PROFILES): the tutorial's, or Fortellis' of 2020-2022.
+    token_profile: str = field(default_factory=lambda: os.environ.get("FORTELLIS_SANDBOX_TOKEN_PROFILE", "tutorial"))
+    #: Requests per minute one client may make to /v1/authorize and to /v1/token (0: no limit).
+    #: Okta's org-wide bucket for a custom authorization server; an app may be registered with less.
+    rate_limit_per_minute: int = 1200
 
     def __post_init__(self):
         self.state_dir = Path(self.state_dir)
+        if self.token_profile not in TOKEN_PROFILES:
+            raise ValueError(f"Unknown token profile {self.token_profile!r}: one of {', '.join(TOKEN_PROFILES)}.")
         if not self.allow_remote and not is_loopback(self.host):
             raise ValueError(
                 f"The sandbox listens on loopback only (127.0.0.1, ::1, localhost); {self.host!r} would let other "
@@ -95,6 +108,7 @@ class Authority:
         self.idp_id = store.meta("idp_id")
         self._admin_token = store.meta("admin_token")
         self.base_url = ""  # set once the server is bound
+        self.rate_limits = RequestLimit(settings.clock)
         self.sign_in_limits = {
             "user": FailureLimit(settings.sign_in_failures_per_user, settings.sign_in_lockout, settings.clock),
             "address": FailureLimit(settings.sign_in_failures_per_address, settings.sign_in_lockout, settings.clock),
@@ -107,21 +121,34 @@ class Authority:
     def _seed(self) -> None:
         store, now = self.store, self.now
         if store.meta("server_id"):
-            return
+            return self._seed_consent_app()
         with store.transaction():
             store.set_meta("server_id", ids.okta_id("aus"))
             store.set_meta("idp_id", ids.okta_id("00o"))
             store.set_meta("admin_token", ids.opaque())
-            app, secret = store.add_app(DEMO_APP_NAME, list(DEMO_REDIRECT_URIS), now)
+            app, secret = store.add_app(DEMO_APP_NAME, list(DEMO_REDIRECT_URIS), now,
+                                        logout_uris=list(DEMO_LOGOUT_URIS))
             store.set_meta("demo_api_key", app.api_key)
             store.set_meta("demo_api_secret", secret)
             for username, name, assigned in DEMO_USERS:
                 store.add_user(username, hash_password(DEMO_PASSWORD), name, now, assigned=assigned)
+            # A dealer activated the demo app (Marketplace): its Subscription-Id; another is not active.
             store.set_meta("demo_subscription_id", store.add_subscription(app.api_key, "Sandbox Motors"))
             store.add_subscription(app.api_key, "Closed Motors (subscription inactive)", active=False)
             # Fortellis' test environment knows "test" as a sample dealership for every app.
             store.add_subscription(None, "Test Dealership", subscription_id="test")
-            store.add_signing_key(SigningKey.generate(now))
+            store.add_signing_key(SigningKey.generate(now, activated=now))
+        self._seed_consent_app()
+
+    def _seed_consent_app(self) -> None:
+        """The second demo app (also added to a state directory made before it existed)."""
+        if self.store.meta("consent_api_key"):
+            return
+        with self.store.transaction():
+            app, secret = self.store.add_app(DEMO_CONSENT_APP_NAME, list(DEMO_REDIRECT_URIS), self.now, consent=True,
+                                             logout_uris=list(DEMO_LOGOUT_URIS))
+            self.store.set_meta("consent_api_key", app.api_key)
+            self.store.set_meta("consent_api_secret", secret)
 
     # --- identity of this server ---
     @property
@@ -141,58 +168,90 @@ class Authority:
     def registered_redirect_uris(self, app) -> list[str]:
         return [u for registered in app.redirect_uris for u in self.expand_redirect_uri(registered)]
 
-    # --- keys ---
+    # --- keys (an Okta custom authorization server's: ACTIVE, NEXT and EXPIRED) ---
     def signing_key(self) -> SigningKey:
-        return next(k for k in reversed(self._keys) if k.retired is None)
+        return max((k for k in self._keys if k.status == "ACTIVE"), key=lambda k: k.activated)
+
+    def live_keys(self) -> list[SigningKey]:
+        """ACTIVE first, then NEXT, then the EXPIRED ones still within ``key_grace``."""
+        horizon = self.now - self.settings.key_grace
+        order = {"ACTIVE": 0, "NEXT": 1, "EXPIRED": 2}
+        keys = [k for k in self._keys if k.retired is None or k.retired >= horizon]
+        return sorted(keys, key=lambda k: (order[k.status], -(k.retired or 0)))
 
     def published_keys(self) -> dict[str, SigningKey]:
-        horizon = self.now - self.settings.key_grace
-        return {k.kid: k for k in self._keys if k.retired is None or k.retired >= horizon}
+        """The keys a token may name, by kid. Both profiles' kids: a token signed under the other
+        profile (the state directory served with it before) still verifies."""
+        return {k.public_kid(profile): k for k in self.live_keys() for profile in TOKEN_PROFILES}
 
     def jwks(self) -> dict:
-        return {"keys": [k.jwk() for k in reversed(list(self.published_keys().values()))]}
+        return {"keys": [k.jwk(self.settings.token_profile) for k in self.live_keys()]}
+
+    def ensure_next_key(self) -> None:
+        """Generate the NEXT key when there is none (after start, off the event loop, and after a
+        rotation), so clients that cache the key set already hold the key signing will move to."""
+        with self._keys_lock:
+            if any(k.status == "NEXT" for k in self._keys):
+                return
+            self.store.add_signing_key(SigningKey.generate(self.now))
+            self._keys = self.store.signing_keys()
 
     def rotate_keys(self) -> str:
-        """Sign with a new key from now on; the old one stays published for ``key_grace``."""
+        """NEXT becomes ACTIVE and ACTIVE becomes EXPIRED (published for ``key_grace`` more);
+        a new NEXT is made. Returns the kid that signs from now on."""
+        self.ensure_next_key()
         with self._keys_lock:
-            key = SigningKey.generate(self.now)
-            self.store.add_signing_key(key, retire_others_at=self.now)
+            self.store.rotate_signing_keys(self.now)
             self.store.drop_signing_keys_retired_before(self.now - self.settings.key_grace)
             self._keys = self.store.signing_keys()
-            return key.kid
+        self.ensure_next_key()
+        return self.signing_key().public_kid(self.settings.token_profile)
 
     # --- tokens ---
-    def access_token_claims(self, *, api_key: str, scopes, user=None) -> dict:
+    def access_token_id(self, grant_id: str | None) -> str:
+        """Okta's access token jti: "AT." and a random part, and for one issued next to a refresh
+        token a second part that names its grant and stays the same across refreshes (the
+        tutorial's refresh examples show it)."""
+        jti = ids.jti("AT")
+        if grant_id is not None:
+            jti += "." + base64.b64encode(hashlib.sha256(grant_id.encode()).digest()).decode("ascii")
+        return jti
+
+    def access_token_claims(self, *, api_key: str, scopes, user=None, grant_id: str | None = None) -> dict:
         now = int(self.now)
-        claims = {
-            "ver": 1,
-            "jti": ids.jti("AT"),
-            "iss": self.issuer,
-            "aud": ACCESS_TOKEN_AUDIENCE,
-            "iat": now,
-            "exp": now + int(self.settings.token_lifetime),
-            "cid": api_key,
-        }
+        jti, exp = self.access_token_id(grant_id), now + int(self.settings.token_lifetime)
+        sub = user.username if user is not None else api_key
+        if self.settings.token_profile == "fortellis-2022":
+            # The claims, in their order, of Fortellis' access tokens of 2020-2022: no "ver".
+            claims = {"cid": api_key, "jti": jti, "scp": list(scopes), "sub": sub}
+            if user is not None:
+                claims["uid"] = user.id
+            claims.update(iat=now, exp=exp, aud=ACCESS_TOKEN_AUDIENCE, iss=self.issuer)
+            return claims
+        claims = {"ver": 1, "jti": jti, "iss": self.issuer, "aud": ACCESS_TOKEN_AUDIENCE, "iat": now, "exp": exp,
+                  "cid": api_key}
         if user is not None:
             claims["uid"] = user.id
         claims["scp"] = list(scopes)
-        claims["sub"] = user.username if user is not None else api_key
+        claims["sub"] = sub
         return claims
 
     def id_token_claims(self, *, api_key: str, user, scopes, auth_time: float, nonce: str | None = None) -> dict:
-        """The ID token's claims but its ``at_hash``, which needs the signed access token."""
+        """The ID token's claims, for the tutorial's profile all but its ``at_hash`` (which needs
+        the signed access token)."""
         now = int(self.now)
-        claims = {
-            "sub": user.id,
-            "ver": 1,
-            "iss": self.issuer,
-            "aud": api_key,
-            "iat": now,
-            "exp": now + int(self.settings.token_lifetime),
-            "jti": ids.jti("ID"),
-            "amr": ["pwd"],
-            "idp": self.idp_id,
-        }
+        exp = now + int(self.settings.token_lifetime)
+        if self.settings.token_profile == "fortellis-2022":
+            # Fortellis' ID tokens of 2020-2022 carried these claims, in this order, and no others:
+            # the audience is "fortellis", not the API Key. A nonce, when one was sent, is kept
+            # (OpenID Connect requires it; Fortellis' examples sent none).
+            claims = {"jti": ids.jti("ID"), "sub": user.id, "idp": self.idp_id, "iat": now, "exp": exp,
+                      "aud": ID_TOKEN_AUDIENCE_2022, "iss": self.issuer}
+            if nonce is not None:
+                claims["nonce"] = nonce
+            return claims
+        claims = {"sub": user.id, "ver": 1, "iss": self.issuer, "aud": api_key, "iat": now, "exp": exp,
+                  "jti": ids.jti("ID"), "amr": ["pwd"], "idp": self.idp_id}
         if nonce is not None:
             claims["nonce"] = nonce
         if "profile" in scopes:
@@ -206,11 +265,13 @@ class Authority:
 
     def issue_tokens(self, *, api_key: str, scopes, user=None, grant_id=None, auth_time=None,
                      nonce=None, refresh_token: str | None = None) -> dict:
-        """A token response (RFC 6749 section 5.1), its access token recorded in the store."""
-        access_claims = self.access_token_claims(api_key=api_key, scopes=scopes, user=user)
+        """A token response (RFC 6749 section 5.1), its tokens recorded in the store."""
+        profile = self.settings.token_profile
+        access_claims = self.access_token_claims(api_key=api_key, scopes=scopes, user=user,
+                                                 grant_id=grant_id if refresh_token else None)
         self.store.add_access_token(access_claims["jti"], grant_id, api_key, access_claims["exp"])
         key = self.signing_key()
-        access_token = key.sign(access_claims)
+        access_token = key.sign(access_claims, profile)
         body = {
             "token_type": "Bearer",
             "expires_in": int(self.settings.token_lifetime),
@@ -222,7 +283,10 @@ class Authority:
         if user is not None and "openid" in scopes:
             id_claims = self.id_token_claims(api_key=api_key, user=user, scopes=scopes, auth_time=auth_time,
                                              nonce=nonce)
-            body["id_token"] = key.sign({**id_claims, "at_hash": at_hash(access_token)})
+            if profile == "tutorial":
+                id_claims["at_hash"] = at_hash(access_token)
+            self.store.add_id_token(id_claims["jti"], api_key, id_claims["exp"])
+            body["id_token"] = key.sign(id_claims, profile)
         return body
 
     def admin_token_matches(self, presented: str) -> bool:

@@ -1,5 +1,12 @@
 """A sample API behind a gateway in the style of Fortellis' (api.fortellis.io): it wants
-``Authorization: Bearer``, a ``Subscription-Id`` the app holds, and echoes ``Request-Id``."""
+``Authorization: Bearer``, a ``Subscription-Id`` of the app's, and echoes ``Request-Id``.
+
+Its refusals carry Fortellis' gateway error codes with the cause Fortellis' documentation
+gives for each (general/making-calls/fortellis-error-codes.md, updated 2022-08). That page
+gives no HTTP status and no body: the statuses here are the sandbox's choice (401 for a
+token the gateway cannot accept, 400 for a missing Subscription-Id, 403 for one it will
+not serve, 404 for an API that does not exist), and so is the body ``{"code", "message",
+"requestId"}`` (docs/fidelity.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from .authority import ACCESS_TOKEN_AUDIENCE
 from .jwt_rs256 import TokenInvalid, verify
 from .web import SandboxHandler
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.:]{1,128}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:]{1,128}")
+RESOURCES = ("sandbox/v1/dealership", "sandbox/v1/customers")
 
 CUSTOMERS = (
     {"customerId": "C-1001", "name": "Avery Chen", "vehicle": "2021 Sandbox Roadster"},
@@ -18,77 +26,93 @@ CUSTOMERS = (
     {"customerId": "C-1003", "name": "Sam Okafor", "vehicle": "2023 Sandbox Sedan"},
 )
 
+# Each code with Fortellis' documented cause, as the message.
+CAUSES = {
+    "API-DOES-NOT-EXIST": (404, "The app cannot access this endpoint because the endpoint doesn't exist."),
+    "MISSING-AUTHORIZATION": (401, "The App Developer didn't include the authorization header in the request to "
+                                   "the API."),
+    "INVALID-TOKEN": (401, "The App Developer has a JSON Web Token that isn't valid."),
+    "TOKEN-EXPIRED": (401, "The app's token has expired."),
+    "TOKEN-ISSUER-MISMATCH": (401, "The App Developer retrieved a token from an authorization server that is not "
+                                   "{issuer}."),
+    "TOKEN-AUDIENCE-MISMATCH": (401, "The App Developer retrieved a token with the wrong audience."),
+    "MISSING-SUBSCRIPTION-ID": (400, "The App Developer didn't include the Subscription-Id header."),
+    "SUBSCRIPTION-MISMATCH": (403, "The App Developer provides a Subscription-Id that's not associated with the API."),
+    "API-SUBSCRIPTION-INACTIVE": (403, "API Developers must approve each subscription before the subscription can "
+                                       "be active."),
+}
+
 
 class GatewayError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, code: str, **values):
+        status, message = CAUSES[code]
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message = status, code, message.format(**values)
 
 
 class SampleApi(SandboxHandler):
     def prepare(self):
         incoming = self.request.headers.get("Request-Id", "").strip()
         # The gateway makes an id up when the caller sent none (or one it cannot echo safely).
-        self.request_id = incoming if REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        self.request_id = incoming if REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         self.set_header("Request-Id", self.request_id)
 
-    def get(self, resource: str):
+    def refuse(self, err: GatewayError):
+        if err.status == 401:
+            self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{err.code}"')
+        self.send_json({"code": err.code, "message": err.message, "requestId": self.request_id}, err.status)
+
+    def get(self, path: str):
         try:
+            if path.rstrip("/") not in RESOURCES:
+                raise GatewayError("API-DOES-NOT-EXIST")
             claims = self.check_token()
             subscription = self.check_subscription(claims)
         except GatewayError as err:
-            if err.status == 401:
-                self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{err.code}"')
-            return self.send_json({"code": err.code, "message": err.message, "requestId": self.request_id},
-                                  err.status)
+            return self.refuse(err)
         self.store.count(claims["cid"], "api_call", self.now)
         caller = {"apiKey": claims["cid"], "user": claims.get("sub") if "uid" in claims else None,
                   "scopes": claims.get("scp", [])}
-        if resource == "dealership":
+        if path.rstrip("/").endswith("dealership"):
             body = {"subscriptionId": subscription["id"], "dealership": subscription["dealership"], "caller": caller}
         else:
             body = {"subscriptionId": subscription["id"], "items": list(CUSTOMERS), "count": len(CUSTOMERS)}
         self.send_json({**body, "requestId": self.request_id})
 
+    def post(self, path: str):
+        # The sample API only reads; any other method on it, or any path, is an API there is not.
+        return self.refuse(GatewayError("API-DOES-NOT-EXIST"))
+
+    put = delete = patch = post
+
     def check_token(self) -> dict:
         header = self.request.headers.get("Authorization", "")
         if not header.strip():
-            raise GatewayError(401, "MISSING-AUTHORIZATION",
-                               "The request has no Authorization header. Send 'Authorization: Bearer <access token>'.")
+            raise GatewayError("MISSING-AUTHORIZATION")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise GatewayError(401, "INVALID-TOKEN",
-                               "The Authorization header must be 'Bearer <access token>'.")
+            raise GatewayError("INVALID-TOKEN")
         try:
             claims = verify(token.strip(), self.authority.published_keys())
-        except TokenInvalid as exc:
-            raise GatewayError(401, "INVALID-TOKEN", f"The access token is not valid: {exc}.") from None
+        except TokenInvalid:
+            raise GatewayError("INVALID-TOKEN") from None
         if claims.get("iss") != self.authority.issuer:
-            raise GatewayError(401, "TOKEN-ISSUER-MISMATCH",
-                               f"The token was issued by {claims.get('iss')!r}, not by {self.authority.issuer!r}.")
+            raise GatewayError("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
         if claims.get("aud") != ACCESS_TOKEN_AUDIENCE:
-            raise GatewayError(401, "TOKEN-AUDIENCE-MISMATCH",
-                               "This is not an access token for Fortellis APIs (its audience is not "
-                               "'api_providers'). Did you send the ID token?")
+            raise GatewayError("TOKEN-AUDIENCE-MISMATCH")
         if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= self.now:
-            raise GatewayError(401, "TOKEN-EXPIRED",
-                               "The access token has expired. Refresh it, or sign in again.")
+            raise GatewayError("TOKEN-EXPIRED")
         if self.store.access_token_revoked(str(claims.get("jti"))):
-            raise GatewayError(401, "INVALID-TOKEN", "The access token has been revoked.")
+            raise GatewayError("INVALID-TOKEN")
         return claims
 
     def check_subscription(self, claims: dict):
         subscription_id = self.request.headers.get("Subscription-Id", "").strip()
         if not subscription_id:
-            raise GatewayError(400, "MISSING-SUBSCRIPTION-ID",
-                               "The request has no Subscription-Id header. Send the Subscription-Id the dealer's "
-                               "activation of your app created.")
+            raise GatewayError("MISSING-SUBSCRIPTION-ID")
         subscription = self.store.subscription(subscription_id)
         if subscription is None or subscription["api_key"] not in (None, claims.get("cid")):
-            raise GatewayError(403, "SUBSCRIPTION-MISMATCH",
-                               f"The Subscription-Id {subscription_id!r} does not belong to the app whose token "
-                               "was sent.")
+            raise GatewayError("SUBSCRIPTION-MISMATCH")
         if not subscription["active"]:
-            raise GatewayError(403, "API-SUBSCRIPTION-INACTIVE",
-                               f"The subscription {subscription_id!r} is not active.")
+            raise GatewayError("API-SUBSCRIPTION-INACTIVE")
         return subscription

@@ -7,10 +7,10 @@ mistake in one is caught by the other.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -25,25 +25,50 @@ _ENCODER = json.JSONEncoder(separators=_COMPACT)  # one encoder, not one per jso
 _SHA256 = hashes.SHA256()
 
 
+#: The two token shapes the sandbox can issue (``Settings.token_profile``): the one in the
+#: tutorial's examples (2019, as Okta mints them) and the one in every Fortellis example token
+#: minted 2020 to 2022 (fortellis-facts; docs/fidelity.md).
+TOKEN_PROFILES = ("tutorial", "fortellis-2022")
+
+
 @dataclass(frozen=True)
 class SigningKey:
-    kid: str
+    """One RS256 key of the server. Like an Okta custom authorization server's, it is NEXT
+    (published, not signing yet), then ACTIVE (signing), then EXPIRED (published a while longer
+    so tokens it signed still verify)."""
+
+    kid: str  # its RFC 7638 thumbprint, which the database keeps
     private_key: rsa.RSAPrivateKey
     created: float
+    activated: float | None = None
     retired: float | None = None
 
     @classmethod
-    def generate(cls, created: float) -> "SigningKey":
+    def generate(cls, created: float, activated: float | None = None) -> "SigningKey":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return cls(kid=_thumbprint(key.public_key()), private_key=key, created=created)
+        return cls(kid=_thumbprint(key.public_key()), private_key=key, created=created, activated=activated)
 
     @classmethod
-    def from_pem(cls, kid: str, pem: str, created: float, retired: float | None) -> "SigningKey":
+    def from_pem(cls, kid: str, pem: str, created: float, activated: float | None,
+                 retired: float | None) -> "SigningKey":
         # A key this server generated and kept in its own database: checking its RSA
         # parameters again on every start would cost more than the rest of start-up.
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=None,
                                                  unsafe_skip_rsa_key_validation=True)
-        return cls(kid=kid, private_key=key, created=created, retired=retired)
+        return cls(kid=kid, private_key=key, created=created, activated=activated, retired=retired)
+
+    @property
+    def status(self) -> str:
+        if self.retired is not None:
+            return "EXPIRED"
+        return "NEXT" if self.activated is None else "ACTIVE"
+
+    def public_kid(self, profile: str) -> str:
+        """The ``kid`` tokens and the key set name this key by: its thumbprint, or, in the
+        fortellis-2022 profile, a UUID as Fortellis' tokens had (derived from the thumbprint)."""
+        if profile == "fortellis-2022":
+            return str(uuid.UUID(bytes=hashlib.sha256(self.kid.encode()).digest()[:16], version=1))
+        return self.kid
 
     def pem(self) -> str:
         return self.private_key.private_bytes(
@@ -52,25 +77,27 @@ class SigningKey:
             serialization.NoEncryption(),
         ).decode("ascii")
 
-    def jwk(self) -> dict:
+    def jwk(self, profile: str = "tutorial") -> dict:
         numbers = self.private_key.public_key().public_numbers()
         return {
             "kty": "RSA",
             "alg": "RS256",
-            "kid": self.kid,
+            "kid": self.public_kid(profile),
             "use": "sig",
             "e": b64url(_int_bytes(numbers.e)),
             "n": b64url(_int_bytes(numbers.n)),
         }
 
-    @functools.cached_property
-    def _header(self) -> str:
-        # Shaped like the tutorial's tokens: {"kid": ..., "alg": "RS256"}, no "typ". The same for
-        # every token this key signs, so encoded once.
-        return b64url(_ENCODER.encode({"kid": self.kid, "alg": "RS256"}).encode())
+    def _header(self, profile: str) -> str:
+        # The tutorial's tokens: {"kid": ..., "alg": "RS256"}, no "typ"; Fortellis' 2020-2022 tokens:
+        # {"alg": "RS256", "typ": "JWT", "kid": a UUID}.
+        kid = self.public_kid(profile)
+        header = {"alg": "RS256", "typ": "JWT", "kid": kid} if profile == "fortellis-2022" else {"kid": kid,
+                                                                                                  "alg": "RS256"}
+        return b64url(_ENCODER.encode(header).encode())
 
-    def sign(self, claims: dict) -> str:
-        signing_input = f"{self._header}.{b64url(_ENCODER.encode(claims).encode())}"
+    def sign(self, claims: dict, profile: str = "tutorial") -> str:
+        signing_input = f"{self._header(profile)}.{b64url(_ENCODER.encode(claims).encode())}"
         signature = self.private_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), _SHA256)
         return f"{signing_input}.{b64url(signature)}"
 

@@ -56,6 +56,10 @@ ERRORS: dict[str, Error] = {
     "invalid_max_age": _okta(400, "invalid_request",
                              "Invalid value for 'max_age' parameter. It should be within range 0 - 2^31-1."),
     "login_required": _okta(400, "login_required", "The client specified not to prompt, but the user is not logged in."),
+    "consent_required": _okta(400, "consent_required", "The following scopes require user consent: [{0}]."),
+    "unsupported_response_mode_okta_post_message_with_code": _okta(400, "unsupported_response_mode",
+                                                                   "'okta_post_message' response mode cannot be used "
+                                                                   "with the 'code' response type."),
     "access_denied": _okta(403, "access_denied", "The resource owner or authorization server denied the request."),
     "user_not_assigned": _okta(400, "access_denied", "User is not assigned to the client application."),
     "pkce_unsupported_code_challenge_method": _okta(400, "invalid_request", "PKCE code challenge method is not "
@@ -103,6 +107,8 @@ ERRORS: dict[str, Error] = {
                                    "granted in the original authorize request. Denied scopes: {0}."),
     "openid_not_allowed_client_creds": _okta(400, "invalid_scope", "Cannot request 'openid' scopes using client "
                                              "credentials."),
+    "invalid_scope": _okta(400, "invalid_scope", "The requested scope is invalid, unknown, malformed, or exceeds the "
+                           "scope granted by the resource owner."),
     # --- /v1/introspect, /v1/revoke, /v1/userinfo, /v1/logout ----------------------------
     "request_missing_token": _okta(400, "invalid_request", "The 'token' parameter is required."),
     "access_token_invalid": _okta(401, "invalid_token", "The access token is invalid."),

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import tornado.ioloop
 
 from . import ids
-from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK
+from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK, SANDBOX_SIGNED_OUT
 from .storage import hash_password
 from . import inputs
 from .inputs import BadInput
@@ -25,13 +25,15 @@ class Home(SandboxHandler):
     def get(self):
         demo = self.store.app(self.store.meta("demo_api_key"))
         self.page("home.html", issuer=self.authority.issuer, demo=demo,
+                  consent=self.store.app(self.store.meta("consent_api_key")),
                   demo_redirects=self.authority.registered_redirect_uris(demo),
                   users=self.store.users(), password=DEMO_PASSWORD,
                   subscription_id=self.store.meta("demo_subscription_id"))
 
 
 class Callback(SandboxHandler):
-    """A page usable as a registered redirect URI: it shows the URL it was reached with."""
+    """A page usable as a registered redirect URI: it shows the URL it was reached with, or,
+    for ``response_mode=form_post``, what was posted to it."""
 
     def set_default_headers(self):
         super().set_default_headers()
@@ -41,10 +43,30 @@ class Callback(SandboxHandler):
         params = dict(parse_qsl(self.request.query, keep_blank_values=True))
         base = self.browser_base()
         url = f"{base}{self.request.uri}" if base else self.request.full_url()
-        self.page("callback.html", url=url, code=params.get("code"),
+        self.show(url, params, posted=False)
+
+    def post(self):
+        try:
+            params = self.form()
+        except BadInput as bad:
+            return self.error_page(400, "Bad request", "invalid_request", str(bad))
+        base = self.browser_base()
+        url = f"{base}{self.request.path}" if base else self.request.full_url()
+        self.show(url, params, posted=True)
+
+    def show(self, url: str, params: dict, *, posted: bool):
+        self.page("callback.html", url=url, code=params.get("code"), posted=posted,
                   state=params.get("state"), error=params.get("error"),
                   error_description=params.get("error_description"),
                   code_lifetime=int(self.authority.settings.code_lifetime))
+
+
+class SignedOut(SandboxHandler):
+    """Where /v1/logout sends the browser when the app names no sign-out redirect URI, and a
+    sign-out redirect URI the demo apps register."""
+
+    def get(self):
+        self.page("signed_out.html", state=self.get_query_argument("state", None))
 
 
 class FormHandler(SandboxHandler):
@@ -90,42 +112,62 @@ class Apps(FormHandler):
         self.show_form()
 
     def describe(self, app) -> dict:
+        expand = self.authority.expand_redirect_uri
         return {"api_key": app.api_key, "name": app.name, "public": app.public,
-                "redirect_uris": self.authority.registered_redirect_uris(app)}
+                "redirect_uris": self.authority.registered_redirect_uris(app),
+                "post_logout_redirect_uris": [u for r in app.logout_uris for u in expand(r)],
+                "consent_method": "REQUIRED" if app.consent else "TRUSTED",
+                "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute}
 
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
         typed = typed or {}
         self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
                   csrf=self.csrf_token(), name=inputs.shown(typed.get("name")), public=typed.get("public") is True,
+                  consent=typed.get("consent_method") == "REQUIRED",
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
-                  or f"{self.authority.public_base()}/callback/")
+                  or f"{self.authority.public_base()}/callback/",
+                  logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])))
 
     def form_data(self, fields: dict) -> dict:
         return {"name": fields.get("name", ""), "redirect_uris": fields.get("redirect_uris", "").split(),
-                "public": fields.get("public", "") == "on"}
+                "post_logout_redirect_uris": fields.get("post_logout_redirect_uris", "").split(),
+                "public": fields.get("public", "") == "on",
+                "consent_method": "REQUIRED" if fields.get("consent", "") == "on" else "TRUSTED"}
 
     async def create(self, data: dict) -> dict:
         name = inputs.text(data.get("name", ""), "app name", max_length=100)
-        uris = data.get("redirect_uris")
-        if isinstance(uris, str):
-            uris = [uris]
-        if not isinstance(uris, list) or not 1 <= len(uris) <= MAX_REDIRECT_URIS:
-            raise BadInput(f"Give 1 to {MAX_REDIRECT_URIS} callback URLs (redirect_uris).")
+        uris = self.uri_list(data, "redirect_uris", "callback URLs", required=True)
+        logout_uris = self.uri_list(data, "post_logout_redirect_uris", "sign-out redirect URLs", required=False)
         public = data.get("public", False)
         if not isinstance(public, bool):
             raise BadInput("'public' must be true or false.")
-        stored = [self.registered_form(inputs.redirect_uri(u)) for u in uris]
-        app, secret = self.store.add_app(name, stored, self.now, public=public)
-        subscription_id = self.store.add_subscription(app.api_key, f"{name} Test Dealership")
-        return {**self.describe(app), "api_secret": None if app.public else secret,
-                "subscription_id": subscription_id}
+        consent = data.get("consent_method", "TRUSTED")
+        if consent not in ("TRUSTED", "REQUIRED"):
+            raise BadInput("'consent_method' is TRUSTED (no consent screen, the default) or REQUIRED (Okta's names).")
+        rate_limit = data.get("rate_limit_per_minute")
+        if rate_limit is not None and not (isinstance(rate_limit, int) and not isinstance(rate_limit, bool)
+                                           and 1 <= rate_limit <= 100_000):
+            raise BadInput("'rate_limit_per_minute' must be a whole number from 1 to 100000.")
+        app, secret = self.store.add_app(name, uris, self.now, public=public, consent=consent == "REQUIRED",
+                                         logout_uris=logout_uris, rate_limit=rate_limit)
+        # Like Fortellis: no Subscription-Id yet, until a dealer activates the app; `test` works at once.
+        return {**self.describe(app), "api_secret": None if app.public else secret}
+
+    def uri_list(self, data: dict, field: str, what: str, *, required: bool) -> list[str]:
+        uris = data.get(field, [])
+        if isinstance(uris, str):
+            uris = [uris]
+        if not isinstance(uris, list) or not (1 if required else 0) <= len(uris) <= MAX_REDIRECT_URIS:
+            raise BadInput(f"Give {1 if required else 0} to {MAX_REDIRECT_URIS} {what} ({field}).")
+        return [self.registered_form(inputs.redirect_uri(u)) for u in uris]
 
     def registered_form(self, uri: str) -> str:
-        """How a (valid) callback URL is kept: this sandbox's own callback page as a placeholder,
-        so it follows the sandbox to whatever address it is reached at."""
+        """How a (valid) callback URL is kept: this sandbox's own pages as placeholders, so they
+        follow the sandbox to whatever address it is reached at."""
         for base in {self.authority.base_url, self.authority.public_base()}:
-            if uri == f"{base}/callback/":
-                return SANDBOX_CALLBACK
+            for page, placeholder in ((f"{base}/callback/", SANDBOX_CALLBACK), (f"{base}/signed-out/", SANDBOX_SIGNED_OUT)):
+                if uri == page:
+                    return placeholder
         return uri
 
     def show_result(self, result: dict):
@@ -160,6 +202,45 @@ class Users(FormHandler):
             raise BadInput(f"There is already a user {username!r}.")
         user = self.store.add_user(username, hashed, name, self.now)
         return {"id": user.id, "username": user.username, "name": user.name}
+
+    def show_result(self, result: dict):
+        self.show_form(created=result)
+
+
+class Subscriptions(FormHandler):
+    """A dealer activating an app in Fortellis' Marketplace: that makes the Subscription-Id the
+    app sends with its API calls for that dealer. (``test`` is the sample dealership every app
+    may use at once.)"""
+
+    def get(self):
+        if self.wants_json():
+            return self.send_json(self.listed())
+        self.show_form()
+
+    def listed(self) -> list[dict]:
+        names = {app.api_key: app.name for app in self.store.apps()}
+        return [{"subscription_id": row["id"], "api_key": row["api_key"], "app": names.get(row["api_key"]),
+                 "dealership": row["dealership"], "active": bool(row["active"])}
+                for row in self.store.all_subscriptions()]
+
+    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
+        typed = typed or {}
+        self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(), error=error,
+                  csrf=self.csrf_token(), created=created, api_key=inputs.shown(typed.get("api_key")),
+                  dealership=inputs.shown(typed.get("dealership")))
+
+    def form_data(self, fields: dict) -> dict:
+        return {k: fields.get(k, "") for k in ("api_key", "dealership")}
+
+    async def create(self, data: dict) -> dict:
+        api_key = inputs.text(data.get("api_key", ""), "API Key", max_length=64)
+        app = self.store.app(api_key)
+        if app is None:
+            raise BadInput(f"No app has the API Key {api_key!r}: register the app first.")
+        dealership = inputs.text(data.get("dealership") or "Sandbox Dealership", "dealership name", max_length=100)
+        subscription_id = self.store.add_subscription(app.api_key, dealership)
+        return {"subscription_id": subscription_id, "api_key": app.api_key, "app": app.name,
+                "dealership": dealership, "active": True}
 
     def show_result(self, result: dict):
         self.show_form(created=result)

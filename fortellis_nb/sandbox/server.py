@@ -23,14 +23,14 @@ import tornado.web
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
-from .portal import Admin, Apps, Callback, Health, Home, Instructor, Users
+from .portal import Admin, Apps, Callback, Health, Home, Instructor, SignedOut, Subscriptions, Users
 from .storage import Store
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
 HERE = Path(__file__).parent
 SERVER_FILE = "server.json"
 DATABASE_FILE = "sandbox.sqlite3"
-_SECRET_FIELDS = {"api_secret", "password", "admin_token"}
+_SECRET_FIELDS = {"api_secret", "password", "admin_token", "consent_api_secret"}
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,16 @@ class SandboxInfo:
     state_dir: str
     pid: int
     admin_token: str
+    #: The second demo app, which asks for the user's consent (Allow, Don't allow).
+    consent_api_key: str | None = None
+    consent_api_secret: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SandboxInfo":
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -85,19 +88,23 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
     sid = r"(?P<server_id>[^/]+)"
     args = {"authority": authority}
     routes = [
+        # Every endpoint answers with or without a trailing slash: Fortellis' own sample app posts
+        # to .../v1/token/.
         (r"/", Home, args),
         (r"/callback/?", Callback, args),
-        (fr"/oauth2/{sid}/\.well-known/(?P<kind>openid-configuration|oauth-authorization-server)", Discovery, args),
-        (fr"/oauth2/{sid}/v1/authorize", Authorize, args),
-        (fr"/oauth2/{sid}/v1/token", Token, args),
-        (fr"/oauth2/{sid}/v1/keys", Keys, args),
-        (fr"/oauth2/{sid}/v1/userinfo", UserInfo, args),
-        (fr"/oauth2/{sid}/v1/introspect", Introspect, args),
-        (fr"/oauth2/{sid}/v1/revoke", Revoke, args),
-        (fr"/oauth2/{sid}/v1/logout", Logout, args),
-        (r"/api/sandbox/v1/(?P<resource>dealership|customers)", SampleApi, args),
+        (r"/signed-out/?", SignedOut, args),
+        (fr"/oauth2/{sid}/\.well-known/(?P<kind>openid-configuration|oauth-authorization-server)/?", Discovery, args),
+        (fr"/oauth2/{sid}/v1/authorize/?", Authorize, args),
+        (fr"/oauth2/{sid}/v1/token/?", Token, args),
+        (fr"/oauth2/{sid}/v1/keys/?", Keys, args),
+        (fr"/oauth2/{sid}/v1/userinfo/?", UserInfo, args),
+        (fr"/oauth2/{sid}/v1/introspect/?", Introspect, args),
+        (fr"/oauth2/{sid}/v1/revoke/?", Revoke, args),
+        (fr"/oauth2/{sid}/v1/logout/?", Logout, args),
+        (r"/api/(?P<path>.*)", SampleApi, args),
         (r"/sandbox/apps", Apps, args),
         (r"/sandbox/users", Users, args),
+        (r"/sandbox/subscriptions", Subscriptions, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, {**args, "shutdown": shutdown}),
         (r"/sandbox/instructor", Instructor, args),
@@ -176,6 +183,8 @@ class Sandbox:
             state_dir=str(self.settings.state_dir),
             pid=os.getpid(),
             admin_token=meta("admin_token"),
+            consent_api_key=meta("consent_api_key"),
+            consent_api_secret=meta("consent_api_secret"),
         )
 
     def purge(self) -> dict[str, int]:
@@ -193,6 +202,9 @@ class Sandbox:
         server.add_sockets(self._sockets)
         purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
         purger.start()
+        # The NEXT signing key is made once the server answers, on a worker thread: start-up does
+        # not wait for an RSA key generation, and a state directory keeps its NEXT key after that.
+        next_key = self._loop.run_in_executor(None, self.authority.ensure_next_key)
         try:
             ready()
             await self._stopping.wait()
@@ -200,6 +212,10 @@ class Sandbox:
             purger.stop()
             server.stop()  # no new connections; then the open ones, idle keep-alive ones included
             await server.close_all_connections()
+            try:
+                await next_key  # done writing before the database closes
+            except Exception:  # noqa: BLE001 -- a failure here must not hide the shutdown
+                log.exception("the next signing key could not be made")
 
     def request_stop(self) -> None:
         """Stop serving soon; safe from any thread and from a signal handler."""

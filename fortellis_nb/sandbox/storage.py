@@ -29,10 +29,11 @@ from .jwt_rs256 import SigningKey
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signing_keys (
-    kid TEXT PRIMARY KEY, private_pem TEXT NOT NULL, created REAL NOT NULL, retired REAL);
+    kid TEXT PRIMARY KEY, private_pem TEXT NOT NULL, created REAL NOT NULL, retired REAL, activated REAL);
 CREATE TABLE IF NOT EXISTS apps (
     api_key TEXT PRIMARY KEY, name TEXT NOT NULL, secret_digest TEXT NOT NULL,
-    redirect_uris TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+    redirect_uris TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL,
+    consent INTEGER NOT NULL DEFAULT 0, logout_uris TEXT, rate_limit INTEGER);
 CREATE INDEX IF NOT EXISTS apps_by_secret ON apps(secret_digest);
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT NOT NULL,
@@ -54,10 +55,19 @@ CREATE TABLE IF NOT EXISTS grants (
 CREATE TABLE IF NOT EXISTS access_tokens (
     jti TEXT PRIMARY KEY, grant_id TEXT, api_key TEXT NOT NULL, exp REAL NOT NULL, revoked REAL);
 CREATE INDEX IF NOT EXISTS access_tokens_by_grant ON access_tokens(grant_id);
+CREATE TABLE IF NOT EXISTS id_tokens (jti TEXT PRIMARY KEY, api_key TEXT NOT NULL, exp REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS activity (
     api_key TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL, last REAL NOT NULL,
     PRIMARY KEY (api_key, kind));
 """
+# Columns added since the first release: a state directory made by an older sandbox gets them
+# when it opens (their defaults say what that older sandbox did).
+ADDED_COLUMNS = (
+    ("signing_keys", "activated", "REAL"),
+    ("apps", "consent", "INTEGER NOT NULL DEFAULT 0"),
+    ("apps", "logout_uris", "TEXT"),
+    ("apps", "rate_limit", "INTEGER"),
+)
 
 PBKDF2_ROUNDS = 20_000
 BUSY_TIMEOUT = 2.0  # seconds a statement waits for a lock (only ever held by this process)
@@ -89,6 +99,9 @@ class App:
     secret_digest: str
     redirect_uris: tuple[str, ...]
     public: bool
+    consent: bool = False  # Okta's consent_method REQUIRED: the user is asked before the code is issued
+    logout_uris: tuple[str, ...] = ()  # Okta's "Sign-out redirect URIs"
+    rate_limit: int | None = None  # requests per minute to /v1/authorize and /v1/token; None: the server's
 
     def secret_matches(self, secret: str) -> bool:
         return hmac.compare_digest(ids.digest(secret), self.secret_digest)
@@ -151,6 +164,7 @@ class Store:
             self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._add_columns()
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc):
@@ -158,6 +172,14 @@ class Store:
             raise
         if os.name == "posix":  # elsewhere the state directory's place (the user's profile) keeps it private
             os.chmod(self.path, 0o600)
+
+    def _add_columns(self) -> None:
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                if (table, column) == ("signing_keys", "activated"):  # the keys of old were active from creation
+                    self._db.execute("UPDATE signing_keys SET activated = created")
 
     def close(self) -> None:
         with self._lock:
@@ -190,29 +212,34 @@ class Store:
     # --- signing keys ---
     def signing_keys(self) -> list[SigningKey]:
         rows = self._all("SELECT * FROM signing_keys ORDER BY created")
-        return [SigningKey.from_pem(r["kid"], r["private_pem"], r["created"], r["retired"]) for r in rows]
+        return [SigningKey.from_pem(r["kid"], r["private_pem"], r["created"], r["activated"], r["retired"])
+                for r in rows]
 
-    def add_signing_key(self, key: SigningKey, retire_others_at: float | None = None) -> None:
+    def add_signing_key(self, key: SigningKey) -> None:
+        self._run("INSERT INTO signing_keys (kid, private_pem, created, activated) VALUES (?, ?, ?, ?)",
+                  key.kid, key.pem(), key.created, key.activated)
+
+    def rotate_signing_keys(self, now: float) -> None:
+        """The ACTIVE key becomes EXPIRED and the NEXT one ACTIVE, as Okta rotates keys."""
         with self.transaction():
-            if retire_others_at is not None:
-                self._run("UPDATE signing_keys SET retired = ? WHERE retired IS NULL", retire_others_at)
-            self._run(
-                "INSERT INTO signing_keys (kid, private_pem, created) VALUES (?, ?, ?)",
-                key.kid, key.pem(), key.created,
-            )
+            self._run("UPDATE signing_keys SET retired = ? WHERE retired IS NULL AND activated IS NOT NULL", now)
+            self._run("UPDATE signing_keys SET activated = ? WHERE kid = (SELECT kid FROM signing_keys"
+                      " WHERE retired IS NULL AND activated IS NULL ORDER BY created LIMIT 1)", now)
 
     def drop_signing_keys_retired_before(self, when: float) -> None:
         self._run("DELETE FROM signing_keys WHERE retired IS NOT NULL AND retired < ?", when)
 
     # --- apps (the developer portal) ---
     def add_app(self, name: str, redirect_uris: list[str], now: float, *, public: bool = False,
+                consent: bool = False, logout_uris: list[str] | None = None, rate_limit: int | None = None,
                 api_key: str | None = None, api_secret: str | None = None) -> tuple[App, str]:
         key = api_key or ids.api_key()
         secret = api_secret or ids.api_secret()
         self._run(
-            "INSERT INTO apps (api_key, name, secret_digest, redirect_uris, public, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now,
+            "INSERT INTO apps (api_key, name, secret_digest, redirect_uris, public, created, consent, logout_uris,"
+            " rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now, int(consent),
+            json.dumps(list(logout_uris or [])), rate_limit,
         )
         return self.app(key), secret
 
@@ -260,6 +287,9 @@ class Store:
 
     def subscription(self, subscription_id: str):
         return self._one("SELECT * FROM subscriptions WHERE id = ?", subscription_id)
+
+    def all_subscriptions(self):
+        return self._all("SELECT * FROM subscriptions WHERE api_key IS NOT NULL ORDER BY rowid")
 
     def subscriptions(self, api_key: str):
         return self._all("SELECT * FROM subscriptions WHERE api_key = ? OR api_key IS NULL", api_key)
@@ -362,6 +392,15 @@ class Store:
                   " WHERE access_tokens.revoked IS NULL AND access_tokens.api_key = excluded.api_key",
                   jti, api_key, exp, now)
 
+    def add_id_token(self, jti: str, api_key: str, exp: float) -> None:
+        """Record which app an ID token was issued to: /v1/logout finds the app from the hint even
+        when the token's audience does not name it (the fortellis-2022 shape: aud "fortellis")."""
+        self._run("INSERT INTO id_tokens (jti, api_key, exp) VALUES (?, ?, ?)", jti, api_key, exp)
+
+    def id_token_app(self, jti: str) -> str | None:
+        row = self._one("SELECT api_key FROM id_tokens WHERE jti = ?", jti)
+        return row["api_key"] if row else None
+
     # --- activity counts, for the instructor's view of a room ---
     def count(self, api_key: str, kind: str, now: float) -> None:
         """One more exchange, refresh, API call..."""
@@ -381,6 +420,8 @@ class Store:
                 "transactions": self._run("DELETE FROM transactions WHERE expires < ?", now),
                 "sessions": self._run("DELETE FROM sessions WHERE expires < ?", now),
                 "access_tokens": self._run("DELETE FROM access_tokens WHERE exp < ?", now),
+                # An expired ID token still signs its user out (Okta), for a day.
+                "id_tokens": self._run("DELETE FROM id_tokens WHERE exp < ?", now - 86400),
                 "grants": self._run(
                     "DELETE FROM grants WHERE (revoked IS NOT NULL OR refresh_digest IS NULL"
                     " OR refresh_used < ?) AND id NOT IN (SELECT grant_id FROM access_tokens"
@@ -422,8 +463,13 @@ class _Transaction:
 
 
 def _app(row) -> App:
+    redirect_uris = tuple(json.loads(row["redirect_uris"]))
+    # An app registered before sign-out URIs existed may sign out to its callbacks, as before.
+    logout = row["logout_uris"]
     return App(api_key=row["api_key"], name=row["name"], secret_digest=row["secret_digest"],
-               redirect_uris=tuple(json.loads(row["redirect_uris"])), public=bool(row["public"]))
+               redirect_uris=redirect_uris, public=bool(row["public"]), consent=bool(row["consent"]),
+               logout_uris=tuple(json.loads(logout)) if logout is not None else redirect_uris,
+               rate_limit=row["rate_limit"])
 
 
 def _user(row) -> User:

@@ -50,3 +50,34 @@ class FailureLimit:
             del self._failures[key]
             return None
         return entry
+
+
+RATE_LIMIT_HEADERS = ("X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")
+
+
+class RequestLimit:
+    """Okta's rate limits: requests per minute in a bucket (an endpoint and a client here), with
+    the three X-Rate-Limit headers Okta sends: the ceiling, what is left in the window, and when
+    the window resets (UTC epoch seconds). Windows are the clock's minutes."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self.clock = clock
+        self._counts: dict[str, tuple[int, int]] = {}  # bucket -> (window start, requests in it)
+        self._lock = threading.Lock()
+
+    def take(self, bucket: str, limit: int) -> tuple[bool, dict[str, str]]:
+        """Count one request; (allowed, the headers for its answer). ``limit`` 0: no limit."""
+        now = self.clock()
+        window = int(now // 60) * 60
+        with self._lock:
+            start, count = self._counts.get(bucket, (window, 0))
+            if start != window:
+                start, count = window, 0
+                if len(self._counts) > 10_000:  # forget the buckets of windows gone by
+                    self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+            count += 1
+            self._counts[bucket] = (start, count)
+        if limit <= 0:
+            return True, {}
+        headers = dict(zip(RATE_LIMIT_HEADERS, (str(limit), str(max(0, limit - count)), str(window + 60))))
+        return count <= limit, headers

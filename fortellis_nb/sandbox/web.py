@@ -221,11 +221,14 @@ class SandboxHandler(tornado.web.RequestHandler):
 
     def browser_address(self, redirect_uri: str) -> str:
         """Where to send this browser for ``redirect_uri``: the same, except for this server's
-        own callback page when the browser came through the proxy (it cannot reach this
-        server directly, so it gets the page at the address it did use). Never anywhere else."""
-        own = {f"{base}/callback/" for base in (self.authority.base_url, self.authority.public_base())}
-        base = self.browser_base() if redirect_uri in own else None
-        return f"{base}/callback/" if base else redirect_uri
+        own callback and signed-out pages when the browser came through the proxy (it cannot
+        reach this server directly, so it gets the page at the address it did use). Never
+        anywhere else."""
+        for page in ("/callback/", "/signed-out/"):
+            if redirect_uri in {f"{base}{page}" for base in (self.authority.base_url, self.authority.public_base())}:
+                base = self.browser_base()
+                return f"{base}{page}" if base else redirect_uri
+        return redirect_uri
 
     def cookie_name(self, what: str) -> str:
         # Cookies ignore ports: several sandboxes on 127.0.0.1 must not share them.
@@ -307,8 +310,11 @@ class SandboxHandler(tornado.web.RequestHandler):
 def allowed_methods(handler: tornado.web.RequestHandler) -> list[str]:
     """The HTTP methods a handler class answers (those it defines itself)."""
     base = tornado.web.RequestHandler
-    return [m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
-            if getattr(type(handler), m.lower()) is not getattr(base, m.lower())]
+    methods = [m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+               if getattr(type(handler), m.lower()) is not getattr(base, m.lower())]
+    if getattr(handler, "cors_methods", "") is None:  # an issuer endpoint that answers no CORS preflight
+        methods.remove("OPTIONS")
+    return methods
 
 
 def client_error_description(handler: tornado.web.RequestHandler, status: int, exc_info) -> str:
@@ -317,8 +323,9 @@ def client_error_description(handler: tornado.web.RequestHandler, status: int, e
     if status == 405:
         methods = allowed_methods(handler)
         handler.set_header("Allow", ", ".join(methods))
+        usable = [m for m in methods if m not in ("HEAD", "OPTIONS")]  # OPTIONS: CORS preflights only
         return (f"{handler.request.method} is not what {handler.request.path} answers; "
-                f"use {' or '.join(methods) or 'another path'}.")
+                f"use {' or '.join(usable) or 'another path'}.")
     error = exc_info[1] if exc_info else None
     if isinstance(error, tornado.web.HTTPError) and error.log_message:
         try:  # tornado's own message, e.g. "Invalid unicode in url: b'\\xff'"
@@ -331,9 +338,7 @@ def client_error_description(handler: tornado.web.RequestHandler, status: int, e
 
 class NotFound(SandboxHandler):
     def prepare(self):
-        if self.request.path.startswith("/api/"):
-            self.send_json({"code": "NOT-FOUND", "message": f"No API at {self.request.path}."}, 404)
-        elif "/v1/" in self.request.path or "/.well-known/" in self.request.path:
+        if "/v1/" in self.request.path or "/.well-known/" in self.request.path:
             # Okta's answer for an unknown authorization server or endpoint.
             self.send_json({"errorCode": "E0000007",
                             "errorSummary": f"Not found: Resource not found: {self.request.path}"}, 404)

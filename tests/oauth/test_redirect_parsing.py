@@ -1,7 +1,8 @@
 
 import pytest
 
-from fortellis_nb.oauth import errors
+from fortellis_nb.oauth import FortellisClient, errors
+from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth.authorize import PendingStates, build_authorization_url
 from fortellis_nb.oauth.redirect import parse_redirect
 
@@ -113,7 +114,10 @@ def test_real_redirect_from_the_sandbox(client):
         client.parse_redirect(f"{client.config.redirect_uri}?code={response.code}&state={request.state}")
 
 
-def test_declining_at_the_sandbox_is_access_denied(client):
+def test_declining_at_the_sandbox_is_access_denied(info):
+    # The consent demo app asks for consent; Don't allow is access_denied.
+    client = FortellisClient(Config.from_sandbox(info, api_key=info.consent_api_key,
+                                                 api_secret=info.consent_api_secret))
     request = client.authorization_url()
     with pytest.raises(errors.AuthorizationDenied) as caught:
         client.parse_redirect(client.sign_in_headless(request, allow=False))

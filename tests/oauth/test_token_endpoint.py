@@ -115,9 +115,9 @@ def test_refresh_for_a_subset_of_scopes(client):
     assert set(decode(narrowed.access_token).claims["scp"]) == {"openid", "offline_access"}
 
 
-def test_refresh_with_a_scope_not_granted_is_invalid_scope_explained(client):
+def test_refresh_with_a_scope_not_granted_is_access_denied_explained(client):
     client.exchange_code(signed_in(client))
-    with pytest.raises(errors.InvalidScopeError) as caught:
+    with pytest.raises(errors.AccessDeniedError) as caught:
         client.refresh(scopes="openid offline_access email")
     assert caught.value.status == 400
     assert "cannot include a scope that is not in the original call" in caught.value.hint

@@ -15,8 +15,10 @@ def other_client(info):
                            json={"name": "Second App", "redirect_uris": [info.redirect_uri]})
     assert answer.status_code == 201, answer.text
     app = answer.json()
+    activated = requests.post(f"{info.base_url}/sandbox/subscriptions", timeout=10,
+                              json={"api_key": app["api_key"], "dealership": "Second Motors"})
     return FortellisClient(Config.from_sandbox(info, api_key=app["api_key"], api_secret=app["api_secret"],
-                                               subscription_id=app["subscription_id"]))
+                                               subscription_id=activated.json()["subscription_id"]))
 
 
 def test_an_id_token_for_another_app_is_refused(client, other_client):
@@ -28,8 +30,9 @@ def test_an_id_token_for_another_app_is_refused(client, other_client):
 
 def test_a_code_issued_to_another_app_is_invalid_grant(client, other_client):
     theirs = signed_in(other_client)
-    with pytest.raises(errors.InvalidGrantError):
+    with pytest.raises(errors.InvalidGrantError) as caught:
         client.exchange_code(theirs.code)
+    assert caught.value.description.startswith("The grant was issued to another client.")
 
 
 def test_another_apps_token_does_not_open_this_apps_subscription(client, other_client):

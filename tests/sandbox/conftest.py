@@ -38,10 +38,17 @@ class Browser:
         return self.http.get(f"{self.info.issuer}/v1/authorize", params=self.authorize_params(**overrides),
                              allow_redirects=False)
 
-    def submit(self, page: requests.Response, *, username=None, password=None, action="allow") -> requests.Response:
+    def submit(self, page: requests.Response, *, username=None, password=None) -> requests.Response:
+        """Sign in on a sign-in page."""
         fields = dict(HIDDEN.findall(page.text))
         fields.update(username=username or self.info.username, password=password or self.info.password,
-                      action=action)
+                      action="sign-in")
+        return self.http.post(f"{self.info.issuer}/v1/authorize", data=fields, allow_redirects=False)
+
+    def consent(self, page: requests.Response, action: str = "allow") -> requests.Response:
+        """Press Allow (or Don't allow: ``action="deny"``) on a consent page."""
+        assert "Allow" in page.text and 'value="deny"' in page.text, page.text[:300]
+        fields = dict(HIDDEN.findall(page.text), action=action)
         return self.http.post(f"{self.info.issuer}/v1/authorize", data=fields, allow_redirects=False)
 
     def sign_in(self, **overrides) -> dict:

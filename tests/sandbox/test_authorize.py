@@ -12,7 +12,8 @@ def test_sign_in_page_is_a_plain_form_marked_as_the_sandbox(browser):
     assert page.status_code == 200
     assert '<form method="post" action="authorize"' in page.text
     assert 'name="username"' in page.text and 'name="password"' in page.text
-    assert 'value="allow"' in page.text and 'value="deny"' in page.text
+    # Like Okta, no consent step for an app that does not ask for consent: one button, Sign in.
+    assert 'value="sign-in"' in page.text and 'value="deny"' not in page.text
     assert "SANDBOX" in page.text and "not</em> Fortellis" in page.text
     assert "<script" not in page.text  # works without JavaScript
 
@@ -60,13 +61,29 @@ def test_max_age_older_than_the_session_asks_again(browser, clock):
     assert browser.authorize(max_age="600").status_code == 302
 
 
-def test_deny_sends_access_denied_with_state(browser):
-    params = browser.authorize_params()
+def test_an_app_that_requires_consent_asks_after_the_sign_in_and_deny_is_access_denied(browser):
+    params = browser.authorize_params(client_id=browser.info.consent_api_key)
     page = browser.http.get(f"{browser.info.issuer}/v1/authorize", params=params, allow_redirects=False)
-    back = redirect_params(browser.submit(page, action="deny"))
+    consent = browser.submit(page)
+    assert consent.status_code == 200 and "Allow" in consent.text and "openid" in consent.text
+    back = redirect_params(browser.consent(consent, "deny"))
     assert back == {"error": "access_denied",
                     "error_description": "The resource owner or authorization server denied the request.",
                     "state": params["state"]}
+
+
+def test_consent_is_asked_again_for_a_signed_in_user_and_allow_gives_a_code(browser):
+    browser.sign_in()  # the demo app: signed in, no consent asked
+    page = browser.authorize(client_id=browser.info.consent_api_key)
+    assert page.status_code == 200 and 'name="password"' not in page.text  # the consent page, no password
+    assert "code" in redirect_params(browser.consent(page, "allow"))
+
+
+def test_prompt_none_for_an_app_that_requires_consent_is_consent_required(browser):
+    browser.sign_in()
+    back = redirect_params(browser.authorize(client_id=browser.info.consent_api_key, prompt="none"))
+    assert back["error"] == "consent_required"
+    assert back["error_description"] == "The following scopes require user consent: [openid, offline_access]."
 
 
 def test_wrong_password_shows_the_form_again_with_an_error(browser):
@@ -106,7 +123,7 @@ def test_the_sign_in_page_expires(browser, clock):
 
 def test_unknown_client_gets_an_error_page_not_a_redirect(browser):
     response = browser.authorize(client_id="not-a-registered-key")
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert "Location" not in response.headers
     assert "Invalid value for &#x27;client_id&#x27; parameter." in response.text
 
@@ -131,14 +148,15 @@ def test_the_tutorials_example_callback_is_registered(browser):
 
 @pytest.mark.parametrize("override, error", [
     ({"response_type": "token"}, "unsupported_response_type"),
-    ({"response_type": None}, "invalid_request"),
+    ({"response_type": None}, "unsupported_response_type"),
     ({"scope": "openid payroll"}, "invalid_scope"),
     ({"scope": None}, "invalid_scope"),
     ({"scope": "anonymous"}, "invalid_scope"),
     ({"prompt": "sometimes"}, "invalid_request"),
     ({"code_challenge": "x" * 43, "code_challenge_method": "plain"}, "invalid_request"),
     ({"code_challenge_method": "S256"}, "invalid_request"),
-    ({"response_mode": "form_post"}, "invalid_request"),
+    ({"response_mode": "web_message"}, "unsupported_response_mode"),
+    ({"response_mode": "okta_post_message"}, "unsupported_response_mode"),
 ])
 def test_request_errors_go_back_to_the_app(browser, override, error):
     params = browser.authorize_params(**override)
@@ -173,9 +191,25 @@ def test_unknown_server_id_is_not_found(info, browser):
 
 
 def test_logout_ends_the_session(browser, info):
-    browser.sign_in()
-    assert browser.http.get(f"{info.issuer}/v1/logout").status_code == 200
-    assert browser.authorize().status_code == 200
+    from .conftest import exchange
+
+    tokens = exchange(info, browser.sign_in()["code"]).json()
+    signed_out = browser.http.get(f"{info.issuer}/v1/logout", params={"id_token_hint": tokens["id_token"]})
+    assert signed_out.status_code == 200 and "Signed out" in signed_out.text
+    assert browser.authorize().status_code == 200  # the sign-in page again
+
+
+def test_form_post_posts_the_code_to_the_app(browser):
+    page = browser.submit(browser.authorize(response_mode="form_post"))
+    assert page.status_code == 200
+    form = re.search(r'<form method="post" action="([^"]*)" id="form-post"', page.text)
+    assert form and form.group(1) == browser.info.redirect_uri
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    assert set(fields) == {"code", "state"}
+    assert "form_post.js" in page.text and f"form-action {browser.info.base_url}" in page.headers[
+        "Content-Security-Policy"]
+    shown = browser.http.post(browser.info.redirect_uri, data=fields)  # the sandbox's callback page takes it
+    assert shown.status_code == 200 and fields["code"] in shown.text
 
 
 def test_login_hint_prefills_the_username(browser):

@@ -122,7 +122,7 @@ def test_redirect_uri_differing_only_by_the_trailing_slash_is_named(info, browse
 
 
 def test_missing_redirect_uri_gets_an_error_page(info, browser):
-    assert_error_page(browser.authorize(redirect_uri=None), "no redirect_uri")
+    assert_error_page(browser.authorize(redirect_uri=None), "redirect_uri is missing.")
 
 
 def test_token_request_with_another_registered_redirect_uri_is_refused(info, browser):
@@ -134,12 +134,12 @@ def test_token_request_with_another_registered_redirect_uri_is_refused(info, bro
 
 # --- request errors and tolerated omissions ---
 
-def test_missing_response_type_is_redirected_as_invalid_request_with_state(info, browser):
+def test_missing_response_type_is_redirected_as_unsupported_response_type_with_state(info, browser):
     response = browser.authorize(response_type=None, state="st-123")
     assert response.status_code == 302
     params = redirect_params(response)
     assert response.headers["Location"].startswith(info.redirect_uri + "?")
-    assert params["error"] == "invalid_request"
+    assert params["error"] == "unsupported_response_type"
     assert params["state"] == "st-123"
     assert "code" not in params
 
@@ -200,7 +200,8 @@ def test_pkce_missing_verifier_fails(info, browser):
     code = browser.sign_in(code_challenge=challenge, code_challenge_method="S256")["code"]
     response = exchange(info, code)
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json() == {"error": "invalid_request",
+                               "error_description": "PKCE code verifier is required by the application."}
 
 
 def test_pkce_verifier_without_a_challenge_fails(info, browser):
@@ -208,7 +209,8 @@ def test_pkce_verifier_without_a_challenge_fails(info, browser):
     code = browser.sign_in()["code"]
     response = exchange(info, code, code_verifier=verifier)
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json() == {"error": "invalid_request", "error_description": "PKCE code challenge should be "
+                               "specified in the authorize request for code verification."}
 
 
 def test_pkce_plain_method_is_refused(info, browser):

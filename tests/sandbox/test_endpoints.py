@@ -34,7 +34,9 @@ def test_introspect_access_and_refresh_tokens(info, tokens):
     assert access["active"] is True and access["client_id"] == info.api_key
     assert access["scope"] == "openid offline_access" and access["username"] == info.username
     refresh = post(info, "introspect", {"token": tokens["refresh_token"]}).json()
-    assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
+    # Okta's members for a refresh token: no iat, aud, iss or jti.
+    assert set(refresh) == {"active", "token_type", "scope", "client_id", "username", "exp", "sub"}
+    assert refresh["active"] is True and refresh["token_type"] == "Bearer" and refresh["sub"] == info.username
 
 
 def test_introspect_unknown_or_expired(info, tokens, clock):

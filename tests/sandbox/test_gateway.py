@@ -96,4 +96,5 @@ def test_a_revoked_token_is_invalid(info, tokens):
 
 def test_unknown_api_path(info, tokens):
     response = requests.get(f"{info.api_base_url}/sandbox/v1/nothing-here")
-    assert response.status_code == 404 and response.json()["code"] == "NOT-FOUND"
+    assert response.status_code == 404 and response.json()["code"] == "API-DOES-NOT-EXIST"
+    assert response.json()["message"] == "The app cannot access this endpoint because the endpoint doesn't exist."

@@ -110,7 +110,8 @@ def test_pkce_code_without_the_verifier_is_refused_to_authlib(info, browser, dis
     location = browse(browser, url)
     with pytest.raises(OAuthError) as refused:
         client.fetch_token(discovery["token_endpoint"], authorization_response=location)
-    assert refused.value.error == "invalid_grant"
+    assert refused.value.error == "invalid_request"
+    assert refused.value.description == "PKCE code verifier is required by the application."
 
 
 def test_refresh(info, browser, discovery, jwks, clock):

@@ -69,8 +69,13 @@ def test_register_an_app_with_json_and_use_it(info):
         "name": "My Dealer App", "redirect_uris": ["http://localhost:8080/callback/", info.redirect_uri]})
     assert response.status_code == 201
     app = response.json()
-    assert len(app["api_key"]) == 32 and app["api_secret"] and app["subscription_id"]
+    assert len(app["api_key"]) == 32 and app["api_secret"] and "subscription_id" not in app
     assert app["redirect_uris"] == ["http://localhost:8080/callback/", info.redirect_uri]
+    # No Subscription-Id until a dealer activates the app (Fortellis' Marketplace).
+    activated = requests.post(f"{info.base_url}/sandbox/subscriptions", json={
+        "api_key": app["api_key"], "dealership": "Riverside Motors"})
+    assert activated.status_code == 201 and activated.json()["dealership"] == "Riverside Motors"
+    app["subscription_id"] = activated.json()["subscription_id"]
     browser = Browser(info)
     code = browser.sign_in(client_id=app["api_key"])["code"]
     token = requests.post(f"{info.issuer}/v1/token", auth=(app["api_key"], app["api_secret"]), data={
@@ -78,7 +83,11 @@ def test_register_an_app_with_json_and_use_it(info):
     assert token.status_code == 200
     api = requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers={
         "Authorization": f"Bearer {token.json()['access_token']}", "Subscription-Id": app["subscription_id"]})
-    assert api.status_code == 200
+    assert api.status_code == 200 and api.json()["dealership"] == "Riverside Motors"
+    # `test` works for every app at once.
+    sample = requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers={
+        "Authorization": f"Bearer {token.json()['access_token']}", "Subscription-Id": "test"})
+    assert sample.status_code == 200 and sample.json()["dealership"] == "Test Dealership"
     # Another app's subscription is not this one's.
     other = requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers={
         "Authorization": f"Bearer {token.json()['access_token']}", "Subscription-Id": info.subscription_id})

@@ -14,12 +14,15 @@ from .conftest import Browser, exchange, token_request
 
 
 def participant(info, n: int) -> dict:
-    """What a participant does in the portal: sign up, register an app with the sandbox's callback."""
+    """What a participant does in the portal: sign up, register an app with the sandbox's callback,
+    and (playing a dealer) activate it for a Subscription-Id."""
     user = {"username": f"p{n}@room.example", "password": f"password-{n}", "name": f"Participant {n}"}
     assert requests.post(f"{info.base_url}/sandbox/users", json=user).status_code == 201
     app = requests.post(f"{info.base_url}/sandbox/apps",
                         json={"name": f"App of p{n}", "redirect_uris": [info.redirect_uri]}).json()
-    return {**user, **app}
+    activated = requests.post(f"{info.base_url}/sandbox/subscriptions",
+                              json={"api_key": app["api_key"], "dealership": f"Dealer of p{n}"}).json()
+    return {**user, **app, "subscription_id": activated["subscription_id"]}
 
 
 def whole_flow(info, p: dict, *, refresh=True, api=True) -> None:
@@ -88,7 +91,7 @@ def test_the_report_command(tmp_path):
         lines = table.stdout.splitlines()
         assert lines[0].split() == ["app", "api", "key", "exchanges", "refreshes", "api", "calls", "last", "(UTC)"]
         assert lines[1].startswith("Sandbox Demo App") and info["api_key"] in lines[1]
-        assert lines[-1] == "1 apps; 0 got through exchange, refresh and an API call."
+        assert lines[-1] == "2 apps; 0 got through exchange, refresh and an API call."  # the two demo apps
         rows = json.loads(run("report", "--json").stdout)
         assert rows[0]["client_credentials"] == 1 and rows[0]["exchanges"] == 0
     finally:

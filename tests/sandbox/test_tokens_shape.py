@@ -68,11 +68,31 @@ def test_configured_token_lifetime(tmp_path, clock):
     assert body["expires_in"] == 5 and claims["exp"] - claims["iat"] == 5
 
 
+def wait_for_the_next_key(info) -> list[str]:
+    """The key set once the NEXT key (made on a worker thread after start) is in it."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while len(keyset(info)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(keyset(info))
+
+
+def test_the_key_set_publishes_the_active_key_and_the_next_one(info, tokens):
+    active = header(tokens["access_token"])["kid"]
+    kids = wait_for_the_next_key(info)
+    assert kids[0] == active and len(kids) == 2  # ACTIVE, then NEXT: published before it signs
+    response = requests.get(f"{info.issuer}/v1/keys")
+    assert response.headers["Cache-Control"] == "max-age=86400, must-revalidate"
+
+
 def test_key_rotation_keeps_the_old_key_published(sandbox, info, tokens, clock):
     old_kid = header(tokens["access_token"])["kid"]
+    next_kid = wait_for_the_next_key(info)[1]
     new_kid = sandbox.rotate_keys()
-    assert new_kid != old_kid
-    assert set(keyset(info)) == {old_kid, new_kid}
+    assert new_kid == next_kid != old_kid  # the NEXT key signs now
+    kids = list(keyset(info))
+    assert kids[0] == new_kid and kids[2] == old_kid and len(kids) == 3  # ACTIVE, a new NEXT, EXPIRED
     fresh = requests.post(f"{info.issuer}/v1/token", auth=(info.api_key, info.api_secret),
                           data={"grant_type": "client_credentials", "scope": "anonymous"}).json()
     assert header(fresh["access_token"])["kid"] == new_kid

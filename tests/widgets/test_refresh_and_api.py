@@ -41,7 +41,7 @@ def test_refresh_with_a_scope_not_granted(flow):
     panel.scope_input.value = "openid offline_access email"
     panel.refresh_button.click()
     box = text(panel.error)
-    assert "invalid_scope" in box and "cannot include a scope that is not in the original call" in box
+    assert "access_denied" in box and "cannot include a scope that is not in the original call" in box
     assert "email" in box and "HTTP 400" in box
 
 
