@@ -111,8 +111,6 @@ ERRORS: dict[str, Error] = {
                            "scope granted by the resource owner."),
     # --- /v1/introspect, /v1/revoke, /v1/userinfo, /v1/logout ----------------------------
     "request_missing_token": _okta(400, "invalid_request", "The 'token' parameter is required."),
-    "access_token_invalid": _okta(401, "invalid_token", "The access token is invalid."),
-    "insufficient_scope": _okta(403, "insufficient_scope", "Insufficient scope"),
     "illegal_post_logout_redirect_uri": _okta(400, "invalid_request", "The 'post_logout_redirect_uri' parameter must "
                                               "be a Logout redirect URI in the client app settings."),
     # --- what the catalog has no entry for: the sandbox's own words -------------------------
