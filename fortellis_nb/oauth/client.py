@@ -76,6 +76,11 @@ class FortellisClient:
         if self.verify_tokens:
             self.jwks.load()
 
+    @property
+    def fortellis_issuer(self) -> bool:
+        """True for Fortellis' identity servers and the sandbox: they issue Fortellis' token shapes."""
+        return self.config.is_sandbox or config_module.api_base_url_for(self.config.issuer) is not None
+
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}
 
@@ -155,9 +160,10 @@ class FortellisClient:
             result.access_claims = verify.verify_access_token(
                 result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_token_audience).claims
         if result.id_token:
-            result.id_claims = verify.verify_id_token(
+            checked = verify.verify_id_token(
                 result.id_token, jwks=self.jwks, issuer=issuer, client_id=self.config.api_key, nonce=nonce,
-                access_token=result.access_token).claims
+                access_token=result.access_token, fortellis_issuer=self.fortellis_issuer)
+            result.id_claims, result.id_token_shape = checked.claims, checked.shape
 
     def verify(self, token: str, kind: str = "access", *, nonce: str | None = None,
                access_token: str | None = None, now: float | None = None) -> verify.DecodedToken:
@@ -165,7 +171,7 @@ class FortellisClient:
         if kind == "id":
             return verify.verify_id_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
                                           client_id=self.config.api_key, nonce=nonce,
-                                          access_token=access_token, now=now)
+                                          access_token=access_token, now=now, fortellis_issuer=self.fortellis_issuer)
         return verify.verify_access_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
                                           audience=self.access_token_audience, now=now)
 

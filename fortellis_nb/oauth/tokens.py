@@ -22,7 +22,7 @@ from urllib.parse import quote_plus, urlencode
 
 from . import errors
 from .transcript import Http, shorten
-from .verify import expires_in_words
+from .verify import decode, expires_in_words, looks_like_jwt, token_shape
 
 CODE_LIFETIME = 60  # seconds, per the tutorial
 
@@ -54,12 +54,22 @@ class TokenResponse:
     #: Filled in by the client when it verifies the tokens.
     access_claims: dict | None = None
     id_claims: dict | None = None
+    #: Which shape Fortellis has issued the ID token has (verify.TOKEN_SHAPES), once verified.
+    id_token_shape: str | None = None
     #: For a refresh: "same", "rotated", or "not returned" (the old one stays valid).
     refresh_token_status: str | None = None
 
     @property
     def scopes(self) -> tuple[str, ...]:
         return tuple((self.scope or "").split())
+
+    @property
+    def token_shape(self) -> str | None:
+        """"tutorial", "fortellis-2022" or "other": which shape the access token has."""
+        if not looks_like_jwt(self.access_token):
+            return None
+        decoded = decode(self.access_token)
+        return token_shape(decoded.header, decoded.claims)
 
     @property
     def expires_at(self) -> float | None:

@@ -29,6 +29,15 @@ from .transcript import Http
 
 ALGORITHM = "RS256"
 ACCESS_TOKEN_AUDIENCE = "api_providers"
+#: The audience of the ID tokens Fortellis minted from 2020 to 2022 (its documentation's examples):
+#: "fortellis", not the app's API Key.
+FORTELLIS_ID_TOKEN_AUDIENCE = "fortellis"
+TOKEN_SHAPES = {
+    "tutorial": "the tutorial's shape (Okta's own: a `ver` claim; an ID token's aud is your API Key)",
+    "fortellis-2022": "the shape of Fortellis' tokens of 2020-2022 (`typ: JWT`, a UUID kid, no `ver`; an ID "
+                      "token's aud is \"fortellis\")",
+    "other": "neither of the two Fortellis shapes",
+}
 DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated
 
 #: One line for every claim in the tutorial's example tokens (and a few standard others).
@@ -121,6 +130,11 @@ class DecodedToken:
     claims: dict
     verified: bool = False
 
+    @property
+    def shape(self) -> str:
+        """Which of the two shapes Fortellis has issued this token has (TOKEN_SHAPES)."""
+        return token_shape(self.header, self.claims)
+
     def explain(self, now: float | None = None) -> list[tuple[str, object, str]]:
         return explain_claims({**self.claims}, now=now)
 
@@ -142,6 +156,16 @@ def decode(token: str) -> DecodedToken:
             if len(parts) == 1 else None)
     return DecodedToken(raw=token, header=_b64url_json(parts[0], "header"),
                         claims=_b64url_json(parts[1], "payload"))
+
+
+def token_shape(header: dict, claims: dict) -> str:
+    """"tutorial" for Okta's own shape (``ver: 1``), "fortellis-2022" for the shape of Fortellis'
+    tokens of 2020-2022 (``typ: JWT``, no ``ver``), "other" for the rest."""
+    if claims.get("ver") == 1:
+        return "tutorial"
+    if header.get("typ") == "JWT" and "ver" not in claims and str(claims.get("jti", ""))[:3] in ("AT.", "ID."):
+        return "fortellis-2022"
+    return "other"
 
 
 def looks_like_jwt(token: str | None) -> bool:
@@ -338,9 +362,20 @@ def verify_access_token(token: str, *, jwks: JWKS, issuer: str, audience: str = 
 
 def verify_id_token(token: str, *, jwks: JWKS, issuer: str, client_id: str, nonce: str | None = None,
                     access_token: str | None = None, now: float | None = None,
-                    leeway: float = DEFAULT_LEEWAY) -> DecodedToken:
-    """Verify an ID token: the common checks, ``aud`` = API Key, then ``nonce`` and ``at_hash``."""
-    decoded = verify_token(token, jwks=jwks, issuer=issuer, audience=client_id, now=now, leeway=leeway)
+                    leeway: float = DEFAULT_LEEWAY, fortellis_issuer: bool = False) -> DecodedToken:
+    """Verify an ID token: the common checks, ``aud`` = API Key, then ``nonce`` and ``at_hash``.
+
+    ``fortellis_issuer`` (Fortellis' identity servers and the sandbox): an ID token of the shape
+    Fortellis minted in 2020-2022 has ``aud`` "fortellis" instead of the API Key; it is accepted
+    in that shape only, from those issuers only. What binds it to this app then is that it came
+    in this app's own authenticated token response (and its nonce, when one was sent)."""
+    audience = client_id
+    if fortellis_issuer:
+        unverified = decode(token)
+        if (unverified.claims.get("aud") == FORTELLIS_ID_TOKEN_AUDIENCE
+                and unverified.shape == "fortellis-2022"):
+            audience = FORTELLIS_ID_TOKEN_AUDIENCE
+    decoded = verify_token(token, jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway)
     claims = decoded.claims
     if not claims.get("sub"):
         raise errors.MissingClaimError("The ID token has no `sub`.")

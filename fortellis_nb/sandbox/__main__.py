@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 
 from .authority import Settings, is_loopback
+from .jwt_rs256 import TOKEN_PROFILES
 from .launcher import (EXIT_STATE_IN_USE, PORT_FILE, default_state_dir, ensure_sandbox, preferred_port,
                        running_sandbox, stop_sandbox)
 from .server import Sandbox
 from .storage import StateInUse
 
 #: The options ``start`` hands on to the server it starts in the background.
-SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime")
+SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
     parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
     parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
+    parser.add_argument("--token-profile", choices=TOKEN_PROFILES, default=None,
+                        help="the tokens' shape: tutorial (the tutorial's examples, the default) or fortellis-2022 "
+                        "(Fortellis' tokens of 2020-2022); also FORTELLIS_SANDBOX_TOKEN_PROFILE")
+    parser.add_argument("--rate-limit", type=int, default=1200, metavar="N",
+                        help="requests a minute one client may make to /v1/authorize and /v1/token (1200; 0: none)")
     parser.add_argument("--json", action="store_true", help="report: print JSON instead of a table")
     args = parser.parse_args(argv)
     state = (default_state_dir() if args.state is None else Path(args.state)).expanduser()
@@ -77,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Listening on {args.host}: other machines can reach this sandbox.", file=sys.stderr)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = args.port if args.port is not None else preferred_port(state, args.host)
+    profile = {"token_profile": args.token_profile} if args.token_profile else {}  # else the environment's
     settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
-                        allow_remote=args.allow_remote,
-                        code_lifetime=args.code_lifetime, token_lifetime=args.token_lifetime)
+                        allow_remote=args.allow_remote, code_lifetime=args.code_lifetime,
+                        token_lifetime=args.token_lifetime, rate_limit_per_minute=args.rate_limit, **profile)
     try:
         sandbox = Sandbox(settings)
     except StateInUse:

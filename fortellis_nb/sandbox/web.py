@@ -139,6 +139,8 @@ def relative_root(path: str) -> str:
 def add_query(uri: str, params: dict, *, fragment: bool = False) -> str:
     """Append parameters to a registered redirect URI without disturbing its own query."""
     encoded = urlencode({k: v for k, v in params.items() if v is not None})
+    if not encoded:
+        return uri
     if fragment:
         return f"{uri.split('#')[0]}#{encoded}"
     base, hash_mark, frag = uri.partition("#")

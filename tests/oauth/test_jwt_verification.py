@@ -286,3 +286,57 @@ def test_expired_sandbox_token_is_rejected(own_sandbox, clock):
     clock.advance(-2 * 3600)  # the sandbox now mints tokens that expired an hour ago (real time)
     with pytest.raises(errors.TokenExpiredError):
         client.client_credentials()
+
+
+# --- the two shapes Fortellis has issued ----------------------------------------------
+
+def fortellis_2022_id_token(key, **overrides):
+    """An ID token shaped like Fortellis' of 2020-2022: typ JWT, no ver, aud "fortellis"."""
+    now = int(time.time())
+    payload = {"jti": "ID.x", "sub": "00u1", "idp": "00o1", "iat": now, "exp": now + 3600, "aud": "fortellis",
+               "iss": ISSUER, **overrides}
+    return pyjwt.encode({k: v for k, v in payload.items() if v is not None}, key.private, algorithm="RS256",
+                        headers={"typ": "JWT", "kid": key.kid})
+
+
+def test_a_fortellis_2022_id_token_is_accepted_from_a_fortellis_issuer_and_named(keys):
+    decoded = verify_id_token(fortellis_2022_id_token(keys[0]), jwks=jwks_of(keys[0]), issuer=ISSUER,
+                              client_id=API_KEY, fortellis_issuer=True)
+    assert decoded.claims["aud"] == "fortellis" and decoded.shape == "fortellis-2022"
+    tutorial = verify_id_token(keys[0].sign(id_claims()), jwks=jwks_of(keys[0]), issuer=ISSUER, client_id=API_KEY,
+                               nonce="n-1", fortellis_issuer=True)
+    assert tutorial.shape == "tutorial"
+
+
+def test_aud_fortellis_is_refused_from_any_other_issuer(keys):
+    with pytest.raises(errors.InvalidAudienceError, match="expected 'RRTK"):
+        verify_id_token(fortellis_2022_id_token(keys[0]), jwks=jwks_of(keys[0]), issuer=ISSUER, client_id=API_KEY)
+
+
+def test_aud_fortellis_in_another_shape_is_refused_even_from_fortellis(keys):
+    # A token of the tutorial's shape (with ver) naming "fortellis" is not what Fortellis issued.
+    token = keys[0].sign(id_claims(aud="fortellis"))
+    with pytest.raises(errors.InvalidAudienceError):
+        verify_id_token(token, jwks=jwks_of(keys[0]), issuer=ISSUER, client_id=API_KEY, nonce="n-1",
+                        fortellis_issuer=True)
+
+
+def test_a_fortellis_2022_id_token_still_needs_the_nonce_that_was_sent(keys):
+    with pytest.raises(errors.NonceMismatchError):
+        verify_id_token(fortellis_2022_id_token(keys[0]), jwks=jwks_of(keys[0]), issuer=ISSUER, client_id=API_KEY,
+                        nonce="n-1", fortellis_issuer=True)
+
+
+def test_the_whole_flow_against_a_fortellis_2022_sandbox(tmp_path):
+    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.oauth.config import Config
+    from fortellis_nb.sandbox import Sandbox, Settings
+
+    with Sandbox(Settings(state_dir=tmp_path, token_profile="fortellis-2022")) as sandbox:
+        client = FortellisClient(Config.from_sandbox(sandbox.info))
+        request = client.authorization_url(scopes="openid offline_access")
+        tokens = client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
+        assert tokens.token_shape == tokens.id_token_shape == "fortellis-2022"
+        assert tokens.id_claims["aud"] == "fortellis" and tokens.id_claims["nonce"] == request.nonce
+        assert client.refresh().token_shape == "fortellis-2022"
+        assert client.call_api("/sandbox/v1/dealership").status == 200
