@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # fortellis-nb's two everyday commands. Both set up what they need first (a .venv here).
 #
-#   ./dev.sh lab    set up, start the sandbox, open JupyterLab on notebooks/
-#   ./dev.sh test   set up (with test tools; Chromium via apt when run as root) and run every test
+#   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebooks/
+#   ./dev.sh test       set up (with test tools; Chromium via apt when run as root) and run every test
+#   ./dev.sh notebooks  re-execute the notebooks in place (on a private sandbox), outputs saved
 #
-# Any further arguments go to JupyterLab or pytest.
+# Any further arguments go to JupyterLab, pytest, or (notebooks) name the notebooks to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -58,8 +59,19 @@ print(f"Sandbox ready at {i.base_url}/ (sign in as {i.username} / {i.password})"
     need_system_tools
     exec "$VENV/bin/python" -m pytest -n 2 --dist loadfile "$@"
     ;;
+  notebooks)
+    shift
+    setup "test"
+    state=$(mktemp -d)
+    trap '"$VENV/bin/python" -m fortellis_nb.sandbox stop --state "$state" >/dev/null; rm -rf "$state"' EXIT
+    [ $# -gt 0 ] || set -- notebooks/[0-9][0-9]-*.ipynb
+    # No FORTELLIS_* settings: the notebooks run on the sandbox, as a learner's first run does.
+    env $(env | sed -n 's/^\(FORTELLIS_[A-Z_]*\)=.*/-u \1/p') FORTELLIS_SANDBOX_STATE="$state" \
+      "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace \
+      --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.store_widget_state=True "$@"
+    ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set / { exit }' "$0"
     exit 2
     ;;
 esac

@@ -107,3 +107,32 @@ def catch_up(client: FortellisClient, scopes: str = "openid offline_access", pas
                 hint=f"Open this link, sign in, and call catch_up(client, pasted_url='...') with the address "
                      f"you land on, within 60 seconds: {request.url}") from None
     return client.exchange_code(client.parse_redirect(pasted_url))
+
+
+def tokens_in_profile(profile: str = "fortellis-2022", scopes: str = "openid offline_access"):
+    """Tokens from a sandbox that issues the other shape Fortellis has used (``profile``, see
+    ``fortellis_nb.sandbox.Settings.token_profile``): a private sandbox started for the moment,
+    the whole flow against it, the tokens verified by the library, the sandbox stopped."""
+    import tempfile
+
+    from .oauth.config import Config
+    from .sandbox import Sandbox, Settings
+
+    with tempfile.TemporaryDirectory(prefix="fortellis-profile-") as state:
+        with Sandbox(Settings(state_dir=state, token_profile=profile)) as sandbox:
+            client = FortellisClient(Config.from_sandbox(sandbox.info))
+            request = client.authorization_url(scopes=scopes)
+            return client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
+
+
+def consent_app(client: FortellisClient) -> FortellisClient:
+    """A client for the sandbox's second demo app, which asks the user's consent (Allow, Don't
+    allow) after the sign-in, as apps registered with Okta's consent_method REQUIRED do."""
+    sandbox = client.config.sandbox or {}
+    from .sandbox import running_sandbox
+
+    info = running_sandbox(sandbox.get("state_dir")) if sandbox.get("state_dir") else None
+    if info is None or not info.consent_api_key:
+        raise SandboxOnlyError("The consent demo app is the sandbox's; this notebook is not using a sandbox of "
+                               "its own here.", hint="Register an app that requires consent, or run on the sandbox.")
+    return FortellisClient(client.config.replace(api_key=info.consent_api_key, api_secret=info.consent_api_secret))

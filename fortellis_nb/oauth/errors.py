@@ -325,6 +325,15 @@ class AccessDeniedError(TokenRequestError):
                     "ask for a subset of the scopes you were granted, or sign in again with more.")
 
 
+class RateLimitedError(TokenRequestError):
+    """HTTP 429: the app made more requests than its rate limit allows in this window (Okta's
+    error object E0000047, "API call exceeded rate limit due to too many requests.")."""
+
+    default_error = "E0000047"
+    default_hint = "Wait until the window resets (X-Rate-Limit-Reset, UTC epoch seconds), then try again."
+    uri = "https://www.rfc-editor.org/rfc/rfc6585#section-4"
+
+
 class UnsupportedTokenTypeError(TokenRequestError):
     """unsupported_token_type: "The authorization server does not support the
     revocation of the presented token type." (RFC 7009, 2.2.1)"""

@@ -106,6 +106,9 @@ def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = No
             f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}{said or '.'}",
             exchange=exchange, hint="The server failed; try again in a moment.")
     body = exchange.json()
+    if exchange.status == 429 and isinstance(body, dict) and body.get("errorCode"):  # Okta's error object
+        raise errors.RateLimitedError(str(body.get("errorSummary") or "Too many requests."),
+                                      error=str(body["errorCode"]), exchange=exchange, hint=_rate_limit_hint(exchange))
     if not isinstance(body, dict) or "error" not in body:
         raise errors.UnexpectedResponseError(
             f"{exchange.method} {exchange.url} answered HTTP {exchange.status} without an OAuth `error`.",
@@ -126,6 +129,18 @@ def looks_swapped(api_key: str | None, api_secret: str | None) -> bool:
     are most likely the wrong way round (the tutorial's `API Secret:API Key` note)."""
     return bool(api_key and api_secret and not API_KEY_SHAPE.fullmatch(api_key)
                 and API_KEY_SHAPE.fullmatch(api_secret))
+
+
+def _rate_limit_hint(exchange) -> str:
+    """When the app may try again, from Okta's X-Rate-Limit headers."""
+    limit, reset = exchange.header("X-Rate-Limit-Limit"), exchange.header("X-Rate-Limit-Reset")
+    try:
+        wait = max(0, int(reset) - int(time.time()))
+    except (TypeError, ValueError):
+        return errors.RateLimitedError.default_hint
+    return (f"This app may make {limit} requests a minute here; the window resets in {wait} s "
+            "(X-Rate-Limit-Reset). Wait, then try again; in a backend, keep tokens and reuse them instead of "
+            "asking for new ones on every call.")
 
 
 def _hint_for(code: str, description: str, context: str, *, code_age: float | None = None,

@@ -37,7 +37,7 @@ def test_the_whole_flow_by_hand(jupyter, page, workdir):
     tab.get_by_label("Username").fill("learner@example.com")
     tab.get_by_label("Password").fill("sandbox-password")
     snap(tab, "the sandbox's sign-in page")
-    tab.get_by_role("button", name="Allow").click()
+    tab.get_by_role("button", name="Sign in").click()
     tab.wait_for_url(re.compile(r".*/callback/\?code=.*"))
     landed = tab.get_by_label("The URL this page was reached with").input_value()
     assert landed == tab.url and "code=" in landed and "state=" in landed
@@ -112,7 +112,7 @@ def test_the_whole_flow_through_the_hub_proxy(hub_lab, page, workdir):
     tab.get_by_label("Username").fill("learner@example.com")
     tab.get_by_label("Password").fill("sandbox-password")
     snap(tab, "the sign-in page, through the proxy")
-    tab.get_by_role("button", name="Allow").click()
+    tab.get_by_role("button", name="Sign in").click()
     tab.wait_for_url(re.compile(r".*/callback/\?code=.*"))
     landed = tab.get_by_label("The URL this page was reached with").input_value()
     assert landed == tab.url and landed.startswith(f"{origin}{proxied}/callback/?code=")

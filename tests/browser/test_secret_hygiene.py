@@ -57,7 +57,7 @@ def prepare(jupyter, workdir: str, notebook: str, settings: dict) -> Path:
 
 
 def sign_in_by_hand(page, url: str) -> str:
-    """What a person does with the authorize link: open it, sign in, Allow, copy the address."""
+    """What a person does with the authorize link: open it, sign in, copy the address."""
     tab = page.context.new_page()
     response = tab.goto(url)
     assert response is not None and response.status < 400, (url, response and response.status,
@@ -65,7 +65,7 @@ def sign_in_by_hand(page, url: str) -> str:
     if not urlsplit(tab.url).path.endswith("/callback/"):  # with a session from an earlier sign-in it comes straight back
         tab.get_by_label("Username").fill("learner@example.com")
         tab.get_by_label("Password").fill("sandbox-password")
-        tab.get_by_role("button", name="Allow").click()
+        tab.get_by_role("button", name="Sign in").click()
     tab.wait_for_url(re.compile(r".*/callback/\?code=.*"))
     landed = tab.get_by_label("The URL this page was reached with").input_value()
     snap(tab, "signed in by hand")
