@@ -339,6 +339,7 @@ class Authorize(IssuerHandler):
         as a form the browser posts to it at once (RFC 6749 section 4.1.2, OAuth 2.0 Form Post)."""
         target = self.browser_address(redirect_uri)
         if mode != "form_post":
+            self.set_header("Referrer-Policy", "no-referrer")  # Okta's, for query and fragment
             return self.redirect(add_query(target, params, fragment=mode == "fragment"))
         self.set_header("Content-Security-Policy", f"{BASE_CSP}; form-action {csp_source(target)}")
         self.page("form_post.html", target=target, fields={k: v for k, v in params.items() if v is not None})

@@ -202,3 +202,14 @@ def test_redirect_params_helper_reads_form_post_fields_too(browser):
     assert page.status_code == 200 and "code" in page.text
     with pytest.raises(KeyError):
         redirect_params(page)
+
+
+@pytest.mark.parametrize("mode", ["query", "fragment"])
+def test_the_redirect_back_with_a_code_sends_no_referrer(browser, mode):
+    """Okta's reference: Referrer-Policy no-referrer when the response goes in the query or fragment."""
+    back = browser.submit(browser.authorize(response_mode=mode))
+    assert back.status_code == 302 and "code=" in back.headers["Location"]
+    assert back.headers["Referrer-Policy"] == "no-referrer"
+    # A signed-in browser is sent straight back: the same header.
+    again = browser.authorize(response_mode=mode)
+    assert again.status_code == 302 and again.headers["Referrer-Policy"] == "no-referrer"
