@@ -89,7 +89,7 @@ def install_friendly_errors() -> bool:
 def start(**settings) -> FortellisClient:
     """A client for this notebook: the sandbox unless FORTELLIS_* settings say otherwise."""
     install_friendly_errors()
-    return FortellisClient(**settings)
+    return FortellisClient(sandbox_if_unset=True, **settings)
 
 
 def catch_up(client: FortellisClient, scopes: str = "openid offline_access", pasted_url: str = ""):
@@ -136,3 +136,27 @@ def consent_app(client: FortellisClient) -> FortellisClient:
         raise SandboxOnlyError("The consent demo app is the sandbox's; this notebook is not using a sandbox of "
                                "its own here.", hint="Register an app that requires consent, or run on the sandbox.")
     return FortellisClient(client.config.replace(api_key=info.consent_api_key, api_secret=info.consent_api_secret))
+
+
+def sandbox_app(client: FortellisClient, name: str, *, public: bool = False, **registration) -> FortellisClient:
+    """Register another app with the sandbox (its /sandbox/apps page, as JSON) and return a
+    client for it: a confidential app, or a public one (``public=True``: no API Secret, PKCE
+    always). Other fields of the registration (``rate_limit_per_minute``, ``consent_method``,
+    ``redirect_uris``) pass through; the redirect URI is this client's unless given."""
+    sandbox = client.config.sandbox or {}
+    if not sandbox.get("base_url"):
+        raise SandboxOnlyError("Apps are registered with the sandbox only; this client talks to a real server.",
+                               hint="Register a real app in the Fortellis developer portal.")
+    fields = {"name": name, "redirect_uris": [client.config.redirect_uri], "public": public, **registration}
+    exchange = client.http.send("POST", sandbox["base_url"].rstrip("/") + "/sandbox/apps", json_body=fields,
+                                headers={"Accept": "application/json"}, label="Register an app (sandbox)")
+    made = exchange.json()
+    if not exchange.ok or not isinstance(made, dict) or "api_key" not in made:
+        message = made.get("error_description") if isinstance(made, dict) else None
+        raise FortellisError(f"The sandbox did not register the app: {message or exchange.status}",
+                             error="registration_failed", exchange=exchange)
+    # A new app has no dealer's subscription yet: `test`, the sample dealership, serves every app.
+    return FortellisClient(client.config.replace(api_key=made["api_key"], api_secret=made.get("api_secret"),
+                                                 redirect_uri=fields["redirect_uris"][0], subscription_id="test"),
+                           http=client.http)
+

@@ -12,7 +12,9 @@ import uuid
 import warnings
 from dataclasses import dataclass
 
-from . import errors
+from urllib.parse import urlsplit
+
+from . import errors, redact
 from .transcript import Http
 
 #: What each gateway error code means for the learner.
@@ -51,39 +53,84 @@ class ApiResponse:
                 f"echoed={'yes' if self.request_id_matches else self.echoed_request_id!r})")
 
 
+#: The headers of an API call a learner may leave out on purpose (to see the gateway's answer).
+OMITTABLE = ("Authorization", "Subscription-Id", "Request-Id")
+
+
 def api_url(api_base_url: str | None, path: str) -> str:
+    """The URL of ``path`` under the API base URL. A full URL is accepted only under that base:
+    the access token goes to the configured API and nowhere else."""
     if path.startswith(("http://", "https://")):
+        if not api_base_url:
+            raise errors.ConfigurationError(
+                f"No API base URL is configured, so {redact.url(path)!r} is not known to be the API: the access "
+                "token is not sent there.",
+                hint="Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production) and pass a path.")
+        if not under_base(path, api_base_url):
+            raise errors.ConfigurationError(
+                f"{redact.url(path)!r} is not under the API base URL {api_base_url!r}: the access token is sent "
+                "only to the configured API.",
+                hint="Pass a path (e.g. /sales/v1/...) or a URL under the API base URL; to call another API, "
+                     "configure its base URL (FORTELLIS_API_BASE_URL).")
         return path
     if not api_base_url:
         raise errors.ConfigurationError(
             f"{path!r} is a path, but no API base URL is configured.",
-            hint="Pass a full URL, or set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production).")
+            hint="Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production).")
     return api_base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+def under_base(url: str, base: str) -> bool:
+    """True when ``url`` has the scheme, host and port of ``base`` and a path within its path."""
+    target, root = urlsplit(url), urlsplit(base)
+    try:
+        same_origin = (target.scheme.lower(), (target.hostname or "").lower(), target.port or _PORTS.get(target.scheme)) \
+            == (root.scheme.lower(), (root.hostname or "").lower(), root.port or _PORTS.get(root.scheme))
+    except ValueError:  # a port that is not a number
+        return False
+    prefix = root.path.rstrip("/") + "/"
+    return same_origin and not target.username and (target.path + "/").startswith(prefix) \
+        and "/../" not in target.path + "/" and "/./" not in target.path + "/"
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
 def request_headers(access_token: str, subscription_id: str | None, request_id: str,
-                    headers: dict | None = None) -> dict[str, str]:
-    """The headers of an API call: Bearer token, Subscription-Id (when there is one), Request-Id."""
-    sent = {"Accept": "application/json", "Authorization": f"Bearer {access_token}"}
-    if subscription_id:
+                    headers: dict | None = None, omit=()) -> dict[str, str]:
+    """The headers of an API call: Bearer token, Subscription-Id (when there is one), Request-Id,
+    less those named in ``omit``."""
+    unknown = [name for name in omit if name not in OMITTABLE]
+    if unknown:
+        raise errors.ConfigurationError(f"Cannot leave out {', '.join(unknown)}.",
+                                        hint=f"omit= names some of {', '.join(OMITTABLE)}.")
+    sent = {"Accept": "application/json"}
+    if "Authorization" not in omit:
+        sent["Authorization"] = f"Bearer {access_token}"
+    if subscription_id and "Subscription-Id" not in omit:
         sent["Subscription-Id"] = subscription_id
-    sent["Request-Id"] = request_id
+    if "Request-Id" not in omit:
+        sent["Request-Id"] = request_id
     sent.update(headers or {})
     return sent
 
 
-def call_api(http: Http, url: str, *, access_token: str, subscription_id: str | None,
+def call_api(http: Http, url: str, *, access_token: str | None, subscription_id: str | None,
              method: str = "GET", request_id: str | None = None, json_body=None,
-             headers: dict | None = None) -> ApiResponse:
-    """Call ``url`` with the three Fortellis headers; return its JSON or raise GatewayError."""
-    if not access_token:
+             headers: dict | None = None, omit=()) -> ApiResponse:
+    """Call ``url`` with the three Fortellis headers; return its JSON or raise GatewayError.
+
+    ``omit`` leaves some of them out (``("Subscription-Id",)``), to see what the gateway says."""
+    if not access_token and "Authorization" not in omit:
         raise errors.ConfigurationError("No access token to call the API with.",
                                         hint="Exchange a code (or use client credentials) first.")
     request_id = request_id or str(uuid.uuid4())
-    sent = request_headers(access_token, subscription_id, request_id, headers)
+    sent = request_headers(access_token or "", subscription_id, request_id, headers, omit)
     exchange = http.send(method, url, headers=sent, json_body=json_body, label="Call the API")
     echoed = exchange.header("Request-Id")
-    if echoed != request_id:
+    if "Request-Id" in omit:
+        request_id = echoed or ""
+    elif echoed != request_id:
         warnings.warn(errors.RequestIdWarning(
             f"Sent Request-Id {request_id}, got back {echoed!r}. The gateway echoes the request's "
             "Request-Id; a different one means it did not see ours."), stacklevel=2)

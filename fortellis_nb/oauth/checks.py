@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import math
-import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
@@ -21,9 +20,11 @@ import jwt as pyjwt
 
 from . import errors
 from .tokens import CODE_LIFETIME, TokenResponse
-from .transcript import HIDDEN, shorten
-from .verify import (ACCESS_TOKEN_AUDIENCE, ALGORITHM, DEFAULT_LEEWAY, JWKS, at_hash, decode, expires_in_words,
-                     format_timestamp, humanize_duration, looks_like_jwt, relative_time)
+from . import redact as redact_module
+from .redact import shorten
+from .verify import (ACCESS_TOKEN_AUDIENCE, ALGORITHM, DEFAULT_LEEWAY, FORTELLIS_ID_TOKEN_AUDIENCE, JWKS,
+                     is_number, at_hash, check_claim_types, decode, expires_in_words,
+                     format_timestamp, humanize_duration, looks_like_jwt, relative_time, shown_value)
 
 
 # --- the verification checklist ------------------------------------------------------
@@ -48,10 +49,12 @@ def _audience_ok(aud, expected: str) -> bool:
 def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issuer: str,
                            audience: str = ACCESS_TOKEN_AUDIENCE, client_id: str | None = None,
                            nonce: str | None = None, access_token: str | None = None, now: float | None = None,
-                           leeway: float = DEFAULT_LEEWAY) -> list[Check]:
+                           leeway: float = DEFAULT_LEEWAY, fortellis_issuer: bool = False) -> list[Check]:
     """Every check of an access token (``kind="access"``) or ID token (``kind="id"``), each on its own.
 
-    The ID token's audience is ``client_id`` (the API Key); ``nonce`` is the one sent in the
+    The ID token's audience is ``client_id`` (the API Key), or "fortellis" for an ID token of
+    Fortellis' 2020-2022 shape from a Fortellis issuer (``fortellis_issuer``, as
+    :func:`~fortellis_nb.oauth.verify.verify_id_token`); ``nonce`` is the one sent in the
     authorize URL and ``access_token`` the one issued alongside (for ``at_hash``).
     """
     now = time.time() if now is None else now
@@ -61,30 +64,46 @@ def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issu
         return [Check("format", False, exc.description)]
     header, claims = decoded.header, decoded.claims
     checks = [_signature_check(decoded.raw, header, jwks)]
+    try:
+        check_claim_types(claims, "ID token" if kind == "id" else "access token")
+    except errors.InvalidClaimError as exc:
+        checks.append(Check("claim types", False, exc.description))
 
     iss = claims.get("iss")
     checks.append(Check("iss", iss == issuer,
-                        f"iss is {iss!r}" + ("" if iss == issuer else f", expected {issuer!r}")))
+                        f"iss is {shown_value(iss)}" + ("" if iss == issuer else f", expected {issuer!r}")))
 
     expected_aud = client_id if kind == "id" else audience
     aud = claims.get("aud")
-    aud_ok = expected_aud is not None and _audience_ok(aud, expected_aud)
-    checks.append(Check("aud", aud_ok, f"aud is {aud!r}" + ("" if aud_ok else f", expected {expected_aud!r}")))
+    if (kind == "id" and fortellis_issuer and aud == FORTELLIS_ID_TOKEN_AUDIENCE
+            and decoded.shape == "fortellis-2022"):
+        expected_aud = FORTELLIS_ID_TOKEN_AUDIENCE
+    aud_ok = expected_aud is not None and isinstance(aud, (str, list)) and _audience_ok(aud, expected_aud)
+    explained = " (the shape of Fortellis' 2020-2022 ID tokens)" if expected_aud == FORTELLIS_ID_TOKEN_AUDIENCE else ""
+    checks.append(Check("aud", aud_ok, f"aud is {shown_value(aud)}{explained}"
+                        + ("" if aud_ok else f", expected {expected_aud!r}")))
 
     exp = claims.get("exp")
-    if isinstance(exp, (int, float)):
+    if is_number(exp):
         skew = f"; within the {leeway:.0f} seconds allowed for clock skew" if now - leeway < exp <= now else ""
         checks.append(Check("exp", exp > now - leeway,
                             f"{expires_in_words(exp, now)} ({format_timestamp(exp)}){skew}"))
     else:
-        checks.append(Check("exp", False, "no exp claim: a token must say when it expires"))
+        checks.append(Check("exp", False, "no exp claim: a token must say when it expires" if exp is None
+                            else "exp is not a number"))
+
+    nbf = claims.get("nbf")
+    if is_number(nbf):
+        ok = nbf <= now + leeway
+        checks.append(Check("nbf", ok, f"valid from {format_timestamp(nbf)} ({relative_time(nbf, now)})"
+                            + ("" if ok else ": not valid yet")))
 
     iat = claims.get("iat")
-    if isinstance(iat, (int, float)):
+    if is_number(iat):
         ok = iat <= now + leeway
         checks.append(Check("iat", ok, f"issued {relative_time(iat, now)}" + ("" if ok else ": a clock is wrong")))
     else:
-        checks.append(Check("iat", False, "no iat claim"))
+        checks.append(Check("iat", False, "no iat claim" if iat is None else "iat is not a number"))
 
     if kind == "id":
         got = claims.get("nonce")
@@ -95,7 +114,7 @@ def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issu
         else:
             same = hmac.compare_digest(str(got).encode(), nonce.encode())
             checks.append(Check("nonce", same, "the nonce sent in the authorize URL came back" if same
-                                else f"nonce {got!r} is not the one sent ({nonce!r})"))
+                                else f"nonce {shown_value(got)} is not the one sent ({nonce!r})"))
         if access_token is None or "at_hash" not in claims:
             checks.append(Check("at_hash", None, "no at_hash claim" if "at_hash" not in claims
                                 else "no access token to compare with"))
@@ -103,7 +122,8 @@ def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issu
             expected = at_hash(access_token)
             same = hmac.compare_digest(str(claims["at_hash"]).encode(), expected.encode())
             checks.append(Check("at_hash", same, "matches the access token issued with it" if same
-                                else f"at_hash is {claims['at_hash']!r}, the access token hashes to {expected!r}"))
+                                else f"at_hash is {shown_value(claims['at_hash'])}, the access token hashes to "
+                                     f"{expected!r}"))
     return checks
 
 
@@ -111,20 +131,23 @@ def _signature_check(raw: str, header: dict, jwks: JWKS) -> Check:
     name = "signature and kid"
     alg, kid = header.get("alg"), header.get("kid")
     if alg != ALGORITHM:
-        return Check(name, False, f"alg is {alg!r}; only {ALGORITHM} is accepted")
+        return Check(name, False, f"alg is {shown_value(alg)}; only {ALGORITHM} is accepted")
     try:
-        key = jwks.key_for(header)
+        keys = jwks.keys_for(header)
     except errors.FortellisError as exc:
         return Check(name, False, exc.description)
-    try:
-        pyjwt.decode(raw, key, algorithms=[ALGORITHM],
-                     options={"verify_signature": True, "verify_exp": False, "verify_iat": False,
-                              "verify_nbf": False, "verify_aud": False, "verify_iss": False})
-    except pyjwt.InvalidSignatureError:
-        return Check(name, False, f"the {ALGORITHM} signature does not verify with the key kid {kid!r}")
-    except pyjwt.PyJWTError as exc:
-        return Check(name, False, str(exc))
-    return Check(name, True, f"{ALGORITHM} signature verifies with the published key kid {kid!r}")
+    for key in keys:
+        try:
+            pyjwt.decode(raw, key, algorithms=[ALGORITHM],
+                         options={"verify_signature": True, "verify_exp": False, "verify_iat": False,
+                                  "verify_nbf": False, "verify_aud": False, "verify_iss": False})
+        except pyjwt.InvalidSignatureError:
+            continue
+        except pyjwt.PyJWTError as exc:
+            return Check(name, False, str(exc))
+        return Check(name, True, f"{ALGORITHM} signature verifies with the published key kid {kid!r}")
+    return Check(name, False, f"the {ALGORITHM} signature does not verify with the key kid {kid!r}"
+                 + (f" (nor with the {len(keys) - 1} other keys published under that kid)" if len(keys) > 1 else ""))
 
 
 # --- the code's 60 seconds ------------------------------------------------------------
@@ -199,9 +222,6 @@ def token_changes(old: TokenResponse, new: TokenResponse) -> list[Change]:
 
 # --- text with its secrets shortened --------------------------------------------------
 
-_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})")
-
-
 def redirect_parameters(url: str) -> dict[str, str]:
     """The query parameters of a redirect URL, read leniently (for showing what was pasted)."""
     text = (url or "").strip().strip("'\"<>").strip()
@@ -213,15 +233,6 @@ def redirect_parameters(url: str) -> dict[str, str]:
 
 
 def redact(text: str, secrets=(), hidden=()) -> str:
-    """``text`` with every value of ``secrets`` shortened (``'eyJra...'``), every value of ``hidden``
-    replaced by ``********``, and the value of any ``code=`` URL parameter shortened.
-
-    The last line of defence for anything displayed: an authorization code, a token or the
-    API Secret can then not end up in a saved notebook, even inside an error message.
-    """
-    text = str(text)
-    for value in sorted({v for v in hidden if v and len(v) >= 4}, key=len, reverse=True):
-        text = text.replace(value, HIDDEN)
-    for value in sorted({v for v in secrets if v and len(v) >= 8}, key=len, reverse=True):
-        text = text.replace(value, shorten(value))
-    return _CODE_PARAMETER.sub(lambda m: m.group(1) + shorten(m.group(2)), text)
+    """``text`` with the values of ``secrets`` shortened, those of ``hidden`` masked and any
+    ``code=`` parameter shortened (:func:`fortellis_nb.oauth.redact.text`)."""
+    return redact_module.text(text, secrets=secrets, hidden=hidden)

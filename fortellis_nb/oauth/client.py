@@ -1,7 +1,7 @@
 """One object that runs the tutorial, step by step, against the sandbox or real Fortellis.
 
     >>> from fortellis_nb.oauth import FortellisClient
-    >>> client = FortellisClient()                       # the sandbox, unless configured
+    >>> client = FortellisClient.for_sandbox()           # or FortellisClient() with FORTELLIS_* set
     >>> request = client.authorization_url(scopes="openid offline_access")
     >>> redirect = client.sign_in_headless(request)      # or: a person signs in and pastes
     >>> tokens = client.exchange_code(client.parse_redirect(redirect))
@@ -14,6 +14,7 @@ Every HTTP exchange lands in ``client.transcript``; every failure is a
 
 from __future__ import annotations
 
+import os
 import time
 
 import requests
@@ -30,9 +31,18 @@ class FortellisClient:
     """The app's side of the authorization code flow, one method per step."""
 
     def __init__(self, config=None, *, http: Http | None = None, clock=time.time, verify_tokens: bool = True,
-                 access_token_audience: str | None = verify.ACCESS_TOKEN_AUDIENCE, **settings):
+                 access_token_audience: str | None | object = verify.FORTELLIS_ONLY, sandbox_if_unset: bool = False,
+                 **settings):
+        """``config``, or the settings from the arguments, FORTELLIS_* variables and ``.env``
+        (:func:`~fortellis_nb.oauth.config.load_config`). With nothing set that is an error,
+        unless ``sandbox_if_unset``: then the local sandbox is used (started if need be).
+
+        ``access_token_audience``: access tokens are the API's to check (OIDC Core 3.1.3.8);
+        by default the client checks them as Fortellis access tokens (``aud`` api_providers)
+        where the issuer is Fortellis' or the sandbox, and not elsewhere. A string checks that
+        audience at any issuer; None checks no access token."""
         if config is None:
-            config = config_module.load_config(**settings)
+            config = config_module.load_config(sandbox=True if sandbox_if_unset else None, **settings)
         elif settings:
             config = config.replace(**settings)
         self.config = config
@@ -44,10 +54,22 @@ class FortellisClient:
         self.tokens: tokens.TokenResponse | None = None
         self.original_id_claims: dict | None = None
         self.granted_scopes: tuple[str, ...] | None = None
+        self.requested_scopes: tuple[str, ...] | None = None
         self._metadata: ProviderMetadata | None = None
         self._jwks: verify.JWKS | None = None
         self._used_codes: set[str] = set()
         self._browser = requests.Session()
+
+    @classmethod
+    def for_sandbox(cls, *, state_dir=None, **options) -> "FortellisClient":
+        """A client for the local sandbox's demo app: the running sandbox, or one started in the
+        background (``state_dir`` picks which). FORTELLIS_* settings are not read here; the
+        keyword arguments of the constructor (``http``, ``clock``...) are accepted."""
+        environment = {k: v for k, v in os.environ.items() if k not in config_module.ENV_VARS.values()}
+        settings = {k: options.pop(k) for k in list(options) if k in config_module.ENV_VARS}
+        config = config_module.load_config(env=environment, dotenv=False, sandbox=True, state_dir=state_dir,
+                                           **settings)
+        return cls(config, **options)
 
     def __repr__(self) -> str:
         return f"FortellisClient(issuer={self.config.issuer!r}, api_key={self.config.api_key!r})"
@@ -81,6 +103,13 @@ class FortellisClient:
         """True for Fortellis' identity servers and the sandbox: they issue Fortellis' token shapes."""
         return self.config.is_sandbox or config_module.api_base_url_for(self.config.issuer) is not None
 
+    @property
+    def access_audience(self) -> str | None:
+        """The audience this client checks access tokens for, or None when it leaves them to the API."""
+        if self.access_token_audience is verify.FORTELLIS_ONLY:
+            return verify.ACCESS_TOKEN_AUDIENCE if self.fortellis_issuer else None
+        return self.access_token_audience
+
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}
 
@@ -95,13 +124,29 @@ class FortellisClient:
     def authorization_url(self, scopes=None, *, state: str | None = None, nonce: bool | str = True,
                           pkce: bool = False, prompt: str | None = None, login_hint: str | None = None,
                           max_age: int | None = None) -> AuthorizationRequest:
-        """A fresh authorize URL (new ``state`` and ``nonce``), remembered for parse_redirect()."""
+        """A fresh authorize URL (new ``state`` and ``nonce``), remembered for parse_redirect().
+
+        Asking for ``offline_access`` from a provider that is not Fortellis' (an Okta server)
+        adds ``prompt=consent``, which OpenID Connect Core 11 expects with it; without it such
+        providers may silently leave the refresh token out. A public client (no API Secret)
+        always uses PKCE."""
+        scopes = scopes or self.config.scopes
+        asked = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+        if prompt is None and "offline_access" in asked and self._wants_consent_prompt():
+            prompt = "consent"
         request = build_authorization_url(
             self.metadata.authorization_endpoint, client_id=self.config.api_key,
-            redirect_uri=self._redirect_uri(), scopes=scopes or self.config.scopes, state=state, nonce=nonce,
-            pkce=pkce, prompt=prompt, login_hint=login_hint, max_age=max_age, clock=self.clock)
+            redirect_uri=self._redirect_uri(), scopes=asked, state=state, nonce=nonce,
+            pkce=pkce or self.config.public, prompt=prompt, login_hint=login_hint, max_age=max_age,
+            clock=self.clock)
         self.states.add(request)
         return request
+
+    def _wants_consent_prompt(self) -> bool:
+        if self.fortellis_issuer:
+            return False  # Okta grants offline_access without it, and the tutorial's URL has none
+        supported = self.metadata.raw.get("prompt_values_supported")
+        return not isinstance(supported, list) or "consent" in supported
 
     # --- step 2: the redirect --------------------------------------------------------
     def parse_redirect(self, url: str) -> AuthorizationResponse:
@@ -146,9 +191,18 @@ class FortellisClient:
             self.http, self.metadata.token_endpoint, **self._credentials(), code=code, redirect_uri=redirect_uri,
             code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
             params_in=params_in, clock=self.clock)
+        asked = request.scopes if request is not None else None
+        if asked and result.scope is not None:
+            result.dropped_scopes = tuple(s for s in asked if s not in result.scopes)
+        if self.verify_tokens and asked and "openid" in asked and not result.id_token:
+            granted = f" (the server granted: {result.scope})" if result.scope is not None else ""
+            raise errors.MissingIdTokenError(
+                f"The token response has no id_token, though the authorize request asked for `openid`{granted}.",
+                exchange=result.exchange)
         self._check(result, nonce=nonce)
         self.tokens = result
-        self.granted_scopes = result.scopes or (request.scopes if request else None)
+        self.requested_scopes = asked
+        self.granted_scopes = result.scopes or asked
         self.original_id_claims = result.id_claims
         return result
 
@@ -156,9 +210,9 @@ class FortellisClient:
         if not self.verify_tokens:
             return
         issuer = self.metadata.issuer
-        if verify.looks_like_jwt(result.access_token) and self.access_token_audience:
+        if verify.looks_like_jwt(result.access_token) and self.access_audience:
             result.access_claims = verify.verify_access_token(
-                result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_token_audience).claims
+                result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_audience).claims
         if result.id_token:
             checked = verify.verify_id_token(
                 result.id_token, jwks=self.jwks, issuer=issuer, client_id=self.config.api_key, nonce=nonce,
@@ -172,17 +226,29 @@ class FortellisClient:
             return verify.verify_id_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
                                           client_id=self.config.api_key, nonce=nonce,
                                           access_token=access_token, now=now, fortellis_issuer=self.fortellis_issuer)
+        if self.access_audience is None:
+            raise errors.ConfigurationError(
+                f"This client does not check access tokens from {self.config.issuer}: an access token is for the "
+                "API it is sent to, which checks it (OpenID Connect Core 3.1.3.8).",
+                hint="Pass access_token_audience='...' (the audience the API expects) to check one here.")
         return verify.verify_access_token(token, jwks=self.jwks, issuer=self.metadata.issuer,
-                                          audience=self.access_token_audience, now=now)
+                                          audience=self.access_audience, now=now)
 
     # --- refresh -------------------------------------------------------------------
-    def refresh(self, refresh_token: str | None = None, scopes=None) -> tokens.TokenResponse:
-        """New tokens without signing in again; ``scopes`` may narrow, never widen, the grant."""
+    def refresh(self, refresh_token: str | None = None, scopes=None, *, params_in: str = "body",
+                extra: dict | None = None) -> tokens.TokenResponse:
+        """New tokens without signing in again; ``scopes`` may narrow, never widen, the grant.
+
+        A rotated refresh token (a new one in the answer) replaces the old one; a server that
+        sends none leaves the old one in use. ``params_in="query"`` and ``extra`` reproduce the
+        tutorial's request (parameters in the URL, with ``redirect_uri`` and ``code`` too)."""
         current = self.tokens
         refresh_token = refresh_token or (current.refresh_token if current else None)
+        if not refresh_token and current is not None:
+            raise self._no_refresh_token()
         self._prepare_verification()
         result = tokens.refresh(self.http, self.metadata.token_endpoint, **self._credentials(),
-                                refresh_token=refresh_token, scopes=scopes,
+                                refresh_token=refresh_token, scopes=scopes, params_in=params_in, extra=extra,
                                 original_scopes=self.granted_scopes, clock=self.clock)
         self._check(result)
         if result.id_claims and self.original_id_claims:
@@ -191,6 +257,27 @@ class FortellisClient:
             result.refresh_token = refresh_token
         self.tokens = result
         return result
+
+    def _no_refresh_token(self) -> errors.ConfigurationError:
+        """Why the current tokens came without a refresh token, from what was asked and granted."""
+        asked, granted = self.requested_scopes or (), self.granted_scopes or ()
+        if "offline_access" in asked and "offline_access" not in granted:
+            return errors.ConfigurationError(
+                f"No refresh token came: the authorize request asked for `offline_access`, and the server left it "
+                f"out of what it granted ({' '.join(granted) or 'nothing stated'}).",
+                error="no_refresh_token",
+                hint="The app may not be allowed refresh tokens where it is registered (the refresh token grant), "
+                     "or the user did not consent to offline access; OpenID providers other than Okta grant it "
+                     "only with prompt=consent, which authorization_url() adds for them.")
+        if "offline_access" in asked:
+            return errors.ConfigurationError(
+                "No refresh token came, though `offline_access` was asked for and granted.", error="no_refresh_token",
+                hint="The server does not issue refresh tokens to this app; check its registration.")
+        return errors.ConfigurationError(
+            "There is no refresh token to use: the authorize request did not ask for `offline_access`.",
+            error="no_refresh_token",
+            hint="Refresh tokens come only when the authorize URL asks for `offline_access`: "
+                 "authorization_url(scopes=\"openid offline_access\").")
 
     # --- the backend route ---------------------------------------------------------
     def client_credentials(self, scopes=("anonymous",)) -> tokens.TokenResponse:
@@ -227,10 +314,14 @@ class FortellisClient:
 
     # --- step 4: call an API ---------------------------------------------------------
     def call_api(self, path: str, *, access_token: str | None = None, subscription_id: str | None = None,
-                 method: str = "GET", request_id: str | None = None, json_body=None) -> api.ApiResponse:
-        """Call an API with Bearer token, Subscription-Id and a fresh Request-Id."""
+                 method: str = "GET", request_id: str | None = None, json_body=None,
+                 omit=()) -> api.ApiResponse:
+        """Call an API with Bearer token, Subscription-Id and a fresh Request-Id.
+
+        ``path`` is under the configured API base URL (a full URL must be too: the token goes
+        nowhere else). ``omit`` leaves headers out on purpose: ``omit=("Subscription-Id",)``."""
+        url = api.api_url(self.config.api_base_url, path)
+        token = None if "Authorization" in omit else self._token_or_current(access_token, "access_token")
         return api.call_api(
-            self.http, api.api_url(self.config.api_base_url, path),
-            access_token=self._token_or_current(access_token, "access_token"),
-            subscription_id=subscription_id or self.config.subscription_id, method=method,
-            request_id=request_id, json_body=json_body)
+            self.http, url, access_token=token, subscription_id=subscription_id or self.config.subscription_id,
+            method=method, request_id=request_id, json_body=json_body, omit=tuple(omit))

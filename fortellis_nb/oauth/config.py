@@ -7,16 +7,18 @@ For each setting the first of these that has it wins:
    ``FORTELLIS_API_SECRET``, ``FORTELLIS_REDIRECT_URI``, ``FORTELLIS_SUBSCRIPTION_ID``,
    and also ``FORTELLIS_SCOPES`` and ``FORTELLIS_API_BASE_URL``);
 3. a ``.env`` file (by default the one in the current directory);
-4. the local sandbox, which is used only when none of the above names an issuer.
+4. the local sandbox, only when asked for (``sandbox=True``) and none of the above names an
+   issuer: starting a server process is never a side effect of reading settings.
 
-So nothing set means "the sandbox", and setting the variables for a real Fortellis app
-switches every step to real Fortellis without changing any code.
+So in the notebooks nothing set means "the sandbox", and setting the variables for a real
+Fortellis app switches every step to real Fortellis without changing any code.
 
 The API Secret is kept out of every ``repr``, ``str`` and rich display.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import re
@@ -25,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv.parser import parse_stream
+
 from .errors import ConfigurationError, RedirectURIWarning, SandboxNotAvailableError
+from .redact import HIDDEN, hide
 
 ENV_VARS = {
     "issuer": "FORTELLIS_ISSUER",
@@ -43,40 +48,38 @@ HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
 #: browser puts its own origin in front, which is always right.
 PUBLIC_ORIGIN_VARS = ("FORTELLIS_PUBLIC_ORIGIN", "JUPYTERHUB_PUBLIC_URL")
 DEFAULT_SCOPES = ("openid",)
-MASK = "********"
+
 TRAILING_SLASH_RULE = ("Use the redirect URI that you entered when you were registering your app "
                        "with a trailing `/`.")
 
 
-def mask(value: str | None) -> str | None:
-    """The secret replaced by a fixed mask (its length is not shown either)."""
-    return None if value is None else MASK
+
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """Parse the common ``.env`` format: ``KEY=value`` lines, ``#`` comments, optional
-    ``export``, single or double quotes (double quotes understand ``\\n``)."""
+    """The settings of a ``.env`` file, read by python-dotenv (``KEY=value``, comments,
+    ``export``, quotes, multi-line quoted values; no ``${VAR}`` expansion). A line it cannot
+    read is an error that names the line, rather than a setting silently lost."""
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ConfigurationError(f".env line {number} is not KEY=value: {line[:40]!r}",
-                                     hint="Each line of a .env file is NAME=value (no spaces around the name).")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = value.replace("\\n", "\n").replace('\\"', '"')
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
-        values[key] = value
+    for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):
+        if binding.error:
+            line = binding.original.string.strip().splitlines()[0] if binding.original.string.strip() else ""
+            raise ConfigurationError(
+                f".env line {binding.original.line} is not KEY=value: {line[:40]!r}",
+                hint="Each line of a .env file is NAME=value (no spaces in the name); quote a value "
+                     "that has spaces or several lines.")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
     return values
+
+
+def read_dotenv(path: Path) -> str:
+    """A ``.env`` file's text: UTF-8, with or without the byte-order mark Windows Notepad writes."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}).",
+                                 hint="Save the .env file as UTF-8.") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -113,7 +116,8 @@ class Config:
 
     issuer: str
     api_key: str
-    api_secret: str = field(repr=False)
+    #: None for a public client (a single-page or native app): it has no secret and uses PKCE.
+    api_secret: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     subscription_id: str | None = None
@@ -131,7 +135,9 @@ class Config:
             self.scopes = tuple(self.scopes.replace(",", " ").split())
         else:
             self.scopes = tuple(self.scopes)
-        for name in ("issuer", "api_key", "api_secret"):
+        if self.api_secret == "":
+            self.api_secret = None
+        for name in ("issuer", "api_key"):
             if not getattr(self, name):
                 raise ConfigurationError(
                     f"The {name.replace('_', ' ')} is not set.",
@@ -150,6 +156,11 @@ class Config:
             check_redirect_uri(self.redirect_uri, stacklevel=4)
         if self.api_base_url is None:
             self.api_base_url = api_base_url_for(self.issuer)
+
+    @property
+    def public(self) -> bool:
+        """A public client: no API Secret; it authenticates with PKCE alone (RFC 7636)."""
+        return self.api_secret is None
 
     @property
     def is_sandbox(self) -> bool:
@@ -180,9 +191,9 @@ class Config:
                 ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url")}
         data["scopes"] = list(self.scopes)
         if not reveal:
-            data["api_secret"] = mask(self.api_secret)
+            data["api_secret"] = hide(self.api_secret)
         if self.sandbox:
-            data["sandbox"] = {**self.sandbox, "password": self.sandbox.get("password") if reveal else MASK}
+            data["sandbox"] = {**self.sandbox, "password": self.sandbox.get("password") if reveal else HIDDEN}
         return data
 
     def __repr__(self) -> str:
@@ -262,12 +273,13 @@ def check_redirect_uri(uri: str, stacklevel: int = 2) -> None:
 def load_config(*, issuer: str | None = None, api_key: str | None = None, api_secret: str | None = None,
                 redirect_uri: str | None = None, scopes=None, subscription_id: str | None = None,
                 api_base_url: str | None = None, env=None, dotenv: str | os.PathLike | bool | None = None,
-                sandbox=None, state_dir=None) -> Config:
+                sandbox=None, state_dir=None, public: bool = False) -> Config:
     """Gather the settings (see the module docstring for the order).
 
     ``env`` replaces ``os.environ`` (tests); ``dotenv=False`` skips the ``.env`` file,
-    a path names one; ``sandbox`` may be a ``SandboxInfo`` to use instead of starting one,
-    or False to never fall back to the sandbox.
+    a path names one; ``public=True`` is for an app without an API Secret. ``sandbox`` says what to do when nothing names an issuer: None or
+    False, refuse with a message that names both ways; True, use the local sandbox (the
+    running one, or one started in the background); a ``SandboxInfo``, use that one.
     """
     arguments = dict(issuer=issuer, api_key=api_key, api_secret=api_secret, redirect_uri=redirect_uri,
                      scopes=scopes, subscription_id=subscription_id, api_base_url=api_base_url)
@@ -277,7 +289,7 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
     if dotenv is not False:
         dotenv_path = Path(".env") if dotenv in (None, True) else Path(dotenv)
         if dotenv_path.is_file():
-            dotenv_values = parse_dotenv(dotenv_path.read_text(encoding="utf-8"))
+            dotenv_values = parse_dotenv(read_dotenv(dotenv_path))
         elif dotenv not in (None, True):
             raise ConfigurationError(f"No .env file at {str(dotenv_path)!r}.")
 
@@ -292,16 +304,22 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
             values[name], sources[name] = dotenv_values[var], f".env {var}"
 
     if "issuer" not in values:
-        if sandbox is False:
-            raise ConfigurationError("No issuer is set.", hint=f"Set {ENV_VARS['issuer']} or pass issuer=....")
-        if sandbox is None:
+        if sandbox is None or sandbox is False:
+            where = f" or in {str(dotenv_path)!r}" if dotenv_path is not None else ""
+            raise ConfigurationError(
+                f"No issuer is set: no issuer=... argument, no {ENV_VARS['issuer']} in the environment{where}.",
+                hint=f"For your Fortellis app, set {ENV_VARS['issuer']}, {ENV_VARS['api_key']}, "
+                     f"{ENV_VARS['api_secret']} and {ENV_VARS['redirect_uri']} (in the environment or in .env). "
+                     "For the local sandbox, use FortellisClient.for_sandbox() (in the notebooks, "
+                     "lessons.start() does it when nothing is set).")
+        if sandbox is True:
             sandbox = _start_sandbox(state_dir)
         config = Config.from_sandbox(sandbox, **{k: v for k, v in values.items()})
         config.sources.update(sources)
         config.browser_base = sandbox_browser_base(config.sandbox.get("base_url"), environment)
         return config
 
-    missing = [ENV_VARS[n] for n in ("api_key", "api_secret") if n not in values]
+    missing = [ENV_VARS[n] for n in (("api_key",) if public else ("api_key", "api_secret")) if n not in values]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         raise ConfigurationError(

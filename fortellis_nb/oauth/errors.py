@@ -437,6 +437,23 @@ class MissingClaimError(TokenVerificationError):
     default_hint = "iss, aud, exp and iat are required (and sub in an ID token); do not use this token."
 
 
+class InvalidClaimError(TokenVerificationError):
+    """A claim has the wrong type (a date that is not a number, an audience that is not a string)."""
+
+    default_error = "invalid_claim"
+    default_hint = ("Standard servers write dates as numbers of seconds and the audience as a string or a "
+                    "list of strings; a token that does not was not made by one, or was altered. Do not use it.")
+
+
+class MissingIdTokenError(TokenVerificationError):
+    """The authorize request asked for `openid` and the token response has no ID token."""
+
+    default_error = "missing_id_token"
+    default_hint = ("OpenID Connect Core 3.1.3.3: a response to a request with the `openid` scope carries an "
+                    "`id_token`. Check that the server is an OpenID provider and that `openid` was granted; "
+                    "without an ID token nothing says who signed in.")
+
+
 class NonceMismatchError(TokenVerificationError):
     """The ID token's `nonce` is not the one sent in the authorization request.
 

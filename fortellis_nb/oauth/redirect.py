@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from . import errors
+from . import errors, redact
 from .authorize import AuthorizationRequest, PendingStates
 
 #: What each error the server may put in the redirect means, and what to do about it.
@@ -51,6 +51,24 @@ class AuthorizationResponse:
     def age(self, now: float | None = None) -> float:
         """Seconds since the code arrived (it is valid for 60)."""
         return (time.time() if now is None else now) - self.received_at
+
+    def __repr__(self) -> str:
+        # The code is shortened, as everywhere it is shown: a saved notebook must not carry it.
+        return (f"AuthorizationResponse(code={redact.shorten(self.code)!r}, state={self.state!r}, "
+                f"url={redact.url(self.url)!r})")
+
+    __str__ = __repr__
+
+
+def authorization_error_hint(error: str, description: str, request: AuthorizationRequest | None) -> str:
+    """What to do about an error the server sent back to the redirect URI."""
+    lowered = description.lower()
+    if error == "invalid_request" and ("pkce" in lowered or "code_challenge" in lowered or "code challenge" in lowered):
+        if request is None or request.code_verifier is None:
+            return ("This server requires PKCE for this app: build the URL with authorization_url(pkce=True); the "
+                    "client keeps the code_verifier and sends it with the code exchange (RFC 7636).")
+        return "The URL carried a PKCE challenge the server refused; build a fresh one with authorization_url(pkce=True)."
+    return AUTHORIZATION_ERROR_HINTS.get(error, "")
 
 
 def _origin_and_path(parts) -> tuple[str, str, int | None, str]:
@@ -180,12 +198,12 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
 
     if "error" in params:
         state = params.get("state")
-        if states is not None and state in states:
-            states.take(state)  # the request is over either way
+        request = states.take(state) if states is not None and state in states else None  # over either way
         error = params["error"]
+        description = params.get("error_description") or ""
         cls = errors.AuthorizationDenied if error == "access_denied" else errors.AuthorizationError
-        raise cls(params.get("error_description") or f"The server answered {error}.", error=error,
-                  state=state, hint=AUTHORIZATION_ERROR_HINTS.get(error, ""))
+        raise cls(description or f"The server answered {error}.", error=error,
+                  state=state, hint=authorization_error_hint(error, description, request))
 
     code = params.get("code")
     if not code:

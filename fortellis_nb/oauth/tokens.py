@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote_plus, urlencode
 
 from . import errors
-from .transcript import Http, shorten
+from .redact import shorten
+from .transcript import Http
 from .verify import decode, expires_in_words, looks_like_jwt, token_shape
 
 CODE_LIFETIME = 60  # seconds, per the tutorial
@@ -58,6 +59,8 @@ class TokenResponse:
     id_token_shape: str | None = None
     #: For a refresh: "same", "rotated", or "not returned" (the old one stays valid).
     refresh_token_status: str | None = None
+    #: Scopes the authorize request asked for that the server did not grant (when it says what it granted).
+    dropped_scopes: tuple[str, ...] = ()
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -189,13 +192,16 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
     return None
 
 
-def _token_request(http: Http, token_endpoint: str, form: dict, *, api_key: str, api_secret: str,
+def _token_request(http: Http, token_endpoint: str, form: dict, *, api_key: str, api_secret: str | None,
                    label: str, params_in: str = "body", clock=time.time):
-    headers = {
-        "Accept": "application/json",
-        "Authorization": basic_authorization(api_key, api_secret),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    """POST to the token endpoint (or its neighbours). A confidential app authenticates with the
+    Basic header; a public one (``api_secret`` None) names itself with ``client_id`` in the body."""
+    headers = {"Accept": "application/json"}
+    if api_secret is None:
+        form = {"client_id": api_key, **form}
+    else:
+        headers["Authorization"] = basic_authorization(api_key, api_secret)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
     if params_in == "query":
         url = token_endpoint + ("&" if "?" in token_endpoint else "?") + urlencode(form)
         exchange = http.send("POST", url, headers=headers, label=label)
@@ -220,7 +226,7 @@ def _token_response(exchange, grant_type: str, received_at: float) -> TokenRespo
                          grant_type=grant_type, received_at=received_at, raw=body, exchange=exchange)
 
 
-def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, code: str,
+def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None, code: str,
                   redirect_uri: str, code_verifier: str | None = None, code_received_at: float | None = None,
                   code_used_before: bool = False, params_in: str = "body", clock=time.time) -> TokenResponse:
     """Trade an authorization code for tokens.
@@ -248,14 +254,18 @@ def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: 
     return _token_response(exchange, "authorization_code", received_at)
 
 
-def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, refresh_token: str,
-            scopes=None, original_scopes=None, params_in: str = "body", clock=time.time) -> TokenResponse:
-    """New tokens from a refresh token; ``scopes`` (optional) must be a subset of the original grant."""
+def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None, refresh_token: str,
+            scopes=None, original_scopes=None, params_in: str = "body", extra: dict | None = None,
+            clock=time.time) -> TokenResponse:
+    """New tokens from a refresh token; ``scopes`` (optional) must be a subset of the original grant.
+
+    ``extra`` adds parameters the server ignores (the tutorial's refresh request also sends
+    ``redirect_uri`` and ``code``); ``params_in="query"`` puts them all in the URL, as it does."""
     if not refresh_token:
         raise errors.ConfigurationError(
             "There is no refresh token to use.", error="no_refresh_token",
             hint="Refresh tokens come only when the authorize URL asked for `offline_access`.")
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    form = {"grant_type": "refresh_token", **(extra or {}), "refresh_token": refresh_token}
     requested = None
     if scopes is not None:
         requested = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
@@ -275,7 +285,7 @@ def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str, r
     return response
 
 
-def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_secret: str,
+def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None,
                        scopes=("anonymous",), clock=time.time) -> TokenResponse:
     """A token for the app itself, no user involved (``scope=anonymous`` at Fortellis)."""
     scope = scopes if isinstance(scopes, str) else " ".join(scopes)
@@ -299,14 +309,14 @@ def _about_a_token(http: Http, endpoint: str, token: str, token_type_hint: str |
     return exchange
 
 
-def revoke(http: Http, revocation_endpoint: str, *, api_key: str, api_secret: str, token: str,
+def revoke(http: Http, revocation_endpoint: str, *, api_key: str, api_secret: str | None, token: str,
            token_type_hint: str | None = None):
     """Revoke a token (RFC 7009). The server answers 200 even for a token it does not know."""
     return _about_a_token(http, revocation_endpoint, token, token_type_hint, api_key=api_key,
                           api_secret=api_secret, label="Revoke", context="revoke")
 
 
-def introspect(http: Http, introspection_endpoint: str, *, api_key: str, api_secret: str, token: str,
+def introspect(http: Http, introspection_endpoint: str, *, api_key: str, api_secret: str | None, token: str,
                token_type_hint: str | None = None) -> dict:
     """Ask the server whether a token is active, and what it says (RFC 7662)."""
     exchange = _about_a_token(http, introspection_endpoint, token, token_type_hint, api_key=api_key,

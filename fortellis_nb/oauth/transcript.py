@@ -13,84 +13,15 @@ import re
 import shlex
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from . import errors
+from . import errors, redact
+from .redact import readable_query as _readable_query
 
-#: Form fields, query parameters and JSON members whose values are shortened on display.
-SECRET_FIELDS = frozenset({
-    "client_secret", "password", "access_token", "refresh_token", "id_token", "token",
-    "code_verifier", "csrf", "admin_token", "api_secret", "assertion", "client_assertion",
-})
-#: Fields hidden entirely (not even a prefix): a password or secret is short enough to guess.
-HIDDEN_FIELDS = frozenset({"password", "client_secret", "api_secret"})
-HIDDEN = "********"
-#: Headers whose values are shortened on display (the scheme word is kept).
-SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
 #: Headers that ``requests`` adds by itself; left out of the curl / Python renderings.
 _AUTOMATIC_HEADERS = frozenset({"user-agent", "accept-encoding", "connection", "content-length"})
-
-SHOWN = 5
-
-
-def shorten(value: str, keep: int = SHOWN) -> str:
-    """``'MG9hYzE2...'`` -> ``'MG9hY...'``: enough to recognise a value, too little to use it."""
-    value = str(value)
-    if len(value) <= keep:
-        return "..." if value else value
-    return value[:keep] + "..."
-
-
-def _mask_header(name: str, value: str) -> str:
-    if name.lower() not in SECRET_HEADERS:
-        return value
-    scheme, sep, rest = value.partition(" ")
-    if sep and scheme.lower() in ("basic", "bearer", "dpop"):
-        return f"{scheme} {shorten(rest)}"
-    if name.lower() in ("cookie", "set-cookie"):
-        return re.sub(r"=([^;,\s]+)", lambda m: "=" + shorten(m.group(1)), value)
-    return shorten(value)
-
-
-def _mask_value(name: str, value):
-    if name in HIDDEN_FIELDS:
-        return HIDDEN
-    return shorten(value) if name in SECRET_FIELDS and isinstance(value, str) else value
-
-
-def _mask_pairs(pairs, full: bool):
-    return [(k, v if full else _mask_value(k, v)) for k, v in pairs]
-
-
-def _mask_json(value, full: bool):
-    if full:
-        return value
-    if isinstance(value, dict):
-        return {k: (_mask_value(k, v) if k in SECRET_FIELDS else _mask_json(v, full))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_json(v, full) for v in value]
-    return value
-
-
-def _readable_query(pairs) -> str:
-    # Keep ':' and '/' readable, as the tutorial prints redirect_uri=https://example.com/;
-    # a server decodes them the same either way.
-    return urlencode(pairs, safe=":/*")
-
-
-def _mask_url(url: str, full: bool) -> str:
-    if full:
-        return url
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(k in SECRET_FIELDS for k, _ in pairs):
-        return url
-    return urlunsplit(parts._replace(query=_readable_query(_mask_pairs(pairs, full))))
 
 
 @dataclass
@@ -154,7 +85,7 @@ class Exchange:
     # -- display ----------------------------------------------------------------
     def summary(self) -> str:
         outcome = f"{self.status} {self.reason}".strip() if self.status is not None else f"failed: {self.failure}"
-        return f"{self.method} {_mask_url(self.url, False)} -> {outcome} ({self.elapsed * 1000:.0f} ms)"
+        return f"{self.method} {redact.url(self.url, False)} -> {outcome} ({self.elapsed * 1000:.0f} ms)"
 
     __str__ = summary
 
@@ -162,17 +93,17 @@ class Exchange:
         return f"<Exchange {self.summary()}>"
 
     def _shown_headers(self, full: bool) -> list[tuple[str, str]]:
-        return [(k, v if full else _mask_header(k, v)) for k, v in self.request_headers.items()
+        return [(k, v if full else redact.header(k, v)) for k, v in self.request_headers.items()
                 if k.lower() not in _AUTOMATIC_HEADERS and not (k.lower() == "accept" and v == "*/*")]
 
     def _shown_body(self, full: bool) -> str | None:
         if self.form is not None:
-            return _readable_query(_mask_pairs(self.form, full))
+            return _readable_query(redact.pairs(self.form, full))
         return self.request_body
 
     def as_curl(self, full: bool = False) -> str:
         """The request as a curl command, in the tutorial's layout."""
-        lines = [f"curl --request {self.method}", f"--url {shlex.quote(_mask_url(self.url, full))}"]
+        lines = [f"curl --request {self.method}", f"--url {shlex.quote(redact.url(self.url, full))}"]
         for name, value in self._shown_headers(full):
             lines.append(f"--header {shlex.quote(f'{name.lower()}: {value}')}")
         body = self._shown_body(full)
@@ -184,7 +115,7 @@ class Exchange:
         """The request as Python code using ``requests``."""
         func = self.method.lower() if self.method in ("GET", "POST", "PUT", "DELETE", "PATCH") else None
         call = f"requests.{func}(" if func else f"requests.request({self.method!r}, "
-        args = [repr(_mask_url(self.url, full))]
+        args = [repr(redact.url(self.url, full))]
         headers = self._shown_headers(full)
         if self.form is not None:
             headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
@@ -192,7 +123,7 @@ class Exchange:
             inner = "".join(f"        {k!r}: {v!r},\n" for k, v in headers)
             args.append("headers={\n" + inner + "    }")
         if self.form is not None:
-            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in _mask_pairs(self.form, full))
+            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in redact.pairs(self.form, full))
             args.append("data={\n" + inner + "    }")
         elif self.request_body:
             args.append(f"data={self.request_body!r}")
@@ -206,17 +137,17 @@ class Exchange:
             data = json.loads(self.response_body)
         except ValueError:
             return self.response_body
-        return json.dumps(_mask_json(data, full), indent=2)
+        return json.dumps(redact.json_value(data, full), indent=2)
 
     def as_dict(self, full: bool = False) -> dict:
         return {
             "label": self.label,
             "method": self.method,
-            "url": _mask_url(self.url, full),
+            "url": redact.url(self.url, full),
             "request_headers": dict(self._shown_headers(full)),
             "request_body": self._shown_body(full),
             "status": self.status,
-            "response_headers": {k: v if full else _mask_header(k, v) for k, v in self.response_headers.items()},
+            "response_headers": {k: v if full else redact.header(k, v) for k, v in self.response_headers.items()},
             "response_body": self.response_text(full),
             "elapsed": self.elapsed,
             "failure": self.failure,

@@ -7,8 +7,12 @@ Verification is explicit, in the order OpenID Connect Core 3.1.3.7 gives it:
   refetch of the JWKS (keys rotate), rate-limited so a stream of bad tokens cannot make
   us hammer the server; a token without ``kid`` is accepted only when the JWKS holds a
   single key;
-* then PyJWT checks the signature, ``iss``, ``aud``, ``exp`` and ``iat``;
-* for an ID token: ``aud`` = the API Key, the ``nonce`` we sent, and ``at_hash``.
+* PyJWT checks the signature with it (trying each key when a server published several
+  under one ``kid``);
+* then the claims' types (dates are numbers, ``aud`` a string or a list of strings), and
+  ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat``, each refusal naming the token, the claim
+  and the rule;
+* for an ID token: ``aud`` = the API Key, ``sub``, ``azp``, the ``nonce`` we sent, ``at_hash``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +44,16 @@ TOKEN_SHAPES = {
     "other": "neither of the two Fortellis shapes",
 }
 DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated
+
+
+class _FortellisOnly:
+    """The default audience rule for access tokens: Fortellis' own, at Fortellis' issuers only."""
+
+    def __repr__(self) -> str:
+        return "FORTELLIS_ONLY"
+
+
+FORTELLIS_ONLY = _FortellisOnly()
 
 #: One line for every claim in the tutorial's example tokens (and a few standard others).
 CLAIM_GLOSSARY = {
@@ -80,6 +95,8 @@ TIME_CLAIMS = frozenset({"iat", "exp", "nbf", "auth_time"})
 
 def humanize_duration(seconds: float) -> str:
     """``3599`` -> ``'59 minutes 59 seconds'``; the two largest units only."""
+    if not math.isfinite(seconds) or abs(seconds) > 100 * 365 * 86400:
+        return "more than a century"
     seconds = int(round(abs(seconds)))
     units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
     parts = []
@@ -105,7 +122,10 @@ def expires_in_words(exp: float, now: float | None = None) -> str:
 
 
 def format_timestamp(timestamp: float) -> str:
-    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "a date outside the calendar"
 
 
 # --- decoding ----------------------------------------------------------------------
@@ -246,8 +266,7 @@ class JWKS:
         return self.load()
 
     def _signing_keys(self) -> list[dict]:
-        return [k for k in self.keys if k.get("kty") == "RSA" and k.get("use", "sig") == "sig"
-                and k.get("alg", ALGORITHM) == ALGORITHM]
+        return [k for k in self.keys if usable_for_rs256(k)]
 
     def _may_refetch(self) -> bool:
         if not self.jwks_uri:
@@ -258,29 +277,71 @@ class JWKS:
         self._last_refetch = now
         return True
 
-    def key_for(self, header: dict):
-        """The public key that should have signed a token with this header."""
+    def _listing(self) -> str:
+        """The kids of the set's signing keys, for a message: ``'a', 'b' and 1 key without a kid``."""
+        keys = self._signing_keys()
+        named = [repr(k["kid"]) for k in keys if k.get("kid") is not None]
+        unnamed = len(keys) - len(named)
+        parts = named + ([f"{unnamed} key{'s' if unnamed != 1 else ''} without a kid"] if unnamed else [])
+        if not parts:
+            return "no RS256 signing keys"
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    def keys_for(self, header: dict) -> list:
+        """The public keys that may have signed a token with this header: one, or several when
+        the server published several keys under one kid (RFC 7517 asks it not to)."""
         with self._lock:
             kid = header.get("kid")
             if kid is None:
                 candidates = self._signing_keys()
                 if len(candidates) == 1:
-                    return _to_key(candidates[0])
+                    return [_to_key(candidates[0])]
                 raise errors.UnknownKeyError(
                     f"The token has no `kid` and the JWKS holds {len(candidates)} RS256 keys: "
                     "there is no safe way to choose one.",
                     hint="A server with several keys must name the key in the token header.")
             for attempt in (1, 2):
-                for jwk in self._signing_keys():
-                    if jwk.get("kid") == kid:
-                        return _to_key(jwk)
+                matching = [jwk for jwk in self.keys if jwk.get("kid") == kid]
+                usable = [jwk for jwk in matching if usable_for_rs256(jwk)]
+                if usable:
+                    return [_to_key(jwk) for jwk in usable]
                 if attempt == 1 and self._may_refetch():
                     self.fetch()
                     continue
                 break
-            raise errors.UnknownKeyError(
-                f"No key with kid {kid!r} in {self.jwks_uri or 'the JWKS'} "
-                f"(it has {', '.join(repr(k.get('kid')) for k in self._signing_keys()) or 'no keys'}).")
+            where = self.jwks_uri or "the JWKS"
+            if matching:
+                jwk = matching[0]
+                raise errors.UnknownKeyError(
+                    f"The key with kid {kid!r} in {where} cannot check this token's signature: it is published "
+                    f"{key_unfit_because(jwk)}.",
+                    hint="A key published for another use or algorithm must not verify tokens; the server "
+                         "signs with another key, or its key set is misconfigured.")
+            raise errors.UnknownKeyError(f"No key with kid {kid!r} in {where} (it has {self._listing()}).")
+
+    def key_for(self, header: dict):
+        """The public key that should have signed a token with this header (the first, if several)."""
+        return self.keys_for(header)[0]
+
+
+def usable_for_rs256(jwk: dict) -> bool:
+    """An RSA key for signatures (``use`` sig or absent, ``key_ops`` allowing verify) with
+    ``alg`` RS256 or none given."""
+    ops = jwk.get("key_ops")
+    return (jwk.get("kty") == "RSA" and jwk.get("use", "sig") == "sig" and jwk.get("alg", ALGORITHM) == ALGORITHM
+            and (ops is None or (isinstance(ops, list) and "verify" in ops)))
+
+
+def key_unfit_because(jwk: dict) -> str:
+    """Why a JWK cannot verify an RS256 signature, as the end of a sentence."""
+    if jwk.get("kty") != "RSA":
+        return f"as a {jwk.get('kty')!r} key, not RSA"
+    if jwk.get("use", "sig") != "sig":
+        return f"for {'encryption' if jwk.get('use') == 'enc' else repr(jwk.get('use'))} (`use: {jwk.get('use')}`)"\
+               ", not for signatures"
+    if jwk.get("alg", ALGORITHM) != ALGORITHM:
+        return f"for {jwk.get('alg')}, not {ALGORITHM}"
+    return f"with key_ops {jwk.get('key_ops')!r}, which do not include verify"
 
 
 def _to_key(jwk: dict):
@@ -295,105 +356,168 @@ def _to_key(jwk: dict):
 
 # --- verification ------------------------------------------------------------------
 
-_PYJWT_ERRORS = (
-    (pyjwt.InvalidSignatureError, errors.InvalidSignatureError, "The signature does not verify."),
-    (pyjwt.ExpiredSignatureError, errors.TokenExpiredError, None),
-    (pyjwt.InvalidIssuerError, errors.InvalidIssuerError, None),
-    (pyjwt.InvalidAudienceError, errors.InvalidAudienceError, None),
-    (pyjwt.ImmatureSignatureError, errors.TokenNotYetValidError, None),
-    (pyjwt.InvalidIssuedAtError, errors.TokenNotYetValidError, None),
-    (pyjwt.MissingRequiredClaimError, errors.MissingClaimError, None),
-    (pyjwt.InvalidAlgorithmError, errors.AlgorithmNotAllowedError, None),
-    (pyjwt.DecodeError, errors.MalformedTokenError, None),
-)
+#: Claims that hold a time: a number of seconds since 1970 (RFC 7519 section 2, NumericDate).
+NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+#: What every token checked here must carry.
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat")
 
 
-def _claim_problem(kind, claims, issuer, audience, now, leeway) -> str:
-    if kind is errors.InvalidIssuerError:
-        return f"iss is {claims.get('iss')!r}, expected {issuer!r}."
-    if kind is errors.InvalidAudienceError:
-        return f"aud is {claims.get('aud')!r}, expected {audience!r}."
-    if kind is errors.TokenExpiredError:
-        return f"The token {expires_in_words(claims.get('exp', 0), now)} (exp {claims.get('exp')})."
-    if kind is errors.TokenNotYetValidError:
-        return f"iat {claims.get('iat')} is in the future ({relative_time(claims.get('iat', 0), now)})."
-    return ""
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _described(value) -> str:
+    kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object", type(None): "null"}
+    return f"{shown_value(value)} ({kind.get(type(value), type(value).__name__)})"
+
+
+def shown_value(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_claim_types(claims: dict, kind: str) -> None:
+    """RFC 7519 and OpenID Connect Core 2: dates are numbers, ``iss`` and ``sub`` strings, ``aud``
+    a string or a list of strings. Checked before any rule uses them."""
+    for name in NUMERIC_DATE_CLAIMS:
+        if name in claims and not is_number(claims[name]):
+            raise errors.InvalidClaimError(
+                f"The {kind}'s `{name}` is {_described(claims[name])}; it must be a number of seconds since "
+                "1970 (RFC 7519, NumericDate).")
+    for name in ("iss", "sub", "nonce", "azp", "at_hash", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise errors.InvalidClaimError(f"The {kind}'s `{name}` is {_described(claims[name])}; it must be a string.")
+    aud = claims.get("aud")
+    if "aud" in claims and not (isinstance(aud, str) or (isinstance(aud, list) and aud
+                                                         and all(isinstance(a, str) for a in aud))):
+        raise errors.InvalidClaimError(
+            f"The {kind}'s `aud` is {_described(aud)}; it must be a string or a non-empty list of strings "
+            "(RFC 7519 section 4.1.3).")
+
+
+def _when(timestamp: float, now: float) -> str:
+    return f"{format_timestamp(timestamp)}, {relative_time(timestamp, now)}"
+
+
+def check_times(claims: dict, kind: str, now: float, leeway: float) -> None:
+    """``exp`` in the future, ``iat`` and ``nbf`` not, each with ``leeway`` seconds of clock skew."""
+    skew = f"{leeway:g} s of clock skew allowed"
+    if claims["exp"] <= now - leeway:
+        raise errors.TokenExpiredError(
+            f"The {kind} {expires_in_words(claims['exp'], now)} (`exp` {shown_value(claims['exp'])} = "
+            f"{format_timestamp(claims['exp'])}; {skew}).")
+    if "nbf" in claims and claims["nbf"] > now + leeway:
+        raise errors.TokenNotYetValidError(
+            f"The {kind} is not valid before `nbf` {shown_value(claims['nbf'])} = {_when(claims['nbf'], now)} "
+            f"({skew}).")
+    if claims["iat"] > now + leeway:
+        raise errors.TokenNotYetValidError(
+            f"The {kind}'s `iat` {shown_value(claims['iat'])} = {_when(claims['iat'], now)}: it says it was issued "
+            f"in the future ({skew}).")
+
+
+def _audience_matches(aud, audience: str) -> bool:
+    return aud == audience if isinstance(aud, str) else audience in aud
 
 
 def verify_token(token: str, *, jwks: JWKS, issuer: str, audience: str, now: float | None = None,
-                 leeway: float = DEFAULT_LEEWAY) -> DecodedToken:
-    """Verify signature, ``iss``, ``aud``, ``exp`` and ``iat``; return the decoded token.
+                 leeway: float = DEFAULT_LEEWAY, kind: str = "token", audience_is: str = "") -> DecodedToken:
+    """Verify the signature (RS256, a key of ``jwks``), then ``iss``, ``aud``, ``exp``, ``nbf``
+    and ``iat``, after checking the claims' types; return the decoded token.
 
-    ``now`` replaces the system clock for the time checks (tests, or explaining an old token).
-    """
+    ``kind`` ("access token", "ID token") and ``audience_is`` (what the expected audience is)
+    make the messages name the token and the rule. ``now`` replaces the system clock."""
     decoded = decode(token)
     alg = decoded.header.get("alg")
     if alg != ALGORITHM:
         raise errors.AlgorithmNotAllowedError(
-            f"The token header says alg {alg!r}; only {ALGORITHM} is accepted.")
-    key = jwks.key_for(decoded.header)
-    own_clock = now is not None
-    try:
-        claims = pyjwt.decode(
-            decoded.raw, key, algorithms=[ALGORITHM], audience=audience, issuer=issuer, leeway=leeway,
-            options={"require": ["iss", "aud", "exp", "iat"], "verify_exp": not own_clock,
-                     "verify_iat": not own_clock, "verify_nbf": not own_clock})
-    except pyjwt.PyJWTError as exc:
-        for pyjwt_error, ours, message in _PYJWT_ERRORS:
-            if isinstance(exc, pyjwt_error):
-                text = message or _claim_problem(ours, decoded.claims, issuer, audience, now, leeway) or str(exc)
-                raise ours(text) from None
-        raise errors.TokenVerificationError(str(exc)) from None
-    if own_clock:
-        if claims["exp"] <= now - leeway:
-            raise errors.TokenExpiredError(_claim_problem(errors.TokenExpiredError, claims, issuer, audience,
-                                                          now, leeway))
-        if claims["iat"] > now + leeway or claims.get("nbf", now) > now + leeway:
-            raise errors.TokenNotYetValidError(_claim_problem(errors.TokenNotYetValidError, claims, issuer,
-                                                              audience, now, leeway))
+            f"The {kind}'s header says alg {shown_value(alg)}; only {ALGORITHM} is accepted.")
+    keys = jwks.keys_for(decoded.header)
+    for attempt, key in enumerate(keys, 1):
+        try:
+            # PyJWT checks the signature only; every claim rule is checked below, with our messages.
+            claims = pyjwt.decode(decoded.raw, key, algorithms=[ALGORITHM],
+                                  options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                                           "verify_aud": False, "verify_iss": False})
+            break
+        except pyjwt.InvalidSignatureError:
+            if attempt < len(keys):
+                continue
+            several = f" by any of the {len(keys)} keys published with kid {decoded.header.get('kid')!r}" \
+                if len(keys) > 1 else ""
+            raise errors.InvalidSignatureError(f"The {kind}'s signature does not verify{several}.") from None
+        except pyjwt.DecodeError as exc:
+            raise errors.MalformedTokenError(f"The {kind} cannot be read: {exc}.") from None
+        except pyjwt.PyJWTError as exc:
+            raise errors.TokenVerificationError(f"The {kind} cannot be verified: {exc}.") from None
+    if not isinstance(claims, dict):
+        raise errors.MalformedTokenError(f"The {kind}'s payload is not a JSON object.")
+    check_claim_types(claims, kind)
+    for name in REQUIRED_CLAIMS:
+        if name not in claims:
+            raise errors.MissingClaimError(f"The {kind} has no `{name}` claim, which it must carry.")
+    if claims["iss"] != issuer:
+        raise errors.InvalidIssuerError(
+            f"The {kind}'s `iss` is {shown_value(claims['iss'])}; expected the issuer {issuer!r}.")
+    if not _audience_matches(claims["aud"], audience):
+        raise errors.InvalidAudienceError(
+            f"The {kind}'s `aud` is {shown_value(claims['aud'])}; expected {audience!r}"
+            f"{f' ({audience_is})' if audience_is else ''}.")
+    check_times(claims, kind, time.time() if now is None else now, leeway)
     return DecodedToken(raw=decoded.raw, header=decoded.header, claims=claims, verified=True)
 
 
 def verify_access_token(token: str, *, jwks: JWKS, issuer: str, audience: str = ACCESS_TOKEN_AUDIENCE,
                         now: float | None = None, leeway: float = DEFAULT_LEEWAY) -> DecodedToken:
-    """Verify a Fortellis access token (aud ``api_providers``)."""
-    return verify_token(token, jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway)
+    """Verify an access token as an API would: a Fortellis one has aud ``api_providers``."""
+    what = "the audience of Fortellis access tokens" if audience == ACCESS_TOKEN_AUDIENCE else ""
+    return verify_token(token, jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway,
+                        kind="access token", audience_is=what)
 
 
 def verify_id_token(token: str, *, jwks: JWKS, issuer: str, client_id: str, nonce: str | None = None,
                     access_token: str | None = None, now: float | None = None,
                     leeway: float = DEFAULT_LEEWAY, fortellis_issuer: bool = False) -> DecodedToken:
-    """Verify an ID token: the common checks, ``aud`` = API Key, then ``nonce`` and ``at_hash``.
+    """Verify an ID token: the common checks, ``aud`` = API Key, then ``sub``, ``azp``, ``nonce``
+    and ``at_hash`` (OpenID Connect Core 3.1.3.7).
 
     ``fortellis_issuer`` (Fortellis' identity servers and the sandbox): an ID token of the shape
     Fortellis minted in 2020-2022 has ``aud`` "fortellis" instead of the API Key; it is accepted
     in that shape only, from those issuers only. What binds it to this app then is that it came
     in this app's own authenticated token response (and its nonce, when one was sent)."""
-    audience = client_id
+    audience, audience_is = client_id, "your API Key, the client_id"
     if fortellis_issuer:
         unverified = decode(token)
         if (unverified.claims.get("aud") == FORTELLIS_ID_TOKEN_AUDIENCE
                 and unverified.shape == "fortellis-2022"):
-            audience = FORTELLIS_ID_TOKEN_AUDIENCE
-    decoded = verify_token(token, jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway)
+            audience, audience_is = FORTELLIS_ID_TOKEN_AUDIENCE, "Fortellis' 2020-2022 ID tokens"
+    kind = "ID token"
+    decoded = verify_token(token, jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway,
+                           kind=kind, audience_is=audience_is)
     claims = decoded.claims
     if not claims.get("sub"):
-        raise errors.MissingClaimError("The ID token has no `sub`.")
-    aud = claims.get("aud")
+        raise errors.MissingClaimError(f"The {kind} has no `sub` claim: nothing says who signed in.")
+    aud = claims["aud"]
     if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != client_id:
-        raise errors.InvalidAudienceError(f"aud lists several clients and azp is {claims.get('azp')!r}, "
-                                          f"not {client_id!r}.")
+        raise errors.InvalidAudienceError(
+            f"The {kind}'s `aud` lists {len(aud)} audiences and its `azp` is {shown_value(claims.get('azp'))}, "
+            f"not your API Key {client_id!r} (OpenID Connect Core 3.1.3.7).")
+    if "azp" in claims and claims["azp"] != client_id and audience == client_id:
+        raise errors.InvalidAudienceError(
+            f"The {kind}'s `azp` is {shown_value(claims['azp'])}, not your API Key {client_id!r}.")
     if nonce is not None:
         got = claims.get("nonce")
         if got is None:
-            raise errors.NonceMismatchError("The ID token has no `nonce`, but the request sent one.")
-        if not hmac.compare_digest(str(got).encode(), nonce.encode()):
-            raise errors.NonceMismatchError(f"The ID token's nonce {got!r} is not the one sent ({nonce!r}).")
+            raise errors.NonceMismatchError(f"The {kind} has no `nonce`, but the authorize request sent one.")
+        if not hmac.compare_digest(got.encode(), nonce.encode()):
+            raise errors.NonceMismatchError(
+                f"The {kind}'s `nonce` {shown_value(got)} is not the one the authorize request sent ({nonce!r}).")
     if access_token is not None and "at_hash" in claims:
         expected = at_hash(access_token)
-        if not hmac.compare_digest(str(claims["at_hash"]).encode(), expected.encode()):
+        if not hmac.compare_digest(claims["at_hash"].encode(), expected.encode()):
             raise errors.AtHashMismatchError(
-                f"at_hash is {claims['at_hash']!r}, but the access token hashes to {expected!r}.")
+                f"The {kind}'s `at_hash` is {shown_value(claims['at_hash'])}, but the access token hashes to "
+                f"{expected!r}.")
     return decoded
 
 

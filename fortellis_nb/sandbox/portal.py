@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import re
 import time
 from urllib.parse import parse_qsl
 

@@ -85,8 +85,11 @@ class ApiCaller(StepWidget):
         subscription = self.subscription_input.value.strip() or None
 
         def work():
-            return api.call_api(self.client.http, self._url(), access_token=tokens.access_token if tokens else "",
-                                subscription_id=subscription, request_id=request_id)
+            # Through the client, as an app calls: the token goes only under the configured API base URL.
+            return self.client.call_api(self.path_input.value.strip(),
+                                        access_token=tokens.access_token if tokens else "",
+                                        subscription_id=subscription, request_id=request_id,
+                                        omit=() if subscription else ("Subscription-Id",))
 
         ok, result = self._attempt("Calling the API", work)
         self.result = result
@@ -109,7 +112,7 @@ class ApiCaller(StepWidget):
 
     def _render_response(self, status, sent_id, echoed_id, data, exchange) -> None:
         same = echoed_id == sent_id
-        echo = (f'<span class="fnb-pass">&#10004; the same as sent</span>' if same else
+        echo = ('<span class="fnb-pass">&#10004; the same as sent</span>' if same else
                 f'<span class="fnb-fail">&#10008; not the Request-Id sent ({_html.escape(sent_id)})</span>')
         kind = "fnb-ok-box" if exchange is not None and exchange.ok else "fnb-error-box"
         body = data if isinstance(data, str) else json.dumps(data, indent=2)

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 
 from ..oauth import errors
 from ..oauth.transcript import Exchange
-from .base import LABEL_STYLE, WIDE, StepWidget, html
+from .base import LABEL_STYLE, StepWidget, html
 from .curl import RequestView
 
 

@@ -81,7 +81,7 @@ class Flow(HasTraits):
     settings_version = Int(0, help="Bumped when the client's settings change.")
 
     def __init__(self, client: FortellisClient | None = None, *, live: bool = True, clock=None):
-        super().__init__(client=client if client is not None else FortellisClient())
+        super().__init__(client=client if client is not None else FortellisClient(sandbox_if_unset=True))
         self._clock = clock
         self.ticker = Ticker(live=live)
         self._secrets: set[str] = set()

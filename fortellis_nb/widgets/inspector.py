@@ -14,14 +14,14 @@ import ipywidgets as widgets
 
 from ..oauth.api import GATEWAY_HINTS
 from ..oauth.checks import verification_checklist
-from ..oauth.transcript import shorten
+from ..oauth.redact import shorten
 from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
 from .base import StepWidget, html
 from .curl import RequestView
 from .style import JWT_COLOURS
 
 KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
-CHECK_ORDER = ("format", "signature and kid", "iss", "aud", "exp", "iat", "nonce", "at_hash")
+CHECK_ORDER = ("format", "signature and kid", "claim types", "iss", "aud", "exp", "nbf", "iat", "nonce", "at_hash")
 MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span class="fnb-fail">&#10008; fail</span>',
          "n/a": '<span class="fnb-na">&#8211; n/a</span>'}
 
@@ -160,14 +160,15 @@ class TokenInspector(StepWidget):
         checks = {}
         try:
             issuer = client.metadata.issuer
-            if looks_like_jwt(tokens.access_token):
+            if looks_like_jwt(tokens.access_token) and client.access_audience:
                 checks["access"] = verification_checklist(
                     tokens.access_token, kind="access", jwks=client.jwks, issuer=issuer,
-                    audience=client.access_token_audience or "api_providers", now=now)
+                    audience=client.access_audience, now=now)
             if tokens.id_token:
                 checks["id"] = verification_checklist(
                     tokens.id_token, kind="id", jwks=client.jwks, issuer=issuer, client_id=client.config.api_key,
-                    nonce=self._nonce(tokens), access_token=tokens.access_token, now=now)
+                    nonce=self._nonce(tokens), access_token=tokens.access_token, now=now,
+                    fortellis_issuer=client.fortellis_issuer)
         except Exception as error:  # e.g. the key set could not be fetched
             self.error.show(error, "Checking the tokens")
         self.checks = checks
@@ -184,7 +185,7 @@ class TokenInspector(StepWidget):
                                        "</span>" if found else MARKS["n/a"]) + "</td>")
             rows.append(f"<tr><td><code>{_html.escape(name)}</code></td>{''.join(cells)}</tr>")
         failed = sum(1 for rows_ in checks.values() for c in rows_ if c.passed is False)
-        verdict = (f'<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
+        verdict = ('<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
                    f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
                    "trust these tokens</span>")
         self._set(self.checklist, f"<div><strong>Verification</strong> {verdict}</div>"

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 
 from ..oauth import errors
 from ..oauth.checks import code_countdown, redirect_parameters
-from ..oauth.transcript import shorten
+from ..oauth.redact import shorten
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
 

@@ -14,7 +14,7 @@ import string
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fortellis_nb.oauth import errors

@@ -2,7 +2,8 @@ import warnings
 
 import pytest
 
-from fortellis_nb.oauth.config import MASK, Config, api_base_url_for, load_config, parse_dotenv
+from fortellis_nb.oauth.config import Config, api_base_url_for, load_config, parse_dotenv
+from fortellis_nb.oauth.redact import HIDDEN as MASK
 from fortellis_nb.oauth.errors import ConfigurationError, RedirectURIWarning
 from fortellis_nb.sandbox import running_sandbox, stop_sandbox
 
@@ -52,8 +53,28 @@ def test_default_dotenv_is_read_from_the_current_directory(tmp_path, monkeypatch
 def test_parse_dotenv_handles_comments_quotes_and_export():
     values = parse_dotenv('# comment\n\nexport A=1\nB = "two words"\nC=\'x#y\'\nD=plain # trailing\nE="a\\nb"\n')
     assert values == {"A": "1", "B": "two words", "C": "x#y", "D": "plain", "E": "a\nb"}
-    with pytest.raises(ConfigurationError):
-        parse_dotenv("this is not a setting\n")
+    with pytest.raises(ConfigurationError) as caught:
+        parse_dotenv("A=1\nthis is not a setting\n")
+    assert "line 2" in caught.value.description
+
+
+def test_a_dotenv_written_by_windows_notepad_is_read(tmp_path, monkeypatch):
+    """Notepad saves UTF-8 with a byte-order mark and CRLF line ends; a quoted value may span lines."""
+    text = "".join(f"{k}={v}\r\n" for k, v in REAL.items()) + 'FORTELLIS_SCOPES="openid\r\noffline_access"\r\n'
+    (tmp_path / ".env").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(env={})
+    assert config.issuer == REAL["FORTELLIS_ISSUER"] and config.sources["issuer"] == ".env FORTELLIS_ISSUER"
+    assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
+    assert config.scopes == ("openid", "offline_access")
+
+
+def test_a_dotenv_that_is_not_utf8_is_refused_with_a_message(tmp_path):
+    path = tmp_path / "latin1.env"
+    path.write_bytes("FORTELLIS_API_SECRET=caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(env={}, dotenv=path)
+    assert "not UTF-8" in caught.value.description
 
 
 def test_issuer_without_credentials_names_the_missing_variables():
@@ -116,10 +137,19 @@ def test_nothing_set_means_the_given_sandbox_and_arguments_still_override(info):
     assert info.password not in repr(config) and info.api_secret not in str(config)
 
 
-def test_nothing_set_starts_the_background_sandbox(tmp_path):
+def test_nothing_set_is_refused_with_both_ways_named_and_starts_nothing(tmp_path):
+    state_dir = tmp_path / "state"
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(env={}, dotenv=False, state_dir=state_dir)
+    assert "No issuer is set" in caught.value.description
+    assert "FORTELLIS_ISSUER" in caught.value.hint and "for_sandbox()" in caught.value.hint
+    assert running_sandbox(state_dir) is None
+
+
+def test_asking_for_the_sandbox_starts_it_in_the_background(tmp_path):
     state_dir = tmp_path / "state"
     try:
-        config = load_config(env={}, dotenv=False, state_dir=state_dir)
+        config = load_config(env={}, dotenv=False, sandbox=True, state_dir=state_dir)
         running = running_sandbox(state_dir)
         assert running is not None
         assert config.issuer == running.issuer and config.is_sandbox

@@ -8,7 +8,8 @@ import pytest
 
 from fortellis_nb.oauth import errors
 from fortellis_nb.oauth.tokens import basic_authorization
-from fortellis_nb.oauth.transcript import Http, shorten
+from fortellis_nb.oauth.redact import shorten
+from fortellis_nb.oauth.transcript import Http
 
 from .conftest import free_port
 

@@ -4,7 +4,8 @@ from .conftest import text
 
 
 def _exchanged(flow, **kwargs):
-    link, catcher = AuthorizeLink(flow, **kwargs), RedirectCatcher(flow)
+    AuthorizeLink(flow, **kwargs)
+    catcher = RedirectCatcher(flow)
     inspector = TokenInspector(flow)
     catcher.signin_button.click()
     catcher.exchange_button.click()
