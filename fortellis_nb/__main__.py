@@ -80,11 +80,11 @@ def _flow_steps(client):
 
     def sign_in():
         state["redirect"] = client.sign_in_headless(state["request"])
-        return state["redirect"][:60] + "..."
+        return redact.url(state["redirect"])
 
     def parse():
         state["response"] = client.parse_redirect(state["redirect"])
-        return f"code {state['response'].code[:5]}..."
+        return f"code {redact.shorten(state['response'].code)}"
 
     def exchange():
         tokens = client.exchange_code(state["response"])
@@ -102,7 +102,7 @@ def _flow_steps(client):
             raise FortellisError("The revoked access token is still active.", error="revoke_failed")
         return "access token inactive"
 
-    from .oauth import FortellisError
+    from .oauth import FortellisError, redact
     return (("discovery", lambda: client.metadata.source), ("authorize URL", authorize),
             ("headless sign-in", sign_in), ("parse redirect", parse),
             ("exchange code and verify tokens", exchange), ("refresh", refresh), ("call the API", call_api),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import warnings
 
-from .oauth import FortellisClient, FortellisError
+from .oauth import FortellisClient, FortellisError, redact
 from .oauth.errors import FortellisWarning, SandboxOnlyError
 
 
@@ -25,7 +25,8 @@ class ErrorReport:
             request = error.exchange.as_curl() if getattr(error, "exchange", None) is not None else ""
         else:
             what, why, todo, request = type(error).__name__, str(error), "", ""
-        return what, why, todo, request
+        # The last line of defence: a code or token quoted in a message is shortened too.
+        return tuple(redact.text(part) for part in (what, why, todo, request))
 
     def __repr__(self) -> str:
         what, why, todo, request = self._parts()

@@ -12,6 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 FULL_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{20,}")
+#: An authorization code shown whole: after `code=`, `code: `, `"code": "` or `code `, 16 or more
+#: URL-safe characters not followed by the "..." of a shortened one (the sandbox's codes have 20).
+FULL_CODE = re.compile(r"""code(?:=|\\?["']?\s*[:=]\s*\\?["']?|\s)([A-Za-z0-9_\-]{16,})(?![A-Za-z0-9_.\-])""")
 
 
 def cells(path):
@@ -54,6 +57,26 @@ def test_committed_executed_without_errors(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_full_token_in_the_saved_file(path):
     assert not FULL_JWT.search(path.read_text())
+
+
+def saved_outputs(path) -> str:
+    """Everything a run saved in the file: cell outputs and the widget state, not the sources."""
+    notebook = json.loads(path.read_text())
+    return json.dumps([cell.get("outputs", []) for cell in notebook["cells"]]) + json.dumps(notebook["metadata"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_full_authorization_code_in_the_saved_outputs(path):
+    found = FULL_CODE.search(saved_outputs(path))
+    assert found is None, f"a code shown whole: {found.group(0)[:12]}..."
+
+
+def test_the_code_pattern_finds_what_it_must_and_only_that():
+    for whole in ('code=Ab3dEf6hIj9kLm2oPq5s&state', 'code : Ab3dEf6hIj9kLm2oPq5s\n', "'code': 'Ab3dEf6hIj9kLm2oPq5s'",
+                  '\\"code\\": \\"Ab3dEf6hIj9kLm2oPq5s\\"', 'code Ab3dEf6hIj9kLm2oPq5s, 3 s old'):
+        assert FULL_CODE.search(whole), whole
+    for fine in ("code=Ab3dE...&state", "code Ab3dE..., 3 s old", "code: invalid_request", "code_verifier=x"):
+        assert not FULL_CODE.search(fine), fine
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

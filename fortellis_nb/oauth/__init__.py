@@ -3,10 +3,12 @@
 Modules follow the steps: ``discovery``, ``authorize`` (step 1), ``redirect`` (step 2),
 ``tokens`` (step 3, refresh, client credentials, revoke, introspect), ``verify`` (reading
 and checking tokens), ``api`` (step 4), plus ``transcript`` (every HTTP exchange,
-replayable as curl), ``headless`` (sandbox-only sign-in) and ``errors``.
+replayable as curl), ``redact`` (what may be shown: tokens, codes and secrets shortened or
+hidden), ``headless`` (sandbox-only sign-in) and ``errors``.
 :class:`FortellisClient` ties them together.
 """
 
+from . import redact
 from .authorize import AuthorizationRequest, build_authorization_url
 from .client import FortellisClient
 from .discovery import ProviderMetadata, discover
@@ -19,5 +21,5 @@ from .verify import decode, explain_claims
 __all__ = [
     "AuthorizationRequest", "AuthorizationResponse", "Exchange", "FortellisClient", "FortellisError",
     "ProviderMetadata", "TokenResponse", "Transcript", "build_authorization_url", "decode", "discover",
-    "explain_claims", "parse_redirect",
+    "explain_claims", "parse_redirect", "redact",
 ]

@@ -132,7 +132,7 @@ def _check_redirect_target(parts, redirect_uri: str, url: str, browser_redirect_
         if len(problems) == 1 and got_path != exp_path and got_path.rstrip("/") == exp_path.rstrip("/"):
             hint = "The paths differ only by the trailing '/'; the redirect URI must match exactly."
         raise errors.RedirectMismatchError(
-            f"{url!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
+            f"{redact.text(url)!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
 
 
 def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None = None,
@@ -159,18 +159,18 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
         elif "://" in text:
             hint = ("An address has no spaces, tabs or control characters; copy it again from the "
                     "browser's address bar.")
-        raise errors.NotAURLError(f"{text[:60]!r} is not a URL.", hint=hint)
+        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=hint)
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
-        raise errors.NotAURLError(f"{text[:60]!r} is not a URL: its host cannot be read.") from None
+        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL: its host cannot be read.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise errors.NotAURLError(f"{text[:60]!r} is not an http(s) URL.")
+        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not an http(s) URL.")
 
     notes = []
     fixed = _split_tutorial_form(parts)
     if fixed is not None:
-        message = (f"{text[:80]!r} has no '?' before its parameters, like the tutorial's example "
+        message = (f"{redact.text(text[:80])!r} has no '?' before its parameters, like the tutorial's example "
                    "`https://yourRedirectURL/code=...&state=...`. Read as if the '?' were there; "
                    "a real redirect is `https://yourRedirectURL/?code=...&state=...`.")
         warnings.warn(errors.MalformedRedirectWarning(message), stacklevel=2)
