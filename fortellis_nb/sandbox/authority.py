@@ -51,6 +51,8 @@ class Settings:
     code_lifetime: float = 60
     token_lifetime: float = 3600
     refresh_idle_lifetime: float = 7 * 24 * 3600
+    #: Seconds a rotated-out refresh token (public apps) is still honoured: Okta's default, 30.
+    refresh_grace: float = 30
     session_lifetime: float = 2 * 3600
     sign_in_page_lifetime: float = 15 * 60
     key_grace: float = 7 * 24 * 3600  # how long a rotated-out key stays published

@@ -585,7 +585,17 @@ class Token(IssuerHandler):
         presented = params.get("refresh_token")
         if not presented:
             raise OAuthError("missing_token_request_parameter", "refresh_token")
-        grant = self.store.grant_by_refresh_token(presented)
+        grant, within_grace = self.store.grant_by_refresh_token(presented), False
+        if grant is None and app.public:
+            replaced = self.store.grant_by_replaced_refresh_token(presented)
+            if replaced is not None and replaced[0].api_key == app.api_key and replaced[0].revoked is None:
+                grant, rotated = replaced
+                if self.now - rotated > self.authority.settings.refresh_grace:
+                    # Okta: a rotated-out token used again invalidates the newest refresh token and
+                    # every access token issued since the user signed in.
+                    self.store.revoke_grant(grant.id, self.now)
+                    raise OAuthError("invalid_refresh_token")
+                within_grace = True
         if (grant is None or grant.api_key != app.api_key or grant.revoked is not None
                 or grant.refresh_used < self.now - self.authority.settings.refresh_idle_lifetime):
             raise OAuthError("invalid_refresh_token")
@@ -600,10 +610,16 @@ class Token(IssuerHandler):
         user = self.store.user(grant.user_id)
         self.store.touch_refresh_token(grant.id, self.now)
         self.store.count(app.api_key, "refresh", self.now)
-        # Web apps get a persistent refresh token: the same one comes back.
+        # Okta's defaults: web apps get a persistent refresh token (the same one comes back, as
+        # in the tutorial); single-page and other public apps a rotating one, the replaced token
+        # still honoured for a grace period.
+        refresh = presented
+        if app.public:
+            refresh = ids.refresh_token()
+            self.store.rotate_refresh_token(grant.id, refresh, self.now, keep_previous=within_grace)
         return self.authority.issue_tokens(
             api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
-            auth_time=grant.auth_time, refresh_token=presented)
+            auth_time=grant.auth_time, refresh_token=refresh)
 
     def client_credentials(self, app, params, *, browser: bool):
         if app.public:

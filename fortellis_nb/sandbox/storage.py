@@ -67,6 +67,9 @@ ADDED_COLUMNS = (
     ("apps", "consent", "INTEGER NOT NULL DEFAULT 0"),
     ("apps", "logout_uris", "TEXT"),
     ("apps", "rate_limit", "INTEGER"),
+    # Refresh token rotation (public apps): the token it replaced, and when.
+    ("grants", "previous_digest", "TEXT"),
+    ("grants", "rotated", "REAL"),
 )
 
 PBKDF2_ROUNDS = 20_000
@@ -360,6 +363,21 @@ class Store:
     def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE refresh_digest = ?", ids.digest(refresh_token))
         return _grant(row) if row else None
+
+    def grant_by_replaced_refresh_token(self, refresh_token: str) -> tuple[Grant, float] | None:
+        """The grant whose refresh token ``refresh_token`` was until a rotation, and when that was."""
+        row = self._one("SELECT * FROM grants WHERE previous_digest = ?", ids.digest(refresh_token))
+        return (_grant(row), row["rotated"]) if row else None
+
+    def rotate_refresh_token(self, grant_id: str, new_token: str, now: float, *, keep_previous: bool) -> None:
+        """Replace the grant's refresh token. The replaced one is remembered (reuse detection,
+        the grace period), unless ``keep_previous``: a second rotation within the grace period
+        keeps the first replaced token as the one remembered."""
+        if keep_previous:
+            self._run("UPDATE grants SET refresh_digest = ? WHERE id = ?", ids.digest(new_token), grant_id)
+        else:
+            self._run("UPDATE grants SET previous_digest = refresh_digest, refresh_digest = ?, rotated = ? WHERE id = ?",
+                      ids.digest(new_token), now, grant_id)
 
     def grant(self, grant_id: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE id = ?", grant_id)

@@ -213,3 +213,56 @@ def test_the_redirect_back_with_a_code_sends_no_referrer(browser, mode):
     # A signed-in browser is sent straight back: the same header.
     again = browser.authorize(response_mode=mode)
     assert again.status_code == 302 and again.headers["Referrer-Policy"] == "no-referrer"
+
+
+# --- refresh tokens: persistent for web apps, rotating for public ones (Okta's defaults) ---
+
+def public_app_tokens(info, scopes="openid offline_access"):
+    app = requests.post(f"{info.base_url}/sandbox/apps", json={
+        "name": "A single-page app", "redirect_uris": [info.redirect_uri], "public": True}).json()
+    verifier, challenge = pkce_pair()
+    code = Browser(info).sign_in(client_id=app["api_key"], code_challenge=challenge, code_challenge_method="S256",
+                                 scope=scopes)["code"]
+    tokens = requests.post(f"{info.issuer}/v1/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": info.redirect_uri,
+        "client_id": app["api_key"], "code_verifier": verifier}).json()
+    return app, tokens
+
+
+def public_refresh(info, app, refresh_token):
+    return requests.post(f"{info.issuer}/v1/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app["api_key"]})
+
+
+def test_a_web_app_s_refresh_token_stays_the_same(info, tokens):
+    again = token_request(info, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json()
+    assert again["refresh_token"] == tokens["refresh_token"]
+
+
+def test_a_public_app_s_refresh_token_rotates_and_the_old_one_lasts_the_grace_period(info, clock):
+    app, tokens = public_app_tokens(info)
+    first = public_refresh(info, app, tokens["refresh_token"]).json()
+    assert first["refresh_token"] != tokens["refresh_token"]
+    clock.advance(29)  # Okta's default grace period is 30 seconds
+    within = public_refresh(info, app, tokens["refresh_token"])
+    assert within.status_code == 200 and within.json()["refresh_token"] not in (first["refresh_token"],
+                                                                               tokens["refresh_token"])
+    latest = within.json()
+    assert public_refresh(info, app, latest["refresh_token"]).status_code == 200
+
+
+def test_a_rotated_out_refresh_token_used_after_the_grace_period_ends_the_grant(info, clock):
+    """Okta: reuse invalidates the most recently issued refresh token and every access token
+    issued since the user signed in. Its error text is not documented: the catalog's
+    invalid_refresh_token."""
+    app, tokens = public_app_tokens(info)
+    latest = public_refresh(info, app, tokens["refresh_token"]).json()
+    clock.advance(31)
+    reused = public_refresh(info, app, tokens["refresh_token"])
+    assert reused.status_code == 400 and reused.json() == {
+        "error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}
+    assert public_refresh(info, app, latest["refresh_token"]).json()["error"] == "invalid_grant"
+    for access_token in (tokens["access_token"], latest["access_token"]):
+        api = requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers={
+            "Authorization": f"Bearer {access_token}", "Subscription-Id": "test"})
+        assert api.status_code == 401 and api.json()["code"] == "INVALID-TOKEN"
