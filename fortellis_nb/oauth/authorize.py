@@ -127,14 +127,28 @@ class PendingStates:
     def __init__(self, max_pending: int = 100):
         self._pending: dict[str, AuthorizationRequest] = {}
         self._used: set[str] = set()
+        self._answered: dict[str, object] = {}  # state -> the AuthorizationResponse read for it
         self._lock = threading.Lock()
         self.max_pending = max_pending
+        self.latest: AuthorizationRequest | None = None
 
     def add(self, request: AuthorizationRequest) -> None:
         with self._lock:
             self._pending[request.state] = request
+            self.latest = request
             while len(self._pending) > self.max_pending:
                 self._pending.pop(next(iter(self._pending)))
+
+    def answered(self, state: str | None):
+        """The response already read for ``state``, if any: the same redirect read twice (pasted
+        in two places) is the same answer, not a replay."""
+        return self._answered.get(state) if state else None
+
+    def record(self, response) -> None:
+        with self._lock:
+            self._answered[response.state] = response
+            while len(self._answered) > self.max_pending:
+                self._answered.pop(next(iter(self._answered)))
 
     def __contains__(self, state: str) -> bool:
         return state in self._pending
@@ -154,6 +168,6 @@ class PendingStates:
                 return request
             if state in self._used:
                 raise errors.StateReusedError(
-                    f"The state {state!r} was already used by an earlier redirect.")
+                    f"The state {state!r} was already used by an earlier redirect, which brought another code.")
             raise errors.StateMismatchError(
                 f"The state {state!r} does not match any authorization request made by this client.")

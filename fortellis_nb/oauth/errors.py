@@ -171,6 +171,14 @@ class NotAURLError(RedirectParseError):
                     "not just the code.")
 
 
+class AuthorizeURLPastedError(RedirectParseError):
+    """The authorize URL itself was pasted where the redirect belongs."""
+
+    default_error = "authorize_url_pasted"
+    default_hint = ("Open that link, sign in, and then copy the address in the browser's address bar: it starts "
+                    "with your redirect URI and carries `code=` and `state=`.")
+
+
 class DuplicateParameterError(RedirectParseError):
     """A parameter appears more than once in the redirect URL.
 

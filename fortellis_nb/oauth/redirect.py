@@ -188,6 +188,10 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
             f"The redirect URL carries {', '.join(repr(n) for n in repeated)} more than once.")
     params = dict(pairs)
 
+    if "response_type" in params and "client_id" in params and not ({"code", "error"} & set(params)):
+        raise errors.AuthorizeURLPastedError(
+            "This is the authorize URL (the link that opens the sign-in page), not the address the browser "
+            "is sent back to.")
     _check_redirect_target(parts, redirect_uri, text, browser_redirect_uri)
 
     if issuer and params.get("iss") is not None and params["iss"] != issuer:
@@ -213,11 +217,17 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
     state = params.get("state")
     request = None
     if states is not None:
+        earlier = states.answered(state)
+        if earlier is not None and hmac.compare_digest(earlier.code.encode(), code.encode()):
+            return earlier  # the same redirect read again: the same answer
         request = states.take(state)
     elif expected_state is not None:
         if state is None:
             raise errors.MissingStateError("The redirect URL has no `state`, but the request sent one.")
         if not hmac.compare_digest(state.encode(), expected_state.encode()):
             raise errors.StateMismatchError(f"The state {state!r} is not the one sent ({expected_state!r}).")
-    return AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
-                                 request=request, iss=params.get("iss"), notes=notes)
+    response = AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
+                                     request=request, iss=params.get("iss"), notes=notes)
+    if states is not None:
+        states.record(response)
+    return response

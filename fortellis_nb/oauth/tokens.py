@@ -20,6 +20,8 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, urlencode
 
+from requests.utils import parse_dict_header
+
 from . import errors
 from .redact import shorten
 from .transcript import Http
@@ -149,7 +151,7 @@ def _rate_limit_hint(exchange) -> str:
 def _hint_for(code: str, description: str, context: str, *, code_age: float | None = None,
               code_used_before: bool = False, redirect_uri: str | None = None,
               original_scopes=None, requested_scopes=None, sent_key: str | None = None,
-              sent_secret: str | None = None) -> str | None:
+              sent_secret: str | None = None, verifier_sent: bool = False) -> str | None:
     lowered = description.lower()
     if code == "invalid_client":
         # The server says only that it does not know the client (Okta's words); this client knows
@@ -166,7 +168,8 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
                     "`API Secret:API Key` is a known mistake).")
         return None
     if code == "invalid_grant" and context == "authorization_code":
-        if "pkce" in lowered:
+        pkce_words = ("pkce", "code challenge", "code_challenge", "code verifier", "code_verifier")
+        if any(word in lowered for word in pkce_words):
             return ("The code_verifier must be the one made for this code's authorize request: its SHA-256 "
                     "is the code_challenge the server kept (RFC 7636, section 4.6).")
         if "redirect" in lowered:
@@ -178,6 +181,10 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
         if code_age is not None and code_age > CODE_LIFETIME:
             return (f"The code was {code_age:.0f} seconds old; codes expire after {CODE_LIFETIME}. "
                     "Sign in again and exchange the new code straight away.")
+        if verifier_sent:
+            return ("The server does not say why. The likely causes: the code expired or was used already, the "
+                    "redirect_uri differs from the authorize request's, or the code_verifier is not the one made "
+                    "for this code's authorize request (PKCE). Sign in again with a fresh authorize URL.")
         return None
     if code == "invalid_grant" and context == "refresh_token":
         return ("The refresh token is unknown, revoked or expired (unused for 7 days). Sign in again "
@@ -250,7 +257,7 @@ def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: 
     if exchange.status != 200:
         _raise_for_oauth_error(exchange, context="authorization_code", code_age=age,
                                code_used_before=code_used_before, redirect_uri=redirect_uri,
-                               sent_key=api_key, sent_secret=api_secret)
+                               sent_key=api_key, sent_secret=api_secret, verifier_sent=bool(code_verifier))
     return _token_response(exchange, "authorization_code", received_at)
 
 
@@ -328,6 +335,15 @@ def introspect(http: Http, introspection_endpoint: str, *, api_key: str, api_sec
     return body
 
 
+def bearer_challenge(header: str) -> dict[str, str]:
+    """The auth-params of a ``WWW-Authenticate: Bearer ...`` challenge (RFC 6750 section 3), quoted
+    values read as quoted strings (RFC 9110 section 11.2: a comma inside quotes is part of it)."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return {}
+    return {k.lower(): v or "" for k, v in parse_dict_header(rest).items()}
+
+
 def userinfo(http: Http, userinfo_endpoint: str, *, access_token: str) -> dict:
     """The signed-in user's claims (OIDC Core 5.3), with the access token as Bearer."""
     exchange = http.send("GET", userinfo_endpoint, label="User info", headers={
@@ -335,11 +351,10 @@ def userinfo(http: Http, userinfo_endpoint: str, *, access_token: str) -> dict:
     if exchange.status != 200:
         challenge = exchange.header("WWW-Authenticate") or ""
         if exchange.status in (401, 403) and "error=" in challenge:
-            params = dict(part.strip().split("=", 1) for part in challenge[len("Bearer "):].split(",")
-                          if "=" in part)
-            code = params.get("error", "").strip('"')
+            params = bearer_challenge(challenge)
+            code = params.get("error", "")
             cls = errors.OAUTH_ERRORS.get(code, errors.TokenRequestError)
-            raise cls(params.get("error_description", "").strip('"') or f"The server answered {code}.",
+            raise cls(params.get("error_description") or f"The server answered {code}.",
                       error=code, exchange=exchange)
         _raise_for_oauth_error(exchange, context="userinfo")
     return exchange.json()

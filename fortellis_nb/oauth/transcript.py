@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import time
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -159,10 +160,29 @@ class Transcript:
 
     def __init__(self):
         self.exchanges: list[Exchange] = []
+        self._listeners: list = []
 
     def record(self, exchange: Exchange) -> Exchange:
         self.exchanges.append(exchange)
+        for listener in list(self._listeners):
+            callback = listener()
+            if callback is None:
+                self._listeners.remove(listener)
+                continue
+            try:
+                callback(exchange)
+            except Exception:  # a view that fails to update must not fail the request
+                pass
         return exchange
+
+    def subscribe(self, callback) -> None:
+        """Call ``callback(exchange)`` after each exchange is recorded (a live view of the log).
+        Held weakly: a listener that is gone is dropped."""
+        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda: callback)
+        self._listeners.append(ref)
+
+    def unsubscribe(self, callback) -> None:
+        self._listeners = [ref for ref in self._listeners if ref() not in (None, callback)]
 
     @property
     def last(self) -> Exchange | None:
@@ -170,6 +190,13 @@ class Transcript:
 
     def clear(self) -> None:
         self.exchanges.clear()
+        for listener in list(self._listeners):
+            callback = listener()
+            if callback is not None:
+                try:
+                    callback(None)
+                except Exception:
+                    pass
 
     def __iter__(self):
         return iter(self.exchanges)

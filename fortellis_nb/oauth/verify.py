@@ -130,12 +130,38 @@ def format_timestamp(timestamp: float) -> str:
 
 # --- decoding ----------------------------------------------------------------------
 
+class LongNumber:
+    """A JSON integer beyond the range of a float (over 308 digits), kept as its text: no date
+    or id is that long (Python would read up to 4,300 digits, then refuse), so it is a fault to
+    report, not a number to compute with."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"{self.text[:12]}... (a number of {len(self.text.lstrip('-'))} digits)"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LongNumber) and other.text == self.text
+
+    __hash__ = None
+
+
+def _parse_int(text: str):
+    return LongNumber(text) if len(text.lstrip("-")) > 308 else int(text)
+
+
 def _b64url_json(part: str, what: str):
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        value = json.loads(raw)
     except (ValueError, TypeError):
-        raise errors.MalformedTokenError(f"The token's {what} is not base64url-encoded JSON.") from None
+        raise errors.MalformedTokenError(f"The token's {what} is not base64url-encoded.") from None
+    try:
+        value = json.loads(raw, parse_int=_parse_int)
+    except RecursionError:
+        raise errors.MalformedTokenError(f"The token's {what} is JSON nested too deeply to read.") from None
+    except (ValueError, TypeError):
+        raise errors.MalformedTokenError(f"The token's {what} is not JSON.") from None
     if not isinstance(value, dict):
         raise errors.MalformedTokenError(f"The token's {what} is not a JSON object.")
     return value
@@ -171,7 +197,7 @@ def decode(token: str) -> DecodedToken:
     parts = token.split(".")
     if len(parts) != 3:
         raise errors.MalformedTokenError(
-            f"A JWT has three parts separated by dots; this one has {len(parts)}.",
+            f"The token has {len(parts)} part{'s' if len(parts) != 1 else ''} separated by dots; a JWT has three.",
             hint="Opaque tokens (not JWTs) cannot be decoded; ask the server with introspect() instead."
             if len(parts) == 1 else None)
     return DecodedToken(raw=token, header=_b64url_json(parts[0], "header"),
@@ -204,9 +230,14 @@ def explain_claims(claims: dict, now: float | None = None) -> list[tuple[str, ob
 
 
 def at_hash(access_token: str) -> str:
-    """OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the access token."""
-    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    """OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the access token's octets."""
+    digest = hashlib.sha256(_octets(access_token)).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+def _octets(text: str) -> bytes:
+    """A string's UTF-8 octets, unpaired surrogates included (compared, never shown)."""
+    return str(text).encode("utf-8", "surrogatepass")
 
 
 # --- keys ------------------------------------------------------------------------
@@ -280,16 +311,17 @@ class JWKS:
     def _listing(self) -> str:
         """The kids of the set's signing keys, for a message: ``'a', 'b' and 1 key without a kid``."""
         keys = self._signing_keys()
-        named = [repr(k["kid"]) for k in keys if k.get("kid") is not None]
-        unnamed = len(keys) - len(named)
+        named = list(dict.fromkeys(repr(k["kid"]) for k in keys if k.get("kid") is not None))
+        unnamed = sum(1 for k in keys if k.get("kid") is None)
         parts = named + ([f"{unnamed} key{'s' if unnamed != 1 else ''} without a kid"] if unnamed else [])
         if not parts:
             return "no RS256 signing keys"
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
-    def keys_for(self, header: dict) -> list:
+    def keys_for(self, header: dict, kind: str = "token") -> list:
         """The public keys that may have signed a token with this header: one, or several when
-        the server published several keys under one kid (RFC 7517 asks it not to)."""
+        the server published several keys under one kid (RFC 7517 asks it not to). ``kind``
+        names the token in the messages."""
         with self._lock:
             kid = header.get("kid")
             if kid is None:
@@ -297,7 +329,7 @@ class JWKS:
                 if len(candidates) == 1:
                     return [_to_key(candidates[0])]
                 raise errors.UnknownKeyError(
-                    f"The token has no `kid` and the JWKS holds {len(candidates)} RS256 keys: "
+                    f"The {kind} has no `kid` and the JWKS holds {len(candidates)} RS256 keys: "
                     "there is no safe way to choose one.",
                     hint="A server with several keys must name the key in the token header.")
             for attempt in (1, 2):
@@ -313,11 +345,12 @@ class JWKS:
             if matching:
                 jwk = matching[0]
                 raise errors.UnknownKeyError(
-                    f"The key with kid {kid!r} in {where} cannot check this token's signature: it is published "
-                    f"{key_unfit_because(jwk)}.",
+                    f"The key with kid {kid!r} in {where} cannot check the {kind}'s signature: it is "
+                    f"published {key_unfit_because(jwk)}.",
                     hint="A key published for another use or algorithm must not verify tokens; the server "
                          "signs with another key, or its key set is misconfigured.")
-            raise errors.UnknownKeyError(f"No key with kid {kid!r} in {where} (it has {self._listing()}).")
+            raise errors.UnknownKeyError(
+                f"The {kind}'s `kid` {kid!r} names no key in {where} (it has {self._listing()}).")
 
     def key_for(self, header: dict):
         """The public key that should have signed a token with this header (the first, if several)."""
@@ -363,16 +396,28 @@ REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat")
 
 
 def is_number(value) -> bool:
+    """A JSON number usable as a date: int or float, not a boolean, finite (ints beyond the
+    float range are read as :class:`LongNumber`, which is not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _described(value) -> str:
+    if isinstance(value, LongNumber):
+        return repr(value)
     kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object", type(None): "null"}
     return f"{shown_value(value)} ({kind.get(type(value), type(value).__name__)})"
 
 
 def shown_value(value) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
+    """A claim's value for a message: JSON, at most 60 characters, printable whatever it holds
+    (an unpaired surrogate is shown escaped)."""
+    if isinstance(value, LongNumber):
+        return repr(value)
+    try:
+        text = repr(value) if isinstance(value, float) else json.dumps(value, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):  # a structure too deep to write out
+        text = f"({type(value).__name__} nested too deeply to show)"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -427,18 +472,21 @@ def verify_token(token: str, *, jwks: JWKS, issuer: str, audience: str, now: flo
 
     ``kind`` ("access token", "ID token") and ``audience_is`` (what the expected audience is)
     make the messages name the token and the rule. ``now`` replaces the system clock."""
-    decoded = decode(token)
+    try:
+        decoded = decode(token)
+    except errors.MalformedTokenError as exc:
+        raise errors.MalformedTokenError(exc.description.replace("The token", f"The {kind}", 1),
+                                         hint=exc.hint) from None
     alg = decoded.header.get("alg")
     if alg != ALGORITHM:
         raise errors.AlgorithmNotAllowedError(
             f"The {kind}'s header says alg {shown_value(alg)}; only {ALGORITHM} is accepted.")
-    keys = jwks.keys_for(decoded.header)
+    keys = jwks.keys_for(decoded.header, kind)
     for attempt, key in enumerate(keys, 1):
         try:
-            # PyJWT checks the signature only; every claim rule is checked below, with our messages.
-            claims = pyjwt.decode(decoded.raw, key, algorithms=[ALGORITHM],
-                                  options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                                           "verify_aud": False, "verify_iss": False})
+            # PyJWS checks the signature only; the claims, read once by decode(), are checked
+            # below with this module's messages.
+            pyjwt.PyJWS().decode(decoded.raw, key, algorithms=[ALGORITHM])
             break
         except pyjwt.InvalidSignatureError:
             if attempt < len(keys):
@@ -450,8 +498,7 @@ def verify_token(token: str, *, jwks: JWKS, issuer: str, audience: str, now: flo
             raise errors.MalformedTokenError(f"The {kind} cannot be read: {exc}.") from None
         except pyjwt.PyJWTError as exc:
             raise errors.TokenVerificationError(f"The {kind} cannot be verified: {exc}.") from None
-    if not isinstance(claims, dict):
-        raise errors.MalformedTokenError(f"The {kind}'s payload is not a JSON object.")
+    claims = decoded.claims
     check_claim_types(claims, kind)
     for name in REQUIRED_CLAIMS:
         if name not in claims:
@@ -509,12 +556,12 @@ def verify_id_token(token: str, *, jwks: JWKS, issuer: str, client_id: str, nonc
         got = claims.get("nonce")
         if got is None:
             raise errors.NonceMismatchError(f"The {kind} has no `nonce`, but the authorize request sent one.")
-        if not hmac.compare_digest(got.encode(), nonce.encode()):
+        if not hmac.compare_digest(_octets(got), _octets(nonce)):
             raise errors.NonceMismatchError(
                 f"The {kind}'s `nonce` {shown_value(got)} is not the one the authorize request sent ({nonce!r}).")
     if access_token is not None and "at_hash" in claims:
         expected = at_hash(access_token)
-        if not hmac.compare_digest(claims["at_hash"].encode(), expected.encode()):
+        if not hmac.compare_digest(_octets(claims["at_hash"]), _octets(expected)):
             raise errors.AtHashMismatchError(
                 f"The {kind}'s `at_hash` is {shown_value(claims['at_hash'])}, but the access token hashes to "
                 f"{expected!r}.")

@@ -86,6 +86,7 @@ class Flow(HasTraits):
         self.ticker = Ticker(live=live)
         self._secrets: set[str] = set()
         self._remember_client()
+        self._listen(self.client)
         self.observe(self._on_result, ["request", "redirect", "tokens", "previous_tokens"])
         # A client that already went through the steps in code (a notebook's earlier cells)
         # brings its tokens along, so the widgets start where the learner is.
@@ -130,6 +131,14 @@ class Flow(HasTraits):
         return redact(text, secrets=self._secrets, hidden=self._hidden)
 
     # --- changes ------------------------------------------------------------------
+    def _listen(self, client: FortellisClient) -> None:
+        # Every exchange the client records, from a widget or from a notebook's own cell,
+        # reaches the views at once (the network log).
+        client.transcript.subscribe(self._on_exchange)
+
+    def _on_exchange(self, exchange) -> None:
+        self.recorded()
+
     def recorded(self) -> None:
         """Tell the observers (the network log) that the transcript may have grown."""
         self.exchanges = len(self.client.transcript)
@@ -141,7 +150,9 @@ class Flow(HasTraits):
     def use_client(self, client: FortellisClient) -> None:
         """Start over with another client (another server or app)."""
         self.api_response = self.previous_tokens = self.tokens = self.redirect = self.request = None
+        self.client.transcript.unsubscribe(self._on_exchange)
         self.client = client
+        self._listen(client)
         self.settings_changed()
         self.recorded()
 

@@ -9,43 +9,24 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from fortellis_nb.sandbox import Sandbox, Settings
 
+from .npm_cache import npm_package
+
 PACKAGE = "openid-client@6.9.0"
 SCRIPT = Path(__file__).with_name("openid_client_flow.mjs")
-
-
-def npm_package(package: str, probe: str) -> Path:
-    """``package`` installed once into a cache folder (shared by runs and workers, no lock: each
-    installs aside and renames into place; the first rename wins)."""
-    if not (shutil.which("node") and shutil.which("npm")):
-        if os.environ.get("CI") == "true":
-            pytest.fail("node and npm are missing; CI=true makes that a failure")
-        pytest.skip("node and npm are needed for the npm interop tests")
-    root = Path(os.environ.get("FORTELLIS_NB_TEST_CACHE", Path.home() / ".cache" / "fortellis-nb-tests"))
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / package.replace("/", "_")
-    if not (target / "node_modules" / probe / "package.json").exists():
-        staging = Path(tempfile.mkdtemp(dir=root))
-        subprocess.run(["npm", "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--no-save",
-                        "--loglevel=error", package], check=True, capture_output=True, timeout=300,
-                       shell=os.name == "nt")
-        try:
-            staging.rename(target)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 @pytest.fixture(scope="module")
 def openid_client():
     folder = npm_package(PACKAGE, "openid-client")
-    shutil.copy(SCRIPT, folder / SCRIPT.name)  # ESM resolves packages from the script's own folder
+    copy = folder / f".{SCRIPT.name}.{os.getpid()}.tmp"  # ESM resolves packages from the script's folder:
+    shutil.copyfile(SCRIPT, copy)                        # copied there, atomically (workers may race)
+    os.replace(copy, folder / SCRIPT.name)
     return folder
 
 

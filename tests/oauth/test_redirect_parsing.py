@@ -88,12 +88,24 @@ def test_each_state_works_once():
     request = build_authorization_url("https://x.example/v1/authorize", client_id="k", redirect_uri=REDIRECT)
     states.add(request)
     url = f"https://example.com/?code=abc&state={request.state}"
-    assert parse_redirect(url, redirect_uri=REDIRECT, states=states).request is request
+    first = parse_redirect(url, redirect_uri=REDIRECT, states=states)
+    assert first.request is request
+    # The same redirect read again (pasted in two places) is the same answer...
+    assert parse_redirect(url, redirect_uri=REDIRECT, states=states) is first
+    # ...but another code for an answered state is a replay.
     with pytest.raises(errors.StateReusedError):
-        parse_redirect(url, redirect_uri=REDIRECT, states=states)
+        parse_redirect(url.replace("code=abc", "code=abd"), redirect_uri=REDIRECT, states=states)
     with pytest.raises(errors.StateMismatchError) as caught:
         parse_redirect("https://example.com/?code=abc&state=other", redirect_uri=REDIRECT, states=states)
     assert not isinstance(caught.value, errors.StateReusedError)
+
+
+def test_the_authorize_url_pasted_instead_of_the_redirect_says_so(client):
+    request = client.authorization_url()
+    with pytest.raises(errors.AuthorizeURLPastedError) as caught:
+        client.parse_redirect(request.url)
+    assert "This is the authorize URL" in caught.value.description and "address bar" in caught.value.hint
+    assert request.state in client.states  # nothing was used up
 
 
 def test_a_response_from_another_issuer_is_refused():
@@ -110,8 +122,10 @@ def test_real_redirect_from_the_sandbox(client):
     request = client.authorization_url()
     response = client.parse_redirect(client.sign_in_headless(request))
     assert response.request is request and response.state == request.state
+    assert client.parse_redirect(f"{client.config.redirect_uri}?code={response.code}&state={request.state}") \
+        is response
     with pytest.raises(errors.StateReusedError):
-        client.parse_redirect(f"{client.config.redirect_uri}?code={response.code}&state={request.state}")
+        client.parse_redirect(f"{client.config.redirect_uri}?code=another-{response.code}&state={request.state}")
 
 
 def test_declining_at_the_sandbox_is_access_denied(info):

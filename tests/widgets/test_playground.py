@@ -86,9 +86,11 @@ def test_no_secret_in_any_widget_state_or_output(client, sandbox, clock, pkce):
     for tokens in (playground.flow.previous_tokens, playground.flow.tokens):
         for name in ("access_token", "id_token", "refresh_token"):
             secrets[f"{tokens.grant_type} {name}"] = getattr(tokens, name)
-    # A second, failed exchange puts a code in error messages and the network log too.
-    playground.catcher.url_input.value = first.url
-    assert playground.catcher.error.value
+    # A redirect with another code for a state already answered is refused (a replay): its
+    # URL, with the code in it, goes through the error box too.
+    playground.catcher.url_input.value = first.url.replace(first.code, first.code[::-1])
+    assert "already used" in playground.catcher.error.value
+    secrets["the other code"] = first.code[::-1]
 
     state = json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=False))
     bundle = json.dumps(playground._repr_mimebundle_())

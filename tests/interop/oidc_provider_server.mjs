@@ -31,3 +31,6 @@ server.listen(0, '127.0.0.1', () => {
   server.on('request', provider.callback());
   process.stdout.write(`READY ${JSON.stringify({ issuer })}\n`);
 });
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();

@@ -1,16 +1,10 @@
 """The whole flow, by discovery, against an independent OpenID provider: the npm package
-``oidc-provider`` (a certified OpenID Connect implementation), installed from the npm
-registry on first use into a cache folder and run with node."""
+``oidc-provider`` (a certified OpenID Connect implementation) with its development pages,
+installed from the npm registry on first use into a cache folder (npm_cache.py) and run with
+node; client credentials, introspection and revocation too."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -20,58 +14,23 @@ from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.headless import parse_forms
 
+from .npm_cache import NodeScript, npm_package
+
 PACKAGE = "oidc-provider@8.8.1"  # the 8.x line supports node 20 (9.x asks for node 22)
 CLIENT_ID = "independent-client"
 CLIENT_SECRET = "independent-secret-0123456789"
 REDIRECT_URI = "https://example.com/"
-SCRIPT = Path(__file__).with_name("oidc_provider_server.mjs")
-
-
-def _install(package: str) -> Path:
-    """npm-install ``package`` once into a cache folder shared by test runs and xdist workers.
-
-    Each installs into a folder of its own and renames it into place; when two race, the
-    first rename wins and the other's copy is thrown away (no file lock: Windows has none
-    of POSIX's)."""
-    root = Path(os.environ.get("FORTELLIS_NB_TEST_CACHE", Path.home() / ".cache" / "fortellis-nb-tests"))
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / package.replace("/", "_")
-    if not (target / "node_modules" / "oidc-provider" / "package.json").exists():
-        staging = Path(tempfile.mkdtemp(dir=root))
-        subprocess.run(["npm", "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-                        "--no-save", "--loglevel=error", package], check=True, capture_output=True,
-                       timeout=300, shell=os.name == "nt")
-        try:
-            staging.rename(target)
-        except OSError:  # another worker's copy is in place already
-            shutil.rmtree(staging, ignore_errors=True)
-    # ESM resolves packages from the script's own folder, so the script runs from there.
-    shutil.copy(SCRIPT, target / SCRIPT.name)
-    return target
 
 
 @pytest.fixture(scope="module")
-def provider():
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed to run the independent OpenID provider (oidc-provider)")
-    folder = _install(PACKAGE)
-    process = subprocess.Popen(["node", SCRIPT.name, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI], cwd=folder,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def provider(tmp_path_factory):
+    folder = npm_package(PACKAGE, "oidc-provider")
+    log = tmp_path_factory.mktemp("oidc-provider") / "stderr.log"
+    script = NodeScript(folder, "oidc_provider_server.mjs", CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, log=log)
     try:
-        deadline = time.monotonic() + 30
-        issuer = None
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if line.startswith("READY "):
-                issuer = json.loads(line[len("READY "):])["issuer"]
-                break
-        assert issuer, "oidc-provider did not start"
-        yield issuer
+        yield script.ready["issuer"]
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        script.stop()
 
 
 def browse(authorization_url: str, username: str = "learner") -> str:
