@@ -56,6 +56,7 @@ class FortellisClient:
         self.granted_scopes: tuple[str, ...] | None = None
         self.requested_scopes: tuple[str, ...] | None = None
         self._metadata: ProviderMetadata | None = None
+        self._fortellis_issuer: bool | None = None
         self._jwks: verify.JWKS | None = None
         self._used_codes: set[str] = set()
         self._browser = requests.Session()
@@ -84,6 +85,7 @@ class FortellisClient:
         """The server's endpoints, discovered on first use."""
         if self._metadata is None:
             self._metadata = discover(self.config.issuer, self.http)
+            self._fortellis_issuer = self._issues_fortellis_tokens()
         return self._metadata
 
     @property
@@ -101,7 +103,20 @@ class FortellisClient:
     @property
     def fortellis_issuer(self) -> bool:
         """True for Fortellis' identity servers and the sandbox: they issue Fortellis' token shapes."""
-        return self.config.is_sandbox or config_module.api_base_url_for(self.config.issuer) is not None
+        if self._fortellis_issuer is None:
+            self._fortellis_issuer = self._issues_fortellis_tokens()
+        return self._fortellis_issuer
+
+    def _issues_fortellis_tokens(self) -> bool:
+        if self.config.is_sandbox or config_module.api_base_url_for(self.config.issuer) is not None:
+            return True
+        # A sandbox named by FORTELLIS_ISSUER (a workshop room's, or one standing in for Fortellis) is
+        # plain http on this machine or a private address, the only http issuers settings accept: ask
+        # it whether it is one, and this issuer its own.
+        if not self.config.issuer.startswith("http://"):
+            return False
+        health = headless.sandbox_health(self.config.issuer, self.http)
+        return bool(health) and health.get("issuer") == self.config.issuer
 
     @property
     def access_audience(self) -> str | None:

@@ -109,7 +109,10 @@ class FakeFortellis:
         access = pyjwt.encode({"iss": self.url, "aud": "api_providers", "iat": now, "exp": now + 3600,
                                "jti": "AT.1", "cid": "key", "sub": "learner@example.com", "scp": ["openid"]},
                               KEY, algorithm="RS256", headers={"kid": self.kid})
-        return 200, {}, {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": "openid"}
+        id_token = pyjwt.encode({"iss": self.url, "aud": "key", "sub": "00u1", "iat": now, "exp": now + 3600,
+                                 "jti": "ID.1"}, KEY, algorithm="RS256", headers={"kid": self.kid})
+        return 200, {}, {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": "openid",
+                         "id_token": id_token}
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +130,10 @@ def fortellis(fake):
 
 
 def client_for(issuer: str) -> FortellisClient:
+    """A client of the fake: it is on a local address, so the client is told to check its access
+    tokens as Fortellis' (it does so by itself only for Fortellis' issuers and the sandbox)."""
     config = Config(issuer=issuer, api_key="key", api_secret="the-api-secret", redirect_uri="https://example.com/")
-    return FortellisClient(config, http=Http(timeout=TIMEOUT))
+    return FortellisClient(config, http=Http(timeout=TIMEOUT), access_token_audience="api_providers")
 
 
 # (what breaks, how, the error class, words the message must contain)
@@ -165,7 +170,7 @@ def test_the_widget_shows_the_fault_and_recovers(fortellis, where, how, kind, wo
     client = client_for(fortellis.url)
     flow = Flow(client, live=False)
     catcher = RedirectCatcher(flow)
-    request = client.authorization_url(scopes="openid")
+    request = client.authorization_url(scopes="openid", nonce=False)
     catcher.receive(f"https://example.com/?code=a-code&state={request.state}")
     setattr(fortellis, where, how)
     assert catcher.exchange() is None
@@ -177,7 +182,7 @@ def test_the_widget_shows_the_fault_and_recovers(fortellis, where, how, kind, wo
     assert "Traceback" not in shown and "the-api-secret" not in shown
     # The server comes back: the same button works (a new code, as a learner would sign in again).
     setattr(fortellis, where, "ok")
-    request = client.authorization_url(scopes="openid")
+    request = client.authorization_url(scopes="openid", nonce=False)
     catcher.receive(f"https://example.com/?code=another-code&state={request.state}")
     assert catcher.exchange() is not None and catcher.error.error is None
     catcher.close()
@@ -204,7 +209,7 @@ def test_the_widget_shows_an_unreadable_key(fortellis):
     fortellis.keys, fortellis.kid = "mixed", "broken"
     client = client_for(fortellis.url)
     catcher = RedirectCatcher(client, live=False)
-    request = client.authorization_url(scopes="openid")
+    request = client.authorization_url(scopes="openid", nonce=False)
     catcher.receive(f"https://example.com/?code=a-code&state={request.state}")
     assert catcher.exchange() is None
     assert "invalid_jwks" in text(catcher.error) and "unusable" in text(catcher.error)
