@@ -55,10 +55,32 @@ def explain(error: BaseException) -> ErrorReport:
     return ErrorReport(error)
 
 
+class NotRunYet:
+    """A name a cell uses before the cell that defines it ran: cells run out of order, or the
+    kernel restarted. One line that says what to run, not a traceback."""
+
+    def __init__(self, error: NameError):
+        self.name = getattr(error, "name", None) or str(error).split("'")[1 if "'" in str(error) else 0]
+
+    def text(self) -> str:
+        return (f"`{self.name}` is not defined: if a cell above defines it, run the cells above this one first "
+                "(Run > Run All Above Selected Cell); after a kernel restart, run the notebook from the top "
+                "(Run > Run All Cells). Otherwise check its spelling.")
+
+    def __repr__(self) -> str:
+        return self.text().replace("`", "")
+
+    def _repr_html_(self) -> str:
+        name = html.escape(self.name)
+        rest = html.escape(self.text().split(": ", 1)[1])
+        return (f'<div class="fnb-error" style="border-left:4px solid var(--jp-warn-color1, #f57c00);'
+                f'padding:4px 10px;color:var(--jp-ui-font-color1)"><code>{name}</code> is not defined: {rest}</div>')
+
+
 def _friendly_handler(shell, etype, evalue, tb, tb_offset=None):
     from IPython.display import display
 
-    display(ErrorReport(evalue))
+    display(NotRunYet(evalue) if isinstance(evalue, NameError) else ErrorReport(evalue))
     return []
 
 
@@ -83,7 +105,7 @@ def install_friendly_errors() -> bool:
     shell = get_ipython()
     if shell is None:
         return False
-    shell.set_custom_exc((FortellisError,), _friendly_handler)
+    shell.set_custom_exc((FortellisError, NameError), _friendly_handler)
     return True
 
 

@@ -53,6 +53,18 @@ def test_ipython_shows_a_report_instead_of_a_traceback(client, capsys):
         InteractiveShell.clear_instance()
 
 
+def test_a_cell_run_before_the_cell_defining_its_names_says_what_to_run(capsys):
+    shell = InteractiveShell.instance()
+    try:
+        install_friendly_errors()
+        shell.run_cell("tokens.access_token")  # as after a kernel restart, or out of order
+        out = capsys.readouterr().out
+        assert "tokens is not defined: if a cell above defines it, run the cells above" in out
+        assert "Traceback" not in out and out.count("\n") == 1  # one line
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_a_plain_exception_is_reported_too():
     assert repr(ErrorReport(ValueError("bad"))).startswith("What happened: ValueError")
 

@@ -59,6 +59,7 @@ class FortellisClient:
         self._fortellis_issuer: bool | None = None
         self._jwks: verify.JWKS | None = None
         self._used_codes: set[str] = set()
+        self._tokens_by_code: dict[str, tokens.TokenResponse] = {}
         self._browser = requests.Session()
 
     @classmethod
@@ -168,8 +169,28 @@ class FortellisClient:
         """Check the URL the browser landed on and take its code (each state works once)."""
         redirect_uri = self._redirect_uri()
         browser = self.config.browser_url(redirect_uri)
-        return parse_redirect(url, redirect_uri=redirect_uri, states=self.states, issuer=self.metadata.issuer,
-                              clock=self.clock, browser_redirect_uri=browser if browser != redirect_uri else None)
+        response = parse_redirect(url, redirect_uri=redirect_uri, states=self.states, issuer=self.metadata.issuer,
+                                  clock=self.clock, browser_redirect_uri=browser if browser != redirect_uri else None)
+        if response.issued_at is None and self.is_sandbox:
+            self._learn_code_times(response)
+        return response
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True when the server is the sandbox (configured as such, or recognised by its health page)."""
+        return self.config.is_sandbox or (self.config.issuer.startswith("http://") and self.fortellis_issuer)
+
+    def _learn_code_times(self, response: AuthorizationResponse) -> None:
+        """Ask the sandbox when it issued the code: the countdown then starts there, not at the paste."""
+        times = headless.code_times(self.config.issuer, response.code, self.http)
+        if times is None:
+            return
+        offset = self.clock() - times["now"]  # the sandbox's clock against this client's
+        response.expires_at = times["expires_at"] + offset
+        if isinstance(times.get("issued_at"), (int, float)):
+            response.issued_at = times["issued_at"] + offset
+        elif isinstance(times.get("lifetime"), (int, float)):
+            response.issued_at = response.expires_at - times["lifetime"]
 
     def sign_in_headless(self, request: AuthorizationRequest | str, username: str | None = None,
                          password: str | None = None, *, allow: bool = True) -> str:
@@ -202,10 +223,19 @@ class FortellisClient:
         self._prepare_verification()
         used_before = code in self._used_codes
         self._used_codes.add(code)
-        result = tokens.exchange_code(
-            self.http, self.metadata.token_endpoint, **self._credentials(), code=code, redirect_uri=redirect_uri,
-            code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
-            params_in=params_in, clock=self.clock)
+        try:
+            result = tokens.exchange_code(
+                self.http, self.metadata.token_endpoint, **self._credentials(), code=code, redirect_uri=redirect_uri,
+                code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
+                params_in=params_in, clock=self.clock)
+        except errors.InvalidGrantError:
+            earlier = self._tokens_by_code.get(code)
+            if used_before and earlier is not None and earlier.revoked is None:
+                # RFC 6749 section 4.1.2 (and Okta): a code used twice revokes the tokens it gave.
+                earlier.revoked = ("the code that gave them was exchanged again, and the server revoked the "
+                                   "tokens it had given for it")
+                self.transcript.notify()
+            raise
         asked = request.scopes if request is not None else None
         if asked and result.scope is not None:
             result.dropped_scopes = tuple(s for s in asked if s not in result.scopes)
@@ -215,11 +245,17 @@ class FortellisClient:
                 f"The token response has no id_token, though the authorize request asked for `openid`{granted}.",
                 exchange=result.exchange)
         self._check(result, nonce=nonce)
+        result.nonce_sent = nonce
+        self._tokens_by_code[code] = result
         self.tokens = result
         self.requested_scopes = asked
         self.granted_scopes = result.scopes or asked
         self.original_id_claims = result.id_claims
         return result
+
+    def code_spent(self, code: str) -> bool:
+        """True once this client has sent ``code`` to the token endpoint (a code works once)."""
+        return code in self._used_codes
 
     def _check(self, result: tokens.TokenResponse, *, nonce: str | None = None) -> None:
         if not self.verify_tokens:
@@ -262,9 +298,15 @@ class FortellisClient:
         if not refresh_token and current is not None:
             raise self._no_refresh_token()
         self._prepare_verification()
-        result = tokens.refresh(self.http, self.metadata.token_endpoint, **self._credentials(),
-                                refresh_token=refresh_token, scopes=scopes, params_in=params_in, extra=extra,
-                                original_scopes=self.granted_scopes, clock=self.clock)
+        try:
+            result = tokens.refresh(self.http, self.metadata.token_endpoint, **self._credentials(),
+                                    refresh_token=refresh_token, scopes=scopes, params_in=params_in, extra=extra,
+                                    original_scopes=self.granted_scopes, clock=self.clock)
+        except errors.InvalidGrantError:
+            if current is not None and current.refresh_token == refresh_token and current.revoked is None:
+                current.revoked = "the server refused their refresh token (revoked, expired, or replaced)"
+                self.transcript.notify()
+            raise
         self._check(result)
         if result.id_claims and self.original_id_claims:
             verify.check_refreshed_id_token(self.original_id_claims, result.id_claims)
@@ -314,8 +356,16 @@ class FortellisClient:
     def revoke(self, token: str | None = None, token_type_hint: str | None = "access_token"):
         """Revoke a token (the current access token by default)."""
         token = self._token_or_current(token, token_type_hint)
-        return tokens.revoke(self.http, self.metadata.endpoint("revocation_endpoint"), **self._credentials(),
-                             token=token, token_type_hint=token_type_hint)
+        answer = tokens.revoke(self.http, self.metadata.endpoint("revocation_endpoint"), **self._credentials(),
+                               token=token, token_type_hint=token_type_hint)
+        current = self.tokens
+        if current is not None and current.revoked is None:
+            if token == current.refresh_token:  # Okta: revoking a refresh token ends its access tokens too
+                current.revoked = "this app revoked their refresh token"
+            elif token == current.access_token:
+                current.revoked = "this app revoked the access token"
+            self.transcript.notify()
+        return answer
 
     def introspect(self, token: str | None = None, token_type_hint: str | None = "access_token") -> dict:
         """Ask the server about a token (the current access token by default)."""

@@ -8,6 +8,7 @@ It only ever talks to the local sandbox: before anything is sent it asks
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -96,6 +97,21 @@ def _origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+_ERROR_PAGE = re.compile(r"Error code:\s*(?P<code>\S+)\s+Description:\s*(?P<description>.*?)"
+                         r"(?:\s+What to do:\s*(?P<todo>.*?))?"
+                         r"(?:\s+Callback URLs registered for this app:\s*(?P<registered>.*))?\s*$", re.S)
+
+
+def error_page(text: str) -> tuple[str, str, str, list[str]] | None:
+    """The sandbox's error page read into its parts: error code, description, what to do, and
+    the registered callbacks it lists; None for any other text."""
+    match = _ERROR_PAGE.search(text.strip())
+    if match is None:
+        return None
+    registered = (match.group("registered") or "").split()
+    return match.group("code"), match.group("description").strip(), (match.group("todo") or "").strip(), registered
+
+
 def sandbox_health(url: str, http: Http | None = None) -> dict | None:
     """The sandbox's health document if ``url`` is served by a sandbox, else None."""
     http = http or Http()
@@ -106,6 +122,22 @@ def sandbox_health(url: str, http: Http | None = None) -> dict | None:
     except errors.NetworkError:
         return None
     if isinstance(document, dict) and document.get("sandbox") is True and document.get("status") == "ok":
+        return document
+    return None
+
+
+def code_times(issuer: str, code: str, http: Http | None = None) -> dict | None:
+    """When the sandbox issued ``code`` and when it expires (``issued_at``, ``expires_at``,
+    ``used_at``, ``lifetime``, and the sandbox's ``now``), or None when it cannot say. The
+    code goes in a POST body to the sandbox that issued it, never in a URL."""
+    http = http or Http()
+    try:
+        exchange = http.send("POST", _origin(issuer) + "/sandbox/codes", json_body={"code": code},
+                             headers={"Accept": "application/json"}, label="When was the code issued? (sandbox)")
+        document = exchange.json() if exchange.status == 200 else None
+    except errors.NetworkError:
+        return None
+    if isinstance(document, dict) and all(isinstance(document.get(k), (int, float)) for k in ("expires_at", "now")):
         return document
     return None
 
@@ -153,6 +185,15 @@ def sign_in(authorization_url: str, *, username: str, password: str, http: Http 
             raise errors.SignInError(
                 "; ".join(messages) or f"The sign-in page came back (HTTP {exchange.status}).", exchange=exchange)
         if form is None:
+            page = error_page(" ".join(messages))
+            if page is not None:
+                code, description, todo, registered = page
+                raise errors.SignInError(
+                    f"The identity server refused the authorize request (HTTP {exchange.status}, its error page, "
+                    f"no redirect): {code}: {description}", error=code, exchange=exchange,
+                    hint=" ".join(part for part in (
+                        todo, f"(Registered for this app: {', '.join(registered)})" if registered else "") if part)
+                    or "Open the authorization URL in a browser to see the page.")
             raise errors.SignInError(
                 f"The sign-in page answered HTTP {exchange.status} without a form"
                 + (f": {'; '.join(messages)}" if messages else "."), exchange=exchange,

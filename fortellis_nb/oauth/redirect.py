@@ -47,10 +47,19 @@ class AuthorizationResponse:
     request: AuthorizationRequest | None = None
     iss: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: When the server issued the code and when it expires, on this machine's clock, where the
+    #: server can tell (the sandbox); else None, and the code is at most as old as its arrival.
+    issued_at: float | None = None
+    expires_at: float | None = None
 
     def age(self, now: float | None = None) -> float:
-        """Seconds since the code arrived (it is valid for 60)."""
-        return (time.time() if now is None else now) - self.received_at
+        """Seconds since the code was issued, where known, else since it arrived (it is valid for 60)."""
+        start = self.issued_at if self.issued_at is not None else self.received_at
+        return (time.time() if now is None else now) - start
+
+    @property
+    def issue_known(self) -> bool:
+        return self.issued_at is not None
 
     def __repr__(self) -> str:
         # The code is shortened, as everywhere it is shown: a saved notebook must not carry it.

@@ -63,6 +63,11 @@ class TokenResponse:
     refresh_token_status: str | None = None
     #: Scopes the authorize request asked for that the server did not grant (when it says what it granted).
     dropped_scopes: tuple[str, ...] = ()
+    #: Why these tokens no longer work, once the client knows (None while they may): the code that
+    #: gave them exchanged again, the access token revoked, the refresh token refused.
+    revoked: str | None = None
+    #: The nonce the authorize request sent, which the ID token had to carry (None: none was sent).
+    nonce_sent: str | None = None
 
     @property
     def scopes(self) -> tuple[str, ...]:

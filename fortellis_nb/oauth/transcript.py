@@ -164,6 +164,11 @@ class Transcript:
 
     def record(self, exchange: Exchange) -> Exchange:
         self.exchanges.append(exchange)
+        self.notify(exchange)
+        return exchange
+
+    def notify(self, exchange: Exchange | None = None) -> None:
+        """Tell the listeners: of a new exchange, or (None) that what the last one meant changed."""
         for listener in list(self._listeners):
             callback = listener()
             if callback is None:
@@ -173,7 +178,6 @@ class Transcript:
                 callback(exchange)
             except Exception:  # a view that fails to update must not fail the request
                 pass
-        return exchange
 
     def subscribe(self, callback) -> None:
         """Call ``callback(exchange)`` after each exchange is recorded (a live view of the log).
@@ -190,13 +194,7 @@ class Transcript:
 
     def clear(self) -> None:
         self.exchanges.clear()
-        for listener in list(self._listeners):
-            callback = listener()
-            if callback is not None:
-                try:
-                    callback(None)
-                except Exception:
-                    pass
+        self.notify(None)
 
     def __iter__(self):
         return iter(self.exchanges)

@@ -100,6 +100,8 @@ class Authority:
     """Seed data, keys and token minting for one sandbox."""
 
     def __init__(self, settings: Settings, store: Store):
+        #: The future of the NEXT key's generation after start (the server sets it); /v1/keys waits for it.
+        self.next_key_made = None
         self.settings = settings
         self.store = store
         self._keys_lock = threading.Lock()

@@ -4,6 +4,8 @@ catalog in okta.py (docs/fidelity.md lists each case with its source)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import binascii
 import hashlib
@@ -213,7 +215,12 @@ class Keys(IssuerHandler):
 
     cors_methods = "GET"
 
-    def get(self, server_id: str):
+    async def get(self, server_id: str):
+        making = self.authority.next_key_made
+        if making is not None and not making.done():
+            # Right after start the NEXT key is still being generated (tens of milliseconds):
+            # wait for it, so that every answer lists it (a failure is the server's log's, not this answer's).
+            await asyncio.wait([making])
         self.set_header("Cache-Control", f"max-age={KEYS_MAX_AGE}, must-revalidate")
         self.clear_header("Pragma")
         self.send_json(self.authority.jwks())
@@ -467,7 +474,7 @@ class Authorize(IssuerHandler):
             self.store.add_code(
                 code, api_key=request["client_id"], user_id=user.id, redirect_uri=request["redirect_uri"],
                 scopes=request["scopes"], nonce=request["nonce"], code_challenge=request["code_challenge"],
-                auth_time=auth_time, expires=self.now + self.authority.settings.code_lifetime,
+                auth_time=auth_time, expires=self.now + self.authority.settings.code_lifetime, issued=self.now,
             )
             params = {"code": code, "state": request["state"]}
         self.respond(request["redirect_uri"], params, request.get("mode", "query"))

@@ -54,10 +54,35 @@ class Callback(SandboxHandler):
         self.show(url, params, posted=True)
 
     def show(self, url: str, params: dict, *, posted: bool):
-        self.page("callback.html", url=url, code=params.get("code"), posted=posted,
+        code = params.get("code")
+        kept = self.store.code(code) if code else None
+        # The code's own clock, when this sandbox issued it: the countdown is then exact.
+        expires_in = max(0, round(kept.expires - self.now)) if kept is not None and kept.used is None else None
+        self.page("callback.html", url=url, code=code, posted=posted,
                   state=params.get("state"), error=params.get("error"),
                   error_description=params.get("error_description"),
-                  code_lifetime=int(self.authority.settings.code_lifetime))
+                  code_lifetime=int(self.authority.settings.code_lifetime),
+                  expires_in="" if expires_in is None else str(expires_in),
+                  spent=kept is not None and kept.used is not None)
+
+
+class CodeInfo(SandboxHandler):
+    """When a code this sandbox issued was issued and expires, and whether it was used: the
+    notebooks' countdown starts from the issue, not from when an address was pasted. A
+    teaching aid of the sandbox's (Okta has no such endpoint); it takes the code in a POST
+    body, never in a URL, and says nothing about a code it did not issue."""
+
+    def post(self):
+        try:
+            code = inputs.text(self.json_body().get("code", ""), "code", max_length=512)
+        except BadInput as bad:
+            return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
+        kept = self.store.code(code) if code else None
+        if kept is None:
+            return self.send_json({"error": "unknown_code", "error_description": "This sandbox did not issue this "
+                                   "code, or it was purged long after it expired."}, 404)
+        self.send_json({"issued_at": kept.issued, "expires_at": kept.expires, "used_at": kept.used,
+                        "lifetime": self.authority.settings.code_lifetime, "now": self.now})
 
 
 class SignedOut(SandboxHandler):

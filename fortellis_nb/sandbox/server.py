@@ -23,7 +23,7 @@ import tornado.web
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import SampleApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
-from .portal import Admin, Apps, Callback, Health, Home, Instructor, SignedOut, Subscriptions, Users
+from .portal import Admin, Apps, Callback, CodeInfo, Health, Home, Instructor, SignedOut, Subscriptions, Users
 from .storage import Store
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
@@ -106,6 +106,7 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (r"/sandbox/users", Users, args),
         (r"/sandbox/subscriptions", Subscriptions, args),
         (r"/sandbox/health", Health, args),
+        (r"/sandbox/codes", CodeInfo, args),
         (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, {**args, "shutdown": shutdown}),
         (r"/sandbox/instructor", Instructor, args),
         (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
@@ -205,6 +206,7 @@ class Sandbox:
         # The NEXT signing key is made once the server answers, on a worker thread: start-up does
         # not wait for an RSA key generation, and a state directory keeps its NEXT key after that.
         next_key = self._loop.run_in_executor(None, self.authority.ensure_next_key)
+        self.authority.next_key_made = next_key  # /v1/keys waits for it: the key set is the same every time
         try:
             ready()
             await self._stopping.wait()

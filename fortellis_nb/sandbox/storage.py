@@ -70,6 +70,8 @@ ADDED_COLUMNS = (
     # Refresh token rotation (public apps): the token it replaced, and when.
     ("grants", "previous_digest", "TEXT"),
     ("grants", "rotated", "REAL"),
+    # When each code was issued (the notebooks count its life down from there).
+    ("codes", "issued", "REAL"),
 )
 
 PBKDF2_ROUNDS = 20_000
@@ -131,6 +133,7 @@ class Code:
     expires: float
     used: float | None
     grant_id: str | None
+    issued: float | None = None
 
 
 @dataclass(frozen=True)
@@ -324,12 +327,12 @@ class Store:
 
     # --- authorization codes ---
     def add_code(self, code: str, *, api_key, user_id, redirect_uri, scopes, nonce, code_challenge,
-                 auth_time, expires) -> None:
+                 auth_time, expires, issued=None) -> None:
         self._run(
             "INSERT INTO codes (digest, api_key, user_id, redirect_uri, scopes, nonce, code_challenge,"
-            " auth_time, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " auth_time, expires, issued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ids.digest(code), api_key, user_id, redirect_uri, " ".join(scopes), nonce, code_challenge,
-            auth_time, expires,
+            auth_time, expires, issued,
         )
 
     def code(self, code: str) -> Code | None:
@@ -340,6 +343,7 @@ class Store:
             api_key=row["api_key"], user_id=row["user_id"], redirect_uri=row["redirect_uri"],
             scopes=tuple(row["scopes"].split()), nonce=row["nonce"], code_challenge=row["code_challenge"],
             auth_time=row["auth_time"], expires=row["expires"], used=row["used"], grant_id=row["grant_id"],
+            issued=row["issued"],
         )
 
     def use_code(self, code: str, now: float, grant_id: str) -> bool:

@@ -10,6 +10,7 @@ from ..oauth import errors
 from ..oauth.transcript import Exchange
 from .base import LABEL_STYLE, StepWidget, html
 from .curl import RequestView
+from .errors import prose
 
 
 class AuthorizeLink(StepWidget):
@@ -25,6 +26,11 @@ class AuthorizeLink(StepWidget):
     def __init__(self, source=None, *, client=None, scopes="openid offline_access", pkce: bool = False,
                  live: bool = True, clock=None):
         self._start(source, client, live, clock)
+        adopted = self.flow.request if self.flow.request is not None and self.flow.request.state in \
+            self.client.states else None
+        if adopted is not None:
+            # The request a cell made already (one request per attempt): this widget shows it.
+            scopes, pkce = adopted.scopes, adopted.code_verifier is not None
         wanted = scopes.split() if isinstance(scopes, str) else list(scopes)
         self.openid_box = widgets.Checkbox(value="openid" in wanted, description="openid (ask for an ID token)",
                                            indent=False)
@@ -47,11 +53,22 @@ class AuthorizeLink(StepWidget):
         self.new_button.on_click(lambda button: self.build())
         self.flow.observe(lambda change: self._render(), "request")
         self.flow.observe(lambda change: self.build(), "settings_version")
+        self.flow.observe(lambda change: self._renew(), "attempts")
         self._finish([
             html(value="<strong>Scopes</strong>"), widgets.HBox([self.openid_box, self.offline_box]),
             self.more_scopes, self.pkce_box, self.new_button, self.error, self.notes, self.link, self.table,
             self.request_view])
-        self.build()
+        if adopted is not None:
+            self._render()
+        else:
+            self.build()
+
+    def _renew(self) -> None:
+        """Once the shown request's state is used up (its redirect read, or refused), offer a
+        fresh one with the same choices: "sign in again" then just works."""
+        request = self.flow.request
+        if request is None or request.state not in self.client.states:
+            self.build()
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -95,7 +112,7 @@ class AuthorizeLink(StepWidget):
             f'<div class="fnb-muted">Sign in, then copy the whole address you land on and paste it in step 2 '
             f"within 60 seconds.</div>{proxied}<pre>{url}</pre>"))
         rows = "".join(f"<tr><td><code>{_html.escape(k)}</code></td><td><code>{_html.escape(str(v))}</code></td>"
-                       f"<td>{_html.escape(h)}</td></tr>" for k, v, h in request.explain())
+                       f"<td>{prose(h)}</td></tr>" for k, v, h in request.explain())
         self._set(self.table, '<table class="fnb-table"><tr><th>parameter</th><th>value</th>'
                               f"<th>what it is for</th></tr>{rows}</table>")
         self.request_view.show(Exchange(method="GET", url=request.url, request_headers={"Accept": "text/html"}))

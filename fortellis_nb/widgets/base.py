@@ -3,6 +3,8 @@ text setter that passes everything shown through the flow's redaction."""
 
 from __future__ import annotations
 
+import html as html_module
+
 import ipywidgets as widgets
 
 from ..oauth import FortellisClient
@@ -61,10 +63,13 @@ class StepWidget(widgets.VBox):
         widget.value = self.flow.redact(text)
 
     def _attempt(self, action: str, work):
+        self.flow.busy = action
         try:
             return attempt(action, work, error_box=self.error, notes=self.notes)
         finally:
+            self.flow.busy = None
             self.flow.recorded()
+            self.flow._sync_revoked()
 
     def _tick_with(self, callback) -> None:
         self._ticking = callback
@@ -80,8 +85,68 @@ class StepWidget(widgets.VBox):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.title})"
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, and next to it a static ``text/html`` snapshot of what it shows (secrets
+        shortened, as on screen): GitHub, nbviewer and a notebook opened without its kernel show the
+        step's content instead of one line of text."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/html"] = snapshot_html(self)
+        return bundle
+
 
 def _descendants(widget):
     for child in getattr(widget, "children", ()):
         yield from _descendants(child)
         yield child
+
+
+SNAPSHOT_NOTE = ("A snapshot of this widget as it was when the cell ran (no kernel is connected here): "
+                 "run the cell to use it.")
+
+
+def snapshot_html(widget) -> str:
+    """A static HTML rendering of a widget tree: HTML parts as they are, controls as disabled
+    look-alikes. Nothing a widget hides (display none) or keeps out of its state is included."""
+    from .style import CSS
+
+    body = _snapshot(widget)
+    return (f'<style>{CSS}</style><div class="fnb-widget fnb-snapshot">'
+            f'<p><em>{html_module.escape(SNAPSHOT_NOTE)}</em></p>{body}</div>')
+
+
+def _snapshot(widget) -> str:
+    layout = getattr(widget, "layout", None)
+    if layout is not None and getattr(layout, "display", None) == "none":
+        return ""
+    if isinstance(widget, widgets.HTML):
+        classes = " ".join(html_module.escape(c) for c in widget._dom_classes)
+        return f'<div class="{classes}">{widget.value}</div>' if classes else widget.value
+    if isinstance(widget, widgets.Button):
+        return f"<button disabled>{html_module.escape(widget.description)}</button> "
+    if isinstance(widget, widgets.ToggleButton):
+        return f"<button disabled>{html_module.escape(widget.description)}</button> "
+    if isinstance(widget, widgets.Checkbox):
+        mark = " checked" if widget.value else ""
+        return (f'<label><input type="checkbox" disabled{mark}> {html_module.escape(widget.description)}</label> ')
+    if isinstance(widget, (widgets.Text, widgets.Password, widgets.Textarea)):
+        shown = "" if isinstance(widget, widgets.Password) else widget.value
+        return (f"<div><label>{html_module.escape(widget.description)} "
+                f'<input type="text" disabled value="{html_module.escape(shown)}" '
+                f'placeholder="{html_module.escape(widget.placeholder)}" size="60"></label></div>')
+    if isinstance(widget, (widgets.ToggleButtons, widgets.Dropdown, widgets.RadioButtons)):
+        return f"<div>{html_module.escape(widget.description or '')} <strong>{html_module.escape(str(widget.label))}</strong></div>"
+    if isinstance(widget, (widgets.Tab, widgets.Accordion)):
+        titles = list(getattr(widget, "titles", ()) or ())
+        parts = []
+        for index, child in enumerate(widget.children):
+            title = titles[index] if index < len(titles) and titles[index] else f"part {index + 1}"
+            opened = " open" if widget.selected_index == index else ""
+            parts.append(f"<details{opened}><summary>{html_module.escape(title)}</summary>{_snapshot(child)}</details>")
+        return "".join(parts)
+    children = getattr(widget, "children", None)
+    if children is not None:
+        inner = "".join(_snapshot(child) for child in children)
+        classes = " ".join(html_module.escape(c) for c in widget._dom_classes if c != "fnb-widget")
+        return f'<div class="{classes}">{inner}</div>' if classes or isinstance(widget, widgets.HBox) else inner
+    return ""

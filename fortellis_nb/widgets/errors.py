@@ -9,11 +9,20 @@ redirect without ``?``) become notes instead of lines on stderr.
 from __future__ import annotations
 
 import html
+import re
 import warnings
 
 import ipywidgets as widgets
 
 from ..oauth import FortellisError
+
+
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def prose(text: str) -> str:
+    """Plain text as HTML: escaped, with `backticked` words set as code (as the messages write them)."""
+    return _INLINE_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text))
 
 
 def describe(error: BaseException, action: str = "") -> dict[str, str]:
@@ -49,7 +58,7 @@ class ErrorBox(widgets.HTML):
     def show(self, error: BaseException, action: str = "") -> None:
         self.error = error
         self.parts = {k: self._redact(v) for k, v in describe(error, action).items()}
-        p = {k: html.escape(v) for k, v in self.parts.items()}
+        p = {k: (html.escape(v) if k == "more" else prose(v)) for k, v in self.parts.items()}
         more = f'<div>Read more: <a href="{p["more"]}" target="_blank" rel="noopener">{p["more"]}</a></div>' \
             if p["more"] else ""
         self.value = (f'<div class="fnb-error-box" role="alert"><div class="fnb-error-title">&#9888; {p["what"]}</div>'
@@ -78,7 +87,7 @@ class Notes(widgets.HTML):
 
     def show(self, messages) -> None:
         self.messages = [self._redact(str(m)) for m in messages]
-        self.value = "".join(f'<div class="fnb-note">{html.escape(m)}</div>' for m in self.messages)
+        self.value = "".join(f'<div class="fnb-note">{prose(m)}</div>' for m in self.messages)
 
 
 def attempt(action: str, work, *, error_box: ErrorBox, notes: Notes | None = None):

@@ -79,6 +79,9 @@ class Flow(HasTraits):
     api_response = Any(None, allow_none=True, help="Step 4: the last successful ApiResponse.")
     exchanges = Int(0, help="How many HTTP exchanges the client's transcript holds.")
     settings_version = Int(0, help="Bumped when the client's settings change.")
+    revoked = Any(None, allow_none=True, help="Why the current tokens no longer work, once known; else None.")
+    attempts = Int(0, help="Bumped when an authorization request's state is used up (answered or refused).")
+    busy = Any(None, allow_none=True, help="The step running now (a request on the wire), or None.")
 
     def __init__(self, client: FortellisClient | None = None, *, live: bool = True, clock=None):
         super().__init__(client=client if client is not None else FortellisClient(sandbox_if_unset=True))
@@ -89,9 +92,14 @@ class Flow(HasTraits):
         self._listen(self.client)
         self.observe(self._on_result, ["request", "redirect", "tokens", "previous_tokens"])
         # A client that already went through the steps in code (a notebook's earlier cells)
-        # brings its tokens along, so the widgets start where the learner is.
+        # brings its authorize request and its tokens along, so the widgets start where the
+        # learner is, on the same request as the cells (one state per attempt).
+        latest = self.client.states.latest
+        if latest is not None and latest.state in self.client.states:
+            self.request = latest
         if self.client.tokens is not None:
             self.tokens = self.client.tokens
+        self.observe(lambda change: self._sync_revoked(), "tokens")
 
     @classmethod
     def of(cls, value=None, *, live: bool = True, clock=None) -> "Flow":
@@ -138,6 +146,20 @@ class Flow(HasTraits):
 
     def _on_exchange(self, exchange) -> None:
         self.recorded()
+        # A cell's own call may have changed what the widgets show (the code used again, a
+        # token revoked): one state change, seen by every widget of the flow.
+        if self.client.tokens is not self.tokens and self.client.tokens is not None and self.busy is None:
+            self.tokens = self.client.tokens
+        self._sync_revoked()
+
+    def _sync_revoked(self) -> None:
+        reason = self.tokens.revoked if self.tokens is not None else None
+        if reason != self.revoked:
+            self.revoked = reason
+
+    def request_used(self) -> None:
+        """An authorization request's state was used up: views offering its link renew it."""
+        self.attempts += 1
 
     def recorded(self) -> None:
         """Tell the observers (the network log) that the transcript may have grown."""

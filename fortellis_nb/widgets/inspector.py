@@ -18,6 +18,7 @@ from ..oauth.redact import shorten
 from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
 from .base import StepWidget, html
 from .curl import RequestView
+from .errors import prose
 from .style import JWT_COLOURS
 
 KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
@@ -53,11 +54,11 @@ def jwt_html(token: str) -> str:
 
 def claims_html(header: dict, claims: dict, now: float) -> str:
     rows = [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>header</td>"
-            f"<td><code>{_html.escape(str(v))}</code></td><td>{_html.escape(CLAIM_GLOSSARY.get(k, ''))}</td></tr>"
+            f"<td><code>{_html.escape(str(v))}</code></td><td>{prose(CLAIM_GLOSSARY.get(k, ''))}</td></tr>"
             for k, v in header.items()]
     rows += [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>claim</td>"
              f"<td><code>{_html.escape(json.dumps(v) if isinstance(v, (list, dict)) else str(v))}</code></td>"
-             f"<td>{_html.escape(meaning)}</td></tr>" for k, v, meaning in explain_claims(claims, now=now)]
+             f"<td>{prose(meaning)}</td></tr>" for k, v, meaning in explain_claims(claims, now=now)]
     return ('<table class="fnb-table"><tr><th>name</th><th>in</th><th>value</th><th>what it means</th></tr>'
             + "".join(rows) + "</table>")
 
@@ -87,7 +88,8 @@ class TokenInspector(StepWidget):
         self.raw = html("fnb-raw")
         self.request_view = RequestView(redact=self.flow.redact, title="The token request")
         self.raw_button.observe(lambda change: self._render_raw(), "value")
-        self.flow.observe(lambda change: self.show(), "tokens")
+        self.raw_button.observe(self._raw_label, "value")
+        self.flow.observe(lambda change: self.show(), ["tokens", "revoked"])
         self._finish([self.summary, self.countdown, self.checklist, self.tabs, self.error,
                       widgets.HBox([self.raw_button]), self.raw, self.request_view])
         if tokens is not None:
@@ -99,6 +101,10 @@ class TokenInspector(StepWidget):
     @property
     def tokens(self):
         return self.flow.tokens
+
+    def _raw_label(self, change) -> None:
+        self.raw_button.description = ("Hide the raw JSON response" if change["new"]
+                                       else "Show the raw JSON response")
 
     # --- rendering --------------------------------------------------------------------
     def show(self) -> None:
@@ -112,8 +118,13 @@ class TokenInspector(StepWidget):
             self.checks = {}
             self.request_view.show(None)
             return
+        revoked = ""
+        if tokens.revoked:
+            revoked = (f'<div class="fnb-error-box"><span class="fnb-fail">&#10008; Revoked:</span> '
+                       f"{_html.escape(tokens.revoked)}. The checks below are of the tokens as issued; the server "
+                       "now refuses them. Sign in again for new ones.</div>")
         self._set(self.summary, (
-            f"<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
+            f"{revoked}<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
             f"<code>{_html.escape(tokens.grant_type or 'token')}</code> grant; scope "
             f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>"))
         now = self.flow.now()
@@ -149,10 +160,12 @@ class TokenInspector(StepWidget):
         self.tick()
 
     def _nonce(self, tokens):
+        if tokens.grant_type != "authorization_code":
+            return None  # a refreshed ID token carries no nonce to compare
+        if tokens.nonce_sent is not None:
+            return tokens.nonce_sent
         redirect = self.flow.redirect
-        if tokens.grant_type == "authorization_code" and redirect is not None and redirect.request is not None:
-            return redirect.request.nonce
-        return None
+        return redirect.request.nonce if redirect is not None and redirect.request is not None else None
 
     def _render_checklist(self) -> None:
         tokens = self.flow.tokens
@@ -181,7 +194,7 @@ class TokenInspector(StepWidget):
                 if kind not in checks:
                     continue
                 found = next((c for c in checks[kind] if c.name == name), None)
-                cells.append("<td>" + (f"{MARKS[found.mark]} <span class='fnb-muted'>{_html.escape(found.detail)}"
+                cells.append("<td>" + (f"{MARKS[found.mark]} <span class='fnb-muted'>{prose(found.detail)}"
                                        "</span>" if found else MARKS["n/a"]) + "</td>")
             rows.append(f"<tr><td><code>{_html.escape(name)}</code></td>{''.join(cells)}</tr>")
         failed = sum(1 for rows_ in checks.values() for c in rows_ if c.passed is False)

@@ -46,7 +46,7 @@ class Playground(StepWidget):
         self.caller = ApiCaller(flow)
         self.network = NetworkLog(flow)
         flow.observe(lambda change: self._render_progress(),
-                     ["request", "redirect", "tokens", "previous_tokens", "api_response"])
+                     ["request", "redirect", "tokens", "previous_tokens", "api_response", "revoked"])
 
         def heading(number, text):
             return html(value=f"<h3>{_html.escape(number)} {_html.escape(text)}</h3>")
@@ -72,6 +72,8 @@ class Playground(StepWidget):
 
     @property
     def progress_text(self) -> str:
+        if self.flow.revoked:
+            return f"The tokens were revoked ({self.flow.revoked}): sign in again (step 2)."
         done = self.flow.step
         if done >= len(STEPS):
             return f"All {len(STEPS)} steps done."
@@ -81,7 +83,9 @@ class Playground(StepWidget):
         done = self.flow.step
         items = []
         for number, name in enumerate(STEPS, 1):
-            if number <= done:
+            if self.flow.revoked and number >= 3 and number <= max(done, 3):
+                items.append(f'<li class="fnb-failed">&#10008; {number}. {name} (revoked)</li>')
+            elif number <= done:
                 items.append(f'<li class="fnb-done">&#10004; {number}. {name}</li>')
             elif number == done + 1:
                 items.append(f'<li class="fnb-current" aria-current="step">&#9654; {number}. {name}</li>')

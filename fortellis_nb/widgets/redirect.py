@@ -13,6 +13,7 @@ import ipywidgets as widgets
 
 from ..oauth import errors
 from ..oauth.checks import code_countdown, redirect_parameters
+from ..oauth.tokens import CODE_LIFETIME
 from ..oauth.redact import shorten
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
@@ -26,10 +27,15 @@ class RedirectCatcher(StepWidget):
 
     def __init__(self, source=None, *, client=None, live: bool = True, clock=None):
         self._start(source, client, live, clock)
+        # continuous_update: a paste arrives as one change and is read at once (no Enter needed);
+        # text that does not look like a whole redirect yet waits for the Read button.
         self.url_input = widgets.Text(
             description="Redirect URL", placeholder="Paste the whole address you landed on after signing in",
-            continuous_update=False, style=LABEL_STYLE, layout=widgets.Layout(**WIDE))
+            continuous_update=True, style=LABEL_STYLE, layout=widgets.Layout(**WIDE))
         self.url_input.add_class("fnb-redirect-input")
+        self.read_button = widgets.Button(description="Read", tooltip="Read the address in the box",
+                                          layout=widgets.Layout(width="auto"))
+        self.read_button.add_class("fnb-read-button")
         self.signin_button = widgets.Button(description="Sign in for me (sandbox)", icon="user",
                                             tooltip="Sign in as the sandbox's demo user without a browser")
         self.signin_button.add_class("fnb-signin-button")
@@ -42,13 +48,19 @@ class RedirectCatcher(StepWidget):
         self.pasted = ""
         self.state_check = ""
         self.exchanged_at: float | None = None
+        #: Set when the exchange of the current code failed: the countdown stops there, red.
+        self.failed_because: str | None = None
         self.url_input.observe(self._on_paste, "value")
+        self.read_button.on_click(lambda button: self._read_box())
         self.signin_button.on_click(lambda button: self.sign_in())
         self.exchange_button.on_click(lambda button: self.exchange())
         self.flow.observe(self._on_settings, "settings_version")
+        self.flow.observe(lambda change: self._update_buttons(), ["redirect", "busy", "revoked"])
         self._show_signin()
-        self._finish([self.url_input, widgets.HBox([self.exchange_button, self.signin_button]), self.error,
+        self._finish([widgets.HBox([self.url_input, self.read_button]),
+                      widgets.HBox([self.exchange_button, self.signin_button]), self.error,
                       self.notes, self.parsed, self.countdown, self.request_view])
+        self._update_buttons()
         self._tick_with(self.tick)
 
     @property
@@ -66,10 +78,26 @@ class RedirectCatcher(StepWidget):
     def _show_signin(self) -> None:
         self.signin_button.layout.display = None if self.client.config.is_sandbox else "none"
 
+    def _update_buttons(self) -> None:
+        """Exchange code works once per code: off while a request runs and once the code is spent."""
+        response = self.flow.redirect
+        spent = response is not None and self.client.code_spent(response.code)
+        self.exchange_button.disabled = response is None or spent or self.flow.busy is not None
+        self.exchange_button.tooltip = ("A code works once: sign in again for a new one" if spent else
+                                        "Read a redirect first" if response is None else
+                                        "POST the code to the token endpoint")
+        self.signin_button.disabled = self.flow.busy is not None
+
     # --- reading the redirect ---------------------------------------------------------
     def _on_paste(self, change) -> None:
         text = change["new"]
-        if not text:
+        if not text or not looks_like_a_redirect(text):
+            return  # still being typed: Enter, Read or leaving the box reads it
+        self._read_box()
+
+    def _read_box(self) -> None:
+        text = self.url_input.value
+        if not text.strip():
             return
         # The URL carries the code: keep it out of the widget state (and a saved notebook).
         with self.url_input.hold_sync():
@@ -81,16 +109,23 @@ class RedirectCatcher(StepWidget):
         params = redirect_parameters(url)
         self.flow.remember(params.get("code"))
         self.pasted = self.flow.redact(url.strip())
-        self.exchanged_at = None
-        self.request_view.show(None)
+        previous = self.flow.redirect
         ok, response = self._attempt("Reading the redirect URL", lambda: self.client.parse_redirect(url))
+        if ok and response is previous:
+            # The same address read again (pasted twice, or in two places): the same answer.
+            self.notes.show(["This is the address read already: the same code and state."])
+            return response
+        self.exchanged_at = self.failed_because = None
+        self.request_view.show(None)
         if ok:
             self.state_check = "pass"
             self.flow.redirect = response
         else:
             self.state_check = "fail" if isinstance(self.error.error, errors.StateMismatchError) else "not checked"
             self.flow.redirect = None
+        self.flow.request_used()  # the authorize link's state is used up: it offers a fresh one
         self._render_parsed(params, response)
+        self._update_buttons()
         self.tick()
         return response
 
@@ -141,8 +176,18 @@ class RedirectCatcher(StepWidget):
 
     # --- the token request ------------------------------------------------------------
     def exchange(self):
-        """Trade the code for tokens; returns the TokenResponse or None (the error shown)."""
+        """Trade the code for tokens; returns the TokenResponse or None (the error shown).
+
+        A second click (a double click, or a click after success) sends nothing: the code is
+        spent, and sending it again would only make the server revoke the tokens it gave."""
         response = self.flow.redirect
+        if self.flow.busy is not None:
+            return None
+        if response is not None and self.client.code_spent(response.code):
+            self.notes.show(["This code was exchanged already; a code works once (sent again, it would make "
+                             "the server revoke the tokens it gave). Sign in again for a new code."])
+            self._update_buttons()
+            return None
 
         def work():
             if response is None:
@@ -157,25 +202,49 @@ class RedirectCatcher(StepWidget):
             self.request_view.show(tokens.exchange)
             self.flow.tokens = tokens
         else:
+            self.failed_because = getattr(self.error.error, "error", None) or "failed"
             self.request_view.show(getattr(self.error.error, "exchange", None))
+        self._update_buttons()
         self.tick()
         return tokens
 
     # --- the countdown ------------------------------------------------------------------
     def tick(self) -> None:
-        """Update the code's countdown from the flow's clock."""
+        """Update the code's countdown from the flow's clock: from the code's issue where the
+        server says when that was (the sandbox), else from its arrival, as an upper bound."""
         response = self.flow.redirect
         if response is None:
             text = ""
         elif self.exchanged_at is not None:
-            age = self.exchanged_at - response.received_at
-            text = (f'<div class="fnb-ok-box">Exchanged {age:.0f} seconds after it arrived. A code works once: '
-                    "this one is now spent, and using it again fails with invalid_grant.</div>")
+            age = self.exchanged_at - (response.issued_at or response.received_at)
+            since = "it was issued" if response.issue_known else "it arrived"
+            text = (f'<div class="fnb-ok-box">Exchanged {seconds(age)} after {since}. A code works once: this one '
+                    "is now spent, and using it again fails with invalid_grant.</div>")
+        elif self.failed_because is not None:
+            text = (f'<div class="fnb-error-box"><span class="fnb-fail">Stopped:</span> the exchange failed '
+                    f"({_html.escape(self.failed_because)}), and the code is spent or expired. Sign in again for a "
+                    "new code.</div>")
         else:
-            left, words = code_countdown(response.received_at, self.flow.now())
+            lifetime = (response.expires_at - response.issued_at) if response.issue_known and response.expires_at \
+                else CODE_LIFETIME
+            left, words = code_countdown(response.issued_at or response.received_at, self.flow.now(), lifetime)
+            if left > 0 and not response.issue_known:
+                words = "at most " + words + " (counted from when the address arrived; the code may be older)"
             if left > 0:
-                text = f'<div><span class="fnb-pass">&#9201; {_html.escape(words)}</span></div>'
+                text = f'<div><span class="fnb-pass fnb-countdown">{_html.escape(words)}</span></div>'
             else:
-                text = f'<div class="fnb-error-box"><span class="fnb-fail">&#9201;</span> {_html.escape(words)}</div>'
+                text = (f'<div class="fnb-error-box"><span class="fnb-fail">Expired.</span> '
+                        f"{_html.escape(words)}</div>")
         if self.countdown.value != text:
             self.countdown.value = text
+
+
+def seconds(value: float) -> str:
+    count = round(value)
+    return f"{count} second{'s' if count != 1 else ''}"
+
+
+def looks_like_a_redirect(text: str) -> bool:
+    """A whole address that carries ``code=`` or ``error=`` (a paste), not a half-typed one."""
+    text = text.strip()
+    return text.startswith(("http://", "https://")) and ("code=" in text or "error=" in text)

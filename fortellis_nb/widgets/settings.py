@@ -8,6 +8,7 @@ import ipywidgets as widgets
 
 from ..oauth.config import Config
 from ..oauth import FortellisClient, errors
+from ..oauth.tokens import looks_swapped
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 
 SECRET_SET = "API Secret set (hidden)"
@@ -36,15 +37,46 @@ class SettingsForm(StepWidget):
                                                **layout)
         self.apply_button = widgets.Button(description="Use these settings", icon="check")
         self.apply_button.add_class("fnb-settings-button")
+        self.swap_button = widgets.Button(description="Swap API Key and API Secret", icon="exchange",
+                                          tooltip="Make the tutorial's mistake on purpose (the secret stays hidden)")
+        self.swap_button.add_class("fnb-swap-button")
+        self.swapped = False
         self.status = html("fnb-settings-status")
         self.apply_button.on_click(lambda button: self.apply())
+        self.swap_button.on_click(lambda button: self.swap())
         self._finish([self.issuer_input, self.api_key_input, self.api_secret_input, self.redirect_uri_input,
-                      self.subscription_input, self.apply_button, self.error, self.notes, self.status])
+                      self.subscription_input, widgets.HBox([self.apply_button, self.swap_button]), self.error,
+                      self.notes, self.status])
         self.status.value = f"<span class='fnb-muted'>{SECRET_SET}; source: {config.sources.get('api_secret', '-')}" \
                             "</span>"
 
+    def swap(self):
+        """Swap the API Key and the API Secret in the client's settings (the tutorial's `API Secret:API
+        Key` mistake, made on purpose); again to swap them back. The secret never enters a field."""
+        def work():
+            current = self.client.config
+            config = current.replace(api_key=current.api_secret, api_secret=current.api_key)
+            self.client.config = config
+            self.flow.settings_changed()
+            return config
+
+        ok, config = self._attempt("Swapping the API Key and API Secret", work)
+        if not ok:
+            return None
+        self.swapped = not self.swapped
+        with self.api_key_input.hold_sync():
+            self.api_key_input.value = "(the API Secret: swapped, hidden)" if self.swapped else config.api_key
+            self.api_key_input.disabled = self.swapped
+        self.swap_button.description = "Swap them back" if self.swapped else "Swap API Key and API Secret"
+        self.status.value = ("<span class='fnb-fail'>The API Key and API Secret are swapped: the token endpoint "
+                             "will answer invalid_client.</span>" if self.swapped else
+                             f"<span class='fnb-pass'>&#10004; Settings in use; {SECRET_SET}.</span>")
+        return config
+
     def apply(self):
         """Read the fields into the client's settings; returns the Config, or None with the error shown."""
+        if self.swapped:  # the key field holds a placeholder, not a key
+            self.swap()
         typed = self.api_secret_input.value
         with self.api_secret_input.hold_sync():
             self.api_secret_input.value = ""  # the secret lives in the kernel only
@@ -77,4 +109,8 @@ class SettingsForm(StepWidget):
         ok, config = self._attempt("Applying the settings", work)
         if ok:
             self.status.value = f"<span class='fnb-pass'>&#10004; Settings in use; {SECRET_SET}.</span>"
+            if looks_swapped(config.api_key, config.api_secret):
+                self.notes.show(["The API Key looks like an API Secret, and the API Secret like an API Key: are they "
+                                 "swapped? The client_id is the API Key (the tutorial's `API Secret:API Key` is a known "
+                                 "mistake); the token endpoint will answer invalid_client."])
         return config

@@ -53,11 +53,23 @@ body[data-jp-theme-light='true'] .fnb-widget .fnb-pass { color: #2e7d32; }
 .fnb-progress li.fnb-done { color: var(--jp-success-color1, #388e3c); border-color: var(--jp-success-color1, #388e3c); }
 .fnb-progress li.fnb-current { color: var(--jp-ui-font-color0, #000); border-color: var(--jp-brand-color1, #1976d2);
   border-width: 2px; font-weight: bold; }
+.fnb-progress li.fnb-failed { color: var(--jp-error-color1, #d32f2f); border-color: var(--jp-error-color1, #d32f2f); }
+/* The playground's step bar stays in view while the steps below it scroll. */
+.fnb-playground > .fnb-progress { position: sticky; top: 0; z-index: 2; background: var(--jp-layout-color1, #fff);
+  border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
+.fnb-widget .widget-toggle-button { width: auto; min-width: 16em; }
 .fnb-network-log details { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
-.fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 4em 1fr 5em 5em; gap: 6px;
-  cursor: pointer; padding: 2px 0; }
-.fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 4em 1fr 5em 5em; gap: 6px;
-  font-weight: bold; padding-left: 1.2em; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+.fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 5em 1fr 5em 5em; column-gap: 12px;
+  cursor: pointer; padding: 2px 0; list-style-position: inside; }
+.fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 5em 1fr 5em 5em;
+  column-gap: 12px; font-weight: bold; padding-left: 1.2em; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+/* A widget whose kernel is gone (restarted, or a saved notebook opened): say what to do instead
+   of ipywidgets' broken-link icons, and dim what no longer answers. */
+.fnb-widget.jupyter-widgets-disconnected::before { content: "This widget is not connected to a running kernel (the "
+  "kernel restarted, or this cell has not run in this session): run the cell (Shift+Enter) to use it.";
+  display: block; font: inherit; color: var(--jp-warn-color1, #f57c00); font-weight: bold; padding: 4px 0; }
+.fnb-widget .jupyter-widgets-disconnected::before { content: none; display: none; }
+.fnb-widget.jupyter-widgets-disconnected > * { opacity: 0.55; pointer-events: none; }
 .fnb-network-log .fnb-url { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 """.replace("JWT_HEADER", JWT_COLOURS["header"]).replace(
     "JWT_PAYLOAD", JWT_COLOURS["payload"]).replace("JWT_SIGNATURE", JWT_COLOURS["signature"])

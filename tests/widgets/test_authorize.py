@@ -12,7 +12,7 @@ def test_the_link_and_the_parameters_explained(flow):
     table = text(link.table)
     for name in ("client_id", "response_type", "scope", "redirect_uri", "state", "nonce"):
         assert name in table
-    assert "trailing `/` included" in table and "CSRF" in table
+    assert "trailing / included" in table and "CSRF" in table
     assert "curl --request GET" in link.request_view.curl_text
 
 
@@ -34,7 +34,7 @@ def test_no_scope_at_all_is_explained_in_the_widget(flow):
     link.openid_box.value = False
     box = text(link.error)
     assert "Making the authorize URL failed" in box and "No scope requested" in box
-    assert "What to do: Tick at least `openid`" in box and "Traceback" not in box
+    assert "What to do: Tick at least openid" in box and "Traceback" not in box
     link.openid_box.value = True
     assert link.error.value == "" and link.request.params["scope"] == "openid"
 

@@ -9,20 +9,25 @@ def _steps(flow, **kwargs):
 
 def test_paste_see_the_code_checked_and_exchange(flow, client, clock):
     link, catcher = _steps(flow)
-    url = sign_in_url(client, link.request)
-    catcher.url_input.value = url
+    request = link.request
+    url = sign_in_url(client, request)
+    catcher.url_input.value = url  # a paste: read at once, no Enter needed
     assert catcher.url_input.value == ""  # the code does not stay in the text box
     response = catcher.response
     parsed = text(catcher.parsed)
     assert f"code {response.code[:5]}..." in parsed and response.code not in parsed
-    assert f"state {link.request.state}" in parsed and "state check ✔ pass" in parsed
-    assert text(catcher.countdown) == "⏱ 60 seconds left to exchange the code"
+    assert f"state {request.state}" in parsed and "state check ✔ pass" in parsed
+    assert link.request is not request and link.request.state in client.states  # a fresh link for next time
+    # The sandbox says when it issued the code: the countdown runs from there.
+    assert response.issue_known
+    assert text(catcher.countdown) == "60 seconds left to exchange the code"
     clock.advance(20)
     catcher.tick()
-    assert text(catcher.countdown) == "⏱ 40 seconds left to exchange the code"
+    assert text(catcher.countdown) == "40 seconds left to exchange the code"
     catcher.exchange_button.click()
     assert flow.tokens is not None and catcher.error.value == ""
-    assert "Exchanged 20 seconds after it arrived" in text(catcher.countdown)
+    assert "Exchanged 20 seconds after it was issued" in text(catcher.countdown)
+    assert catcher.exchange_button.disabled  # a code works once
     curl = catcher.request_view.curl_text
     assert "grant_type=authorization_code" in curl and "authorization: Basic " in curl
     assert response.code not in curl and f"code={response.code[:5]}..." in curl
@@ -37,16 +42,21 @@ def test_sign_in_for_me_on_the_sandbox(flow):
     catcher.signin_button.click()
     assert catcher.response is not None and "state check ✔ pass" in text(catcher.parsed)
     assert "Signed in as learner@example.com" in text(catcher.notes)
-    catcher.signin_button.click()  # again: the used state is replaced by a fresh authorize URL
-    assert catcher.response is not None and link.request.state == catcher.response.state
+    fresh = link.request  # the used state was replaced by a fresh authorize URL at once
+    assert fresh.state != catcher.response.state and fresh.state in flow.client.states
+    catcher.signin_button.click()  # signing in again just works
+    assert catcher.response is not None and catcher.response.state == fresh.state
 
 
 def test_a_wrong_url_is_explained(flow, client):
     link, catcher = _steps(flow)
     catcher.exchange_button.click()
     assert "empty_redirect" in text(catcher.error) and "paste the whole address" in text(catcher.error)
-    catcher.url_input.value = "code=abcdefgh&state=x"
+    catcher.url_input.value = "code=abcdefgh&state=x"  # not a whole address: it waits for Read
+    assert catcher.url_input.value == "code=abcdefgh&state=x"
+    catcher.read_button.click()
     assert "not_a_url" in text(catcher.error) and "paste the whole URL" in text(catcher.error)
+    assert catcher.url_input.value == ""
     catcher.url_input.value = "https://elsewhere.example/?code=abcdefgh&state=x"
     box = text(catcher.error)
     assert "redirect_uri_mismatch" in box and "What to do:" in box and "abcdefgh" not in box
@@ -81,10 +91,26 @@ def test_a_reused_code(flow):
     link, catcher = _steps(flow)
     catcher.signin_button.click()
     catcher.exchange_button.click()
-    assert flow.tokens is not None
+    tokens = flow.tokens
+    assert tokens is not None and catcher.exchange_button.disabled
+    sent = len(flow.client.transcript)
+    catcher.exchange()  # a double click: the second click reaches the kernel before the button is off
+    assert len(flow.client.transcript) == sent and flow.tokens is tokens and tokens.revoked is None
+    assert "exchanged already" in text(catcher.notes) and catcher.error.value == ""
+
+
+def test_a_code_used_again_from_a_cell_shows_in_every_widget(flow):
+    from fortellis_nb.widgets import TokenInspector
+    link, catcher = _steps(flow)
+    inspector = TokenInspector(flow)
+    catcher.signin_button.click()
     catcher.exchange_button.click()
-    box = text(catcher.error)
-    assert "invalid_grant" in box and "already exchanged once" in box
+    import pytest
+    from fortellis_nb.oauth import errors
+    with pytest.raises(errors.InvalidGrantError):
+        flow.client.exchange_code(catcher.response)  # a notebook cell sends the code again
+    assert flow.revoked and "exchanged again" in flow.revoked
+    assert "revoked" in text(inspector.summary).lower()
 
 
 def test_swapped_key_and_secret_typed_in_the_settings(flow, sandbox):

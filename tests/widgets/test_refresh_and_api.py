@@ -68,7 +68,7 @@ def test_missing_subscription_id(flow):
     request_id = caller.request_id
     caller.call_button.click()
     box = text(caller.error)
-    assert "MISSING-SUBSCRIPTION-ID" in box and "Add the `Subscription-Id` header" in box
+    assert "MISSING-SUBSCRIPTION-ID" in box and "Add the Subscription-Id header" in box
     assert f"Request-Id sent: {request_id} , echoed: {request_id}" in text(caller.response)
 
 

@@ -1,5 +1,6 @@
 // The callback page: show the address exactly as the browser sees it (behind a proxy the
-// server cannot know it), copy it on request, and count down the code's 60 seconds.
+// server cannot know it), copy it on request, and count down the code's life from its issue
+// (the server says how much of it is left when the page is served).
 (function () {
   var box = document.getElementById("redirect-url");
   var button = document.getElementById("copy");
@@ -18,13 +19,18 @@
   });
   var countdown = document.getElementById("countdown");
   var lifetime = parseInt(box.getAttribute("data-code-lifetime"), 10);
+  var remaining = parseInt(box.getAttribute("data-expires-in"), 10);
   if (!countdown || !lifetime) return;
-  var arrived = Date.now();
+  var known = !isNaN(remaining);
+  var served = Date.now();
   var tick = function () {
-    var left = Math.ceil(lifetime - (Date.now() - arrived) / 1000);
+    var left = Math.ceil((known ? remaining : lifetime) - (Date.now() - served) / 1000);
+    var unit = left === 1 ? " second" : " seconds";
     countdown.textContent = left > 0
-      ? "The code expires in about " + left + " s (it is valid for " + lifetime + " s from its arrival)."
-      : "The code has most likely expired: exchanging it now fails with invalid_grant. Open the authorize link again.";
+      ? (known ? "The code expires in " : "The code expires in at most ") + left + unit +
+        " (it is valid for " + lifetime + " seconds from its issue)."
+      : "The code has expired: exchanging it now fails with invalid_grant. Open the authorize link again.";
+    countdown.className = left > 0 ? "note" : "note error-card";
     if (left > 0) setTimeout(tick, 1000);
   };
   tick();
