@@ -1,9 +1,11 @@
 """Random identifiers shaped like the ones Fortellis' identity server (Okta) hands out."""
 
 import base64
+import functools
 import hashlib
 import secrets
 import string
+from pathlib import Path
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -54,3 +56,14 @@ def b64url(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@functools.lru_cache(maxsize=1)
+def build_id() -> str:
+    """A fingerprint of the sandbox's own code (its modules, pages and static files): a background
+    sandbox started from other code (an older install) is told apart by it and replaced."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for pattern in ("*.py", "templates/*", "static/*") for p in here.glob(pattern)):
+        digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .ids import build_id
 from .server import SERVER_FILE, SandboxInfo
 
 PORT_FILE = "last-port"
@@ -108,7 +109,11 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
     state = _state(state_dir)
     info = running_sandbox(state)
     if info is not None:
-        return info
+        if (_health(info.base_url) or {}).get("build") == build_id():
+            return info
+        # A sandbox of other code (started before this install was upgraded, or edited) keeps
+        # answering with its old rules: replace it, on the same state and port.
+        stop_sandbox(state)
     with open(state / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "fortellis_nb.sandbox", "serve", "--state", str(state), *extra_args],

@@ -270,10 +270,14 @@ class Subscriptions(FormHandler):
         self.show_form(created=result)
 
 
+#: This code's fingerprint, once per process (the launcher replaces a sandbox of other code).
+BUILD = ids.build_id()
+
+
 class Health(SandboxHandler):
     def get(self):
         self.send_json({"status": "ok", "sandbox": True, "server_id": self.authority.server_id,
-                        "issuer": self.authority.issuer, "pid": os.getpid()})
+                        "issuer": self.authority.issuer, "pid": os.getpid(), "build": BUILD})
 
 
 PROGRESS_KINDS = (("exchange", "exchanges"), ("refresh", "refreshes"), ("api_call", "api_calls"),

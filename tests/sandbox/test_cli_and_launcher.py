@@ -98,6 +98,22 @@ def servers_for(state) -> list[int]:
     return found
 
 
+def test_a_background_sandbox_of_other_code_is_replaced(tmp_path, monkeypatch):
+    """After an upgrade (or an edit) the sandbox still running in the background is of other code:
+    ensure_sandbox replaces it, on the same state and issuer, instead of reusing it."""
+    from fortellis_nb.sandbox import launcher
+    state = tmp_path / "state"
+    try:
+        first = ensure_sandbox(state)
+        assert ensure_sandbox(state).pid == first.pid  # the same code: reused
+        monkeypatch.setattr(launcher, "build_id", lambda: "code-of-another-install")
+        second = ensure_sandbox(state)
+        assert second.pid != first.pid and second.issuer == first.issuer
+        assert requests.get(f"{second.base_url}/sandbox/health").json()["pid"] == second.pid
+    finally:
+        stop_sandbox(state)
+
+
 def test_two_notebooks_starting_at_once_share_one_sandbox(tmp_path):
     state = tmp_path / "state"
     try:
