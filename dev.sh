@@ -22,6 +22,7 @@ setup() {  # $1: the extras to install ("" or "test")
   if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -e "$wanted"
+    "$VENV/bin/python" -m fortellis_nb kernel-config >/dev/null
     touch "$stamp"
   fi
 }

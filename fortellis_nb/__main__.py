@@ -1,4 +1,6 @@
-"""``python -m fortellis_nb check``: the install check for workshop day.
+"""``python -m fortellis_nb check``: the install check for workshop day; and
+``python -m fortellis_nb kernel-config``: this environment's kernels explain errors as the
+notebooks do, from the first cell a learner runs (after a restart too).
 
 One line per item, ``PASS`` or ``FAIL``; the exit status is 0 only if every item passes.
 Items: the Python version, the packages the notebooks need, the JupyterLab widget
@@ -156,6 +158,32 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print) -> int:
     return 0 if not report.failures else 1
 
 
+KERNEL_CONFIG_LINE = 'c.InteractiveShellApp.extensions.append("fortellis_nb.lessons")'
+KERNEL_CONFIG = f"""# Written by `python -m fortellis_nb kernel-config`: every IPython kernel of this environment
+# loads fortellis_nb.lessons, which shows a FortellisError as what happened, why and what to do,
+# and a name used before the cell defining it ran (after a restart, or out of order) as one
+# line that says what to run, instead of a traceback. Delete this file to undo it.
+{KERNEL_CONFIG_LINE}
+"""
+
+
+def kernel_config(prefix: str | None = None, out=print) -> int:
+    """Write ``{sys.prefix}/etc/ipython/ipython_kernel_config.py`` (IPython reads config there for
+    the kernels of this environment only); a file already there gets the line added, once."""
+    path = Path(prefix or sys.prefix) / "etc" / "ipython" / "ipython_kernel_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if KERNEL_CONFIG_LINE in text:
+            out(f"{path}: already set")
+            return 0
+        path.write_text(text.rstrip("\n") + "\n\n" + KERNEL_CONFIG, encoding="utf-8")
+    else:
+        path.write_text(KERNEL_CONFIG, encoding="utf-8")
+    out(f"{path}: the kernels of this environment load fortellis_nb.lessons")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fortellis_nb")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,9 +191,14 @@ def main(argv=None) -> int:
     check.add_argument("--state-dir", help="the sandbox's state folder (default: the usual one)")
     check.add_argument("--keep-sandbox", action="store_true",
                        help="leave a sandbox started by the check running")
+    config = commands.add_parser("kernel-config", help="make this environment's kernels explain errors as the "
+                                 "notebooks do (a file in sys.prefix/etc/ipython)")
+    config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
     args = parser.parse_args(argv)
     if args.command == "check":
         return run_checks(args.state_dir, keep_sandbox=args.keep_sandbox)
+    if args.command == "kernel-config":
+        return kernel_config(args.prefix)
     return 2
 
 

@@ -109,6 +109,12 @@ def install_friendly_errors() -> bool:
     return True
 
 
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext fortellis_nb.lessons`` (or the kernel config ``python -m fortellis_nb
+    kernel-config`` writes): friendly errors from the first cell on."""
+    install_friendly_errors()
+
+
 def start(**settings) -> FortellisClient:
     """A client for this notebook: the sandbox unless FORTELLIS_* settings say otherwise."""
     install_friendly_errors()

@@ -52,6 +52,8 @@ def test_committed_executed_without_errors(path):
         for output in cell["outputs"]:
             assert output["output_type"] != "error", text(cell)[:60]
             assert "Traceback" not in json.dumps(output), text(cell)[:60]
+            # A kernel with the friendly errors shows a NameError as one line, not as an error.
+            assert "is not defined: if a cell above defines it" not in json.dumps(output), text(cell)[:60]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -131,6 +131,9 @@ class RedirectCatcher(StepWidget):
 
     def _render_parsed(self, params: dict, response) -> None:
         code = params.get("code")
+        lifetime = CODE_LIFETIME
+        if response is not None and response.issue_known and response.expires_at is not None:
+            lifetime = round(response.expires_at - response.issued_at)
         state = params.get("state")
         mark = {"pass": '<span class="fnb-pass">&#10004; pass</span>',
                 "fail": '<span class="fnb-fail">&#10008; fail</span>'}.get(
@@ -143,7 +146,7 @@ class RedirectCatcher(StepWidget):
             why = "the URL was refused before the state could be compared"
         rows = [("pasted", f"<code>{_html.escape(self.pasted)}</code>"),
                 ("code", f"<code>{_html.escape(shorten(code))}</code> <span class='fnb-muted'>(shortened; "
-                         "single use, 60 seconds)</span>" if code else "<span class='fnb-fail'>none</span>"),
+                         f"single use, {lifetime} seconds)</span>" if code else "<span class='fnb-fail'>none</span>"),
                 ("state", f"<code>{_html.escape(state)}</code>" if state is not None else "none"),
                 ("state check", f"{mark} {why}")]
         if params.get("error"):
