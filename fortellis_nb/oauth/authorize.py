@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -81,6 +82,20 @@ class AuthorizationRequest:
     def _repr_markdown_(self) -> str:
         rows = "\n".join(f"| `{k}` | `{v}` | {h} |" for k, v, h in self.explain())
         return f"[{self.url}]({self.url})\n\n| parameter | value | meaning |\n|---|---|---|\n{rows}"
+
+    def _repr_html_(self) -> str:
+        """The link, the whole URL wrapped (never clipped), and each parameter explained."""
+        from html import escape
+
+        def prose(text: str) -> str:
+            return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+        rows = "".join(f"<tr><td><code>{escape(k)}</code></td><td><code>{escape(v)}</code></td><td>{prose(h)}</td>"
+                       "</tr>" for k, v, h in self.explain())
+        url = escape(self.url)
+        return (f'<p><a href="{url}" target="_blank" rel="noopener noreferrer">Open the sign-in page (new tab)</a></p>'
+                f'<pre style="white-space: pre-wrap; word-break: break-all">{url}</pre>'
+                f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>")
 
 
 def build_authorization_url(authorization_endpoint: str, *, client_id: str, redirect_uri: str,

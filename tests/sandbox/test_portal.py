@@ -147,8 +147,20 @@ def test_bad_users_are_refused(info, body):
 
 
 def test_health(info):
+    from fortellis_nb.sandbox.ids import build_id
     assert requests.get(f"{info.base_url}/sandbox/health").json() == {
-        "status": "ok", "sandbox": True, "server_id": info.server_id, "issuer": info.issuer, "pid": info.pid}
+        "status": "ok", "sandbox": True, "server_id": info.server_id, "issuer": info.issuer, "pid": info.pid,
+        "build": build_id()}
+
+
+def test_the_code_info_page_tells_a_code_s_issue_and_expiry_and_nothing_of_others(info, browser):
+    code = browser.sign_in()["code"]
+    answer = requests.post(f"{info.base_url}/sandbox/codes", json={"code": code}).json()
+    assert answer["expires_at"] - answer["issued_at"] == answer["lifetime"] == 60 and answer["used_at"] is None
+    unknown = requests.post(f"{info.base_url}/sandbox/codes", json={"code": "not-a-code-it-issued"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_code"
+    bad = requests.post(f"{info.base_url}/sandbox/codes", json={"code": ["a list"]})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
 
 
 def test_instructor_activity_counts(info, tokens):
