@@ -96,9 +96,9 @@ class Server:
         self.process.stdout.close()
 
 
-def sandbox(state: Path) -> Server:
+def sandbox(state: Path, *options: str) -> Server:
     """``python -m fortellis_nb.sandbox serve`` on a free port; its first line is JSON."""
-    command = [sys.executable, "-m", "fortellis_nb.sandbox", "serve", "--state", str(state), "--port", "0"]
+    command = [sys.executable, "-m", "fortellis_nb.sandbox", "serve", "--state", str(state), "--port", "0", *options]
     return Server(command, lambda line: json.loads(line), cwd=REPO)
 
 
