@@ -1,6 +1,6 @@
-"""``python -m fortellis_nb check``: the install check for workshop day; and
-``python -m fortellis_nb kernel-config``: this environment's kernels explain errors as the
-notebooks do, from the first cell a learner runs (after a restart too).
+"""``fortellis-nb check``: the install check for workshop day; and ``fortellis-nb
+kernel-config``: this environment's kernels explain errors as the notebooks do, from the
+first cell a learner runs (after a restart too). (``python -m fortellis_nb ...`` is the same.)
 
 One line per item, ``PASS`` or ``FAIL``; the exit status is 0 only if every item passes.
 Items: the Python version, the packages the notebooks need, the JupyterLab widget
@@ -10,7 +10,6 @@ against it (discovery, sign-in, code exchange, token checks, refresh, API call, 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.metadata
 import os
@@ -159,7 +158,7 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print) -> int:
 
 
 KERNEL_CONFIG_LINE = 'c.InteractiveShellApp.extensions.append("fortellis_nb.lessons")'
-KERNEL_CONFIG = f"""# Written by `python -m fortellis_nb kernel-config`: every IPython kernel of this environment
+KERNEL_CONFIG = f"""# Written by `fortellis-nb kernel-config`: every IPython kernel of this environment
 # loads fortellis_nb.lessons, which shows a FortellisError as what happened, why and what to do,
 # and a name used before the cell defining it ran (after a restart, or out of order) as one
 # line that says what to run, instead of a traceback. Delete this file to undo it.
@@ -171,36 +170,19 @@ def kernel_config(prefix: str | None = None, out=print) -> int:
     """Write ``{sys.prefix}/etc/ipython/ipython_kernel_config.py`` (IPython reads config there for
     the kernels of this environment only); a file already there gets the line added, once."""
     path = Path(prefix or sys.prefix) / "etc" / "ipython" / "ipython_kernel_config.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if KERNEL_CONFIG_LINE in text:
-            out(f"{path}: already set")
-            return 0
-        path.write_text(text.rstrip("\n") + "\n\n" + KERNEL_CONFIG, encoding="utf-8")
-    else:
-        path.write_text(KERNEL_CONFIG, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            if KERNEL_CONFIG_LINE in text:
+                out(f"{path}: already set")
+                return 0
+            path.write_text(text.rstrip("\n") + "\n\n" + KERNEL_CONFIG, encoding="utf-8")
+        else:
+            path.write_text(KERNEL_CONFIG, encoding="utf-8")
+    except OSError as exc:  # a system-wide Python this user may not write to
+        out(f"{path}: not written ({exc.strerror or exc}). The notebooks still work; each loads the "
+            "friendly errors itself when its first cell runs. In a virtual environment of your own this works.")
+        return 1
     out(f"{path}: the kernels of this environment load fortellis_nb.lessons")
     return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fortellis_nb")
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="check the installation for workshop day")
-    check.add_argument("--state-dir", help="the sandbox's state folder (default: the usual one)")
-    check.add_argument("--keep-sandbox", action="store_true",
-                       help="leave a sandbox started by the check running")
-    config = commands.add_parser("kernel-config", help="make this environment's kernels explain errors as the "
-                                 "notebooks do (a file in sys.prefix/etc/ipython)")
-    config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        return run_checks(args.state_dir, keep_sandbox=args.keep_sandbox)
-    if args.command == "kernel-config":
-        return kernel_config(args.prefix)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

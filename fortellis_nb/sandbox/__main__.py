@@ -27,8 +27,8 @@ from .storage import StateInUse
 SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fortellis_nb.sandbox", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sandbox") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop", "report"])
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: only this machine can reach it)")
@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     running = running_sandbox(state)
     if running is not None:
         print(f"A sandbox is already running for {state} at {running.base_url} (pid {running.pid}).\n"
-              f"Stop it with: python -m fortellis_nb.sandbox stop --state {state}", file=sys.stderr)
+              f"It is ready to use as it is: the notebooks find it, and `{prog} status` prints its JSON "
+              f"line (issuer, API Key and Secret, ...).\n"
+              f"To run one in this terminal instead, stop it first: {prog} stop --state {state}", file=sys.stderr)
         return 1
     if not is_loopback(args.host):
         if not args.allow_remote:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = Sandbox(settings)
     except StateInUse:
         print(f"Another sandbox process is using {state} (it may be starting or stopping). "
-              f"See it with: python -m fortellis_nb.sandbox status --state {state}", file=sys.stderr)
+              f"See it with: {prog} status --state {state}", file=sys.stderr)
         return EXIT_STATE_IN_USE
 
     def ready(info):

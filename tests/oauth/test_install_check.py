@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from fortellis_nb.__main__ import run_checks
+from fortellis_nb.install import run_checks
 from fortellis_nb.sandbox import running_sandbox
 
 

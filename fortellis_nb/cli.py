@@ -1,0 +1,176 @@
+"""``fortellis-nb``: one command for everything a learner or an instructor runs by hand.
+
+    fortellis-nb lab [DIR]          copy the notebooks into DIR (./fortellis-notebooks) unless they
+                                    are there, start the sandbox, open JupyterLab on notebook 01
+    fortellis-nb notebooks DIR      copy the notebooks into DIR (a file already there is kept)
+    fortellis-nb check              the install check for workshop day
+    fortellis-nb kernel-config      make this environment's kernels explain errors as the notebooks do
+    fortellis-nb sandbox [serve|start|status|stop|report] [options]
+                                    the sandbox identity server (as python -m fortellis_nb.sandbox)
+
+``python -m fortellis_nb ...`` is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+#: Where ``fortellis-nb lab`` puts the notebooks when no folder is named.
+DEFAULT_FOLDER = "fortellis-notebooks"
+FIRST_NOTEBOOK = "01-welcome-and-setup.ipynb"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def packaged_notebooks() -> Path:
+    """The folder of the numbered notebooks: ``fortellis_nb/notebooks`` in an installed wheel,
+    the repository's ``notebooks/`` in a source checkout (an editable install)."""
+    for folder in (_PACKAGE / "notebooks", _PACKAGE.parent / "notebooks"):
+        if (folder / FIRST_NOTEBOOK).is_file():
+            return folder
+    raise FileNotFoundError(f"The notebooks are not installed with fortellis_nb (looked in {_PACKAGE / 'notebooks'}); "
+                            "reinstall it: pip install --force-reinstall fortellis-nb")
+
+
+def notebook_files() -> list[Path]:
+    return sorted(packaged_notebooks().glob("[0-9][0-9]-*.ipynb"))
+
+
+def copy_notebooks(target: Path, out=print) -> tuple[list[str], list[str]]:
+    """Copy the notebooks into ``target``; a notebook already there is never overwritten (it
+    may hold the learner's work). Returns the names copied and the names kept."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for source in notebook_files():
+        destination = target / source.name
+        if destination.exists():
+            kept.append(source.name)
+            continue
+        shutil.copyfile(source, destination)
+        copied.append(source.name)
+    if copied:
+        out(f"Copied {len(copied)} notebook{'s' * (len(copied) != 1)} into {target}.")
+    if kept:
+        out(f"Kept {len(kept)} notebook{'s' * (len(kept) != 1)} already in {target}, as they are "
+            "(your work is never overwritten; delete or rename one to get a fresh copy).")
+    return copied, kept
+
+
+def self_command() -> str:
+    """How to run this command again from a shell: ``fortellis-nb`` if that is this
+    environment's on PATH, else the script's full path, else this Python with ``-m fortellis_nb``."""
+    scripts = Path(sys.executable).parent
+    found = shutil.which("fortellis-nb")
+    if found and Path(found).parent.resolve() == scripts.resolve():
+        return "fortellis-nb"
+    script = next((s for s in (scripts / "fortellis-nb", scripts / "fortellis-nb.exe") if s.is_file()), None)
+    command = [str(script)] if script else [sys.executable, "-m", "fortellis_nb"]
+    return " ".join(f'"{part}"' if " " in part else part for part in command)
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def lab_command(folder: Path, extra: list[str]) -> list[str]:
+    """JupyterLab on ``folder``, opening notebook 01 (``--allow-root`` when run as root,
+    which JupyterLab otherwise refuses)."""
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
+               f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}"]
+    if is_root() and "--allow-root" not in extra:
+        command.append("--allow-root")
+    return command + extra
+
+
+def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=None, out=print) -> int:
+    from .install import kernel_config
+    from .sandbox import SandboxStartError, ensure_sandbox, running_sandbox, stop_sandbox
+
+    folder = folder.expanduser().resolve()
+    copy_notebooks(folder, out=out)
+    kernel_config(out=lambda line: None)
+    try:
+        info = ensure_sandbox(state_dir)
+    except SandboxStartError as exc:
+        out(f"The sandbox did not start: {exc}")
+        out(f"Run `{self_command()} check` to see what is wrong.")
+        return 1
+    out(f"Sandbox ready at {info.base_url}/ (sign in as {info.username} / {info.password}).")
+    out(f"Opening JupyterLab on {folder / FIRST_NOTEBOOK}. Ctrl+C (twice) stops JupyterLab.")
+    status = _wait(subprocess.Popen(lab_command(folder, extra)))
+    if stop_after:
+        out("JupyterLab has stopped; " + ("so has the sandbox." if stop_sandbox(state_dir) else
+                                          "the sandbox was not running."))
+    elif running_sandbox(state_dir) is not None:
+        out(f"JupyterLab has stopped. The sandbox is still running at {info.base_url}/ for the next start "
+            f"(notebooks open elsewhere may use it; its apps and users are kept either way).\n"
+            f"Stop it with: {self_command()} sandbox stop")
+    return status
+
+
+def _wait(process: subprocess.Popen) -> int:
+    """Wait for JupyterLab to end. A Ctrl+C reaches it too: the first makes it ask whether to
+    shut down, the second (or its "y") stops it; until then this keeps waiting."""
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sandbox"]:  # everything after it is the sandbox's own command line
+        from .sandbox.__main__ import main as sandbox_main
+        return sandbox_main(argv[1:], prog=f"{self_command()} sandbox")
+    parser, lab_parser = _parsers()
+    if argv[:1] == ["lab"]:  # lab [DIR] [--stop-sandbox] [anything for JupyterLab]
+        rest = argv[1:]
+        if {"-h", "--help"} & set(rest):
+            lab_parser.print_help()
+            return 0
+        folder = rest.pop(0) if rest and not rest[0].startswith("-") else DEFAULT_FOLDER
+        stop_after = "--stop-sandbox" in rest
+        return lab(Path(folder), [arg for arg in rest if arg != "--stop-sandbox"], stop_after=stop_after)
+
+    args = parser.parse_args(argv)
+    if args.command == "notebooks":
+        copy_notebooks(Path(args.folder).expanduser())
+        print(f"Open {Path(args.folder) / FIRST_NOTEBOOK} first, or run: {self_command()} lab {args.folder}")
+        return 0
+    from .install import kernel_config, run_checks
+    if args.command == "check":
+        return run_checks(args.state_dir, keep_sandbox=args.keep_sandbox)
+    return kernel_config(args.prefix)
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(prog="fortellis-nb", description="One command for everything a learner or "
+                                     "an instructor runs by hand (python -m fortellis_nb is the same).",
+                                     epilog="More: fortellis-nb COMMAND --help")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lab_parser = commands.add_parser(
+        "lab", help="copy the notebooks (unless there), start the sandbox, open JupyterLab on notebook 01",
+        usage="fortellis-nb lab [DIR] [--stop-sandbox] [JupyterLab's options]",
+        description="Copy the notebooks into DIR unless they are there, start the sandbox, and open JupyterLab "
+        "on notebook 01. DIR comes first; the options this command does not know go to JupyterLab "
+        "(e.g. --port 8899 --no-browser).")
+    lab_parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER, metavar="DIR",
+                            help=f"where the notebooks are or go (default ./{DEFAULT_FOLDER})")
+    lab_parser.add_argument("--stop-sandbox", action="store_true",
+                            help="stop the sandbox when JupyterLab stops (default: leave it running for next time)")
+    copy = commands.add_parser("notebooks", help="copy the notebooks into a folder (files already there are kept)")
+    copy.add_argument("folder", metavar="DIR")
+    check = commands.add_parser("check", help="check the installation for workshop day")
+    check.add_argument("--state-dir", help="the sandbox's state folder (default: the usual one)")
+    check.add_argument("--keep-sandbox", action="store_true", help="leave a sandbox started by the check running")
+    config = commands.add_parser("kernel-config", help="make this environment's kernels explain errors as the "
+                                 "notebooks do (a file in sys.prefix/etc/ipython)")
+    config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
+    commands.add_parser("sandbox", help="the sandbox identity server: serve, start, status, stop, report "
+                        "(fortellis-nb sandbox --help)")
+    return parser, lab_parser

@@ -1,0 +1,154 @@
+"""The ``fortellis-nb`` command, run as a learner runs it: in a child process, on a private
+sandbox, with real JupyterLab."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fortellis_nb import cli
+from fortellis_nb.install import kernel_config
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+
+
+def command_env(state: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORTELLIS_")}
+    return {**env, "FORTELLIS_SANDBOX_STATE": str(state), "PYTHONUTF8": "1"}
+
+
+def fortellis_nb(*args, env, cwd, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fortellis_nb", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_notebooks_copies_once_and_never_overwrites(tmp_path):
+    copied, kept = cli.copy_notebooks(tmp_path / "nb", out=lambda line: None)
+    assert copied == NOTEBOOKS and kept == []
+    for name in NOTEBOOKS:
+        assert (tmp_path / "nb" / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes()
+    (tmp_path / "nb" / NOTEBOOKS[2]).write_text("my work")
+    (tmp_path / "nb" / NOTEBOOKS[3]).unlink()
+    said = []
+    copied, kept = cli.copy_notebooks(tmp_path / "nb", out=said.append)
+    assert copied == [NOTEBOOKS[3]] and len(kept) == 8
+    assert (tmp_path / "nb" / NOTEBOOKS[2]).read_text() == "my work"
+    assert said == [f"Copied 1 notebook into {tmp_path / 'nb'}.",
+                    f"Kept 8 notebooks already in {tmp_path / 'nb'}, as they are (your work is never overwritten; "
+                    "delete or rename one to get a fresh copy)."]
+
+
+def test_jupyterlab_opens_on_notebook_01_and_as_root_is_allowed_to(tmp_path):
+    command = cli.lab_command(tmp_path, ["--port", "9999"])
+    assert command[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert f"--ServerApp.root_dir={tmp_path}" in command
+    assert "--LabApp.default_url=/lab/tree/01-welcome-and-setup.ipynb" in command
+    assert command[-2:] == ["--port", "9999"]
+    assert ("--allow-root" in command) == cli.is_root()
+    assert cli.lab_command(tmp_path, ["--allow-root"]).count("--allow-root") == 1
+
+
+def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_runs_on(tmp_path):
+    state, port, token = tmp_path / "state", free_port(), "t0ken"
+    env = command_env(state)
+    process = subprocess.Popen([sys.executable, "-m", "fortellis_nb", "lab", "nb", "--no-browser", "--port", str(port),
+                                f"--ServerApp.token={token}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=5) as answer:
+                    listing = json.load(answer)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None, process.stdout.read()
+                time.sleep(0.1)
+        else:
+            pytest.fail("JupyterLab did not answer within 60 s")
+        assert sorted(item["name"] for item in listing["content"] if item["name"].endswith(".ipynb")) == NOTEBOOKS
+        opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler)
+        with opener.open(f"{base}/?token={token}", timeout=10) as answer:
+            assert answer.url.startswith(f"{base}/lab/tree/01-welcome-and-setup.ipynb")
+        running = fortellis_nb("sandbox", "status", env=env, cwd=tmp_path)
+        assert running.returncode == 0 and json.loads(running.stdout)["issuer"].startswith("http://127.0.0.1:")
+        shutdown = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
+        urllib.request.urlopen(shutdown, timeout=10).close()
+        said, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        stopped = fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
+    assert process.returncode == 0
+    lines = [line for line in said.splitlines() if not line.startswith("[")]  # JupyterLab's log lines
+    assert lines[0] == f"Copied 9 notebooks into {tmp_path / 'nb'}."
+    assert lines[1].startswith("Sandbox ready at http://127.0.0.1:") and "(sign in as " in lines[1]
+    assert lines[2] == f"Opening JupyterLab on {tmp_path / 'nb' / '01-welcome-and-setup.ipynb'}. " \
+                       "Ctrl+C (twice) stops JupyterLab."
+    assert lines[-2].startswith("JupyterLab has stopped. The sandbox is still running at http://127.0.0.1:")
+    assert lines[-1].startswith("Stop it with: ") and lines[-1].endswith(" sandbox stop")
+    assert stopped.stdout.strip() == "stopped"  # it was still running, as said
+
+
+def test_lab_with_stop_sandbox_stops_it_when_jupyterlab_ends(tmp_path):
+    state = tmp_path / "state"
+    env = command_env(state)
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / NOTEBOOKS[0]).write_text("mine")
+    # --version: real JupyterLab, which prints its version and ends at once.
+    done = fortellis_nb("lab", "nb", "--stop-sandbox", "--version", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Kept 1 notebook already in" in done.stdout and "Copied 8 notebooks" in done.stdout
+    assert done.stdout.rstrip().endswith("JupyterLab has stopped; so has the sandbox.")
+    assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
+    assert (tmp_path / "nb" / NOTEBOOKS[0]).read_text() == "mine"
+
+
+def test_sandbox_commands_go_to_the_sandbox_and_a_second_foreground_one_says_what_to_do(tmp_path):
+    state = tmp_path / "state"
+    env = command_env(state)
+    assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).returncode == 1
+    started = fortellis_nb("sandbox", "start", env=env, cwd=tmp_path)
+    try:
+        info = json.loads(started.stdout)
+        second = fortellis_nb("sandbox", "serve", env=env, cwd=tmp_path)
+    finally:
+        fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
+    assert second.returncode == 1
+    assert f"A sandbox is already running for {state} at {info['base_url']}" in second.stderr
+    assert "It is ready to use as it is" in second.stderr and " sandbox status" in second.stderr
+    assert f" sandbox stop --state {state}" in second.stderr
+
+
+def test_help_lists_every_command(tmp_path):
+    said = fortellis_nb("--help", env=command_env(tmp_path), cwd=tmp_path).stdout
+    for command in ("lab", "notebooks", "check", "kernel-config", "sandbox"):
+        assert f"    {command}" in said
+    wrong = fortellis_nb("notebooks", env=command_env(tmp_path), cwd=tmp_path)
+    assert wrong.returncode == 2 and "the following arguments are required: DIR" in wrong.stderr
+
+
+def test_kernel_config_where_it_cannot_write_says_so(tmp_path):
+    (tmp_path / "etc").write_text("a file where the folder would go")  # refused even to root
+    said = []
+    assert kernel_config(str(tmp_path), out=said.append) == 1
+    assert "not written" in said[0] and "The notebooks still work" in said[0]
+    assert kernel_config(str(tmp_path / "venv"), out=said.append) == 0
+    assert kernel_config(str(tmp_path / "venv"), out=said.append) == 0 and said[-1].endswith(": already set")
