@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fortellis-nb's two everyday commands. Both set up what they need first (a .venv here).
 #
-#   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebooks/
+#   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebooks/01
 #   ./dev.sh test       set up (with test tools; Chromium via apt when run as root) and run every test
 #   ./dev.sh notebooks  re-execute the notebooks in place (on a private sandbox), outputs saved
 #
@@ -11,17 +11,21 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-setup() {  # $1: the extras to install ("" or "test")
+setup() {  # $1: the extras to install ("" or "test"); FORTELLIS_CONSTRAINTS: a pip constraints file
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
   fi
-  local wanted stamp
+  local wanted stamp constraints=()
   wanted="."
   [ -n "$1" ] && wanted=".[$1]"
-  stamp="$VENV/.fortellis-nb-$(cat pyproject.toml | sha256sum | cut -c1-16)-${1:-base}"
+  [ -n "${FORTELLIS_CONSTRAINTS:-}" ] && constraints=(-c "$FORTELLIS_CONSTRAINTS")
+  # A fingerprint of what is asked for (Python, not sha256sum: macOS has none).
+  stamp="$VENV/.fortellis-nb-$("$VENV/bin/python" -c 'import hashlib, sys
+print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest()[:16])' \
+    pyproject.toml ${FORTELLIS_CONSTRAINTS:-})-${1:-base}"
   if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e "$wanted"
+    "$VENV/bin/python" -m pip install --quiet ${constraints[@]+"${constraints[@]}"} -e "$wanted"
     "$VENV/bin/python" -m fortellis_nb kernel-config >/dev/null
     touch "$stamp"
   fi
@@ -48,11 +52,9 @@ case "${1:-}" in
   lab)
     shift
     setup ""
-    "$VENV/bin/python" -c 'from fortellis_nb.sandbox import ensure_sandbox; i = ensure_sandbox()
-print(f"Sandbox ready at {i.base_url}/ (sign in as {i.username} / {i.password})")'
-    extra=()
-    [ "$(id -u)" = 0 ] && extra+=(--allow-root)
-    exec "$VENV/bin/jupyter" lab notebooks "${extra[@]}" "$@"
+    # Starts the sandbox, opens JupyterLab on notebooks/01 (--allow-root as root) and, when
+    # JupyterLab stops, says the sandbox runs on and how to stop it (--stop-sandbox: stop it).
+    exec "$VENV/bin/python" -m fortellis_nb lab notebooks "$@"
     ;;
   test)
     shift

@@ -1,5 +1,5 @@
 """What Binder builds from this repository: the Dockerfile ``repo2docker --no-build --debug``
-prints (no Docker daemon needed) uses binder/environment.yml and runs binder/postBuild."""
+prints (no Docker daemon needed) installs binder/requirements.txt and runs binder/postBuild."""
 
 from __future__ import annotations
 
@@ -20,15 +20,16 @@ def dockerfile() -> str:
     return done.stdout
 
 
-def test_repo2docker_uses_our_environment_and_runs_our_post_build():
+def test_repo2docker_installs_our_pins_and_runs_our_post_build():
     text = dockerfile()
-    pinned = re.search(r"^\s*- python=(\d+\.\d+)\s*$", (ROOT / "binder" / "environment.yml").read_text(), re.M)
-    # The conda buildpack, on the Python that binder/environment.yml pins ...
-    assert f"environment.py-{pinned.group(1)}-linux-64.lock" in text.replace("-2e", ".").replace("-2d", "-")
-    # ... updated from binder/environment.yml (the root one is ignored once binder/ exists) ...
-    assert "COPY --chown=0:0 src/binder/environment.yml ${REPO_DIR}/binder/environment.yml" in text
-    assert re.search(r'env update -p \$\{NB_PYTHON_PREFIX\} --file "binder/environment.yml"', text)
-    assert '--file "environment.yml"' not in text
+    python = re.fullmatch(r"python-(\d+\.\d+)\s*", (ROOT / "binder" / "runtime.txt").read_text()).group(1)
+    # The Python buildpack, on the Python that binder/runtime.txt names ...
+    assert f"environment.py-{python}-linux-64.lock" in text.replace("-2e", ".").replace("-2d", "-")
+    # ... with every package pinned by binder/requirements.txt (the root environment.yml is
+    # for conda users: once binder/ exists repo2docker reads only what is in it) ...
+    assert "COPY --chown=0:0 src/binder/requirements.txt ${REPO_DIR}/binder/requirements.txt" in text
+    assert re.search(r'pip install --no-cache-dir -r "binder/requirements.txt"', text)
+    assert "environment.yml" not in text
     # ... and our postBuild, run as the notebook user after the repository is copied in.
     copied, post_build = text.index("COPY --chown=0:0 src/ ${REPO_DIR}/"), text.index("RUN ./binder/postBuild")
     assert copied < post_build

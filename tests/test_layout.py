@@ -16,8 +16,9 @@ PACKAGE = ROOT / "fortellis_nb"
 
 # The parts of the package, lowest first. A part may import the parts below it, never one
 # above: notebooks -> lessons/exercises -> widgets -> the protocol (oauth) ; the sandbox
-# stands on its own (the protocol may start it, it knows nothing of the protocol).
-RANKS = {"sandbox": 0, "oauth": 1, "widgets": 2, "lessons": 3, "exercises": 3, "__main__": 4}
+# stands on its own (the protocol may start it, it knows nothing of the protocol). On top:
+# the install check, the fortellis-nb command, and python -m fortellis_nb.
+RANKS = {"sandbox": 0, "oauth": 1, "widgets": 2, "lessons": 3, "exercises": 3, "install": 4, "cli": 5, "__main__": 6}
 
 
 def module_name(path: Path) -> str:
@@ -151,15 +152,52 @@ def test_environment_files_match_pyproject():
     assert "jupyter-server-proxy" in pip  # conda-forge has it too; pip keeps it in step with PyPI
 
 
-def test_binder_carries_the_environment_and_installs_the_package():
-    # When binder/ exists repo2docker reads only what is in it.
-    assert (ROOT / "binder" / "environment.yml").read_text() == (ROOT / "environment.yml").read_text()
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[_requirement(name)[0]] = version.split(";")[0].strip()
+    return pins
+
+
+def test_binder_pins_every_package_within_pyproject_and_installs_the_package():
+    from packaging.specifiers import SpecifierSet
+
+    # When binder/ exists repo2docker reads only what is in it: a pinned requirements.txt and
+    # the Python of runtime.txt, not the root environment.yml.
+    assert not (ROOT / "binder" / "environment.yml").exists()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    python = re.fullmatch(r"python-(\d+)\.(\d+)\s*", (ROOT / "binder" / "runtime.txt").read_text())
+    assert (int(python[1]), int(python[2])) >= tuple(int(n) for n in project["requires-python"].lstrip(">=").split("."))
+    text = (ROOT / "binder" / "requirements.txt").read_text()
+    assert all("==" in line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    assert "uv pip compile pyproject.toml" in text  # how to make it again
+    pins = _pins(ROOT / "binder" / "requirements.txt")
+    for requirement in project["dependencies"]:
+        name, spec = _requirement(requirement)
+        assert name in pins and pins[name] in SpecifierSet(spec), (name, spec, pins.get(name))
     post_build = ROOT / "binder" / "postBuild"
     lines = [line.strip() for line in post_build.read_text().splitlines()]
     assert lines[0] == "#!/usr/bin/env bash"
     assert any(re.match(r"set -[a-z]*e", line) for line in lines)
-    assert "python -m pip install --no-deps ." in lines
+    assert "python -m pip install --no-deps ." in lines  # the pins stay as they are
     assert post_build.stat().st_mode & 0o111
+
+
+def test_the_package_list_names_every_folder_of_the_package():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert set(setuptools["packages"]) == folders | {"fortellis_nb.notebooks"}
+    assert setuptools["package-dir"] == {"fortellis_nb.notebooks": "notebooks"}
+
+
+def test_the_packaged_notebooks_are_the_repository_s():
+    from fortellis_nb.cli import notebook_files
+
+    assert [p.name for p in notebook_files()] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    assert len(notebook_files()) == 9
 
 
 def test_importing_the_sandbox_does_not_load_the_client():
