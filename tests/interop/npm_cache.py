@@ -34,6 +34,16 @@ _OFFLINE = re.compile(r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EN
                       r"network|request to \S+ failed|getaddrinfo|socket hang up|proxy", re.IGNORECASE)
 
 
+def registry_unreachable(said: str | bytes | None) -> str | None:
+    """The line of npm's output saying that the registry cannot be reached, if it says so."""
+    if isinstance(said, bytes):
+        said = said.decode("utf-8", errors="replace")
+    offline = [line for line in (said or "").splitlines() if _OFFLINE.search(line)]
+    if not offline:
+        return None
+    return next((line for line in offline if "request to" in line), offline[0]).strip()[:200]
+
+
 def unavailable(reason: str):
     """Skip, or fail when CI=true: there the npm interop tests must run."""
     if os.environ.get("CI") == "true":
@@ -71,10 +81,9 @@ def npm_package(package: str, probe: str, *, min_node: tuple[int, ...] = ()) -> 
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         said = (exc.stderr or exc.stdout or "").strip()
-        offline = [line for line in said.splitlines() if _OFFLINE.search(line)]
-        if offline:
-            line = next((line for line in offline if "request to" in line), offline[0])
-            unavailable(f"the npm registry cannot be reached to install {package}: {line.strip()[:200]}")
+        line = registry_unreachable(said)
+        if line:
+            unavailable(f"the npm registry cannot be reached to install {package}: {line}")
         raise AssertionError(f"npm install {package} failed:\n{said[-2000:]}") from None
     try:
         staging.rename(target)
