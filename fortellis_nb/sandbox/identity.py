@@ -593,11 +593,12 @@ class Token(IssuerHandler):
         if not presented:
             raise OAuthError("missing_token_request_parameter", "refresh_token")
         grant, within_grace = self.store.grant_by_refresh_token(presented), False
-        if grant is None and app.public:
+        leeway = self.authority.settings.refresh_grace if app.leeway is None else app.leeway
+        if grant is None:
             replaced = self.store.grant_by_replaced_refresh_token(presented)
             if replaced is not None and replaced[0].api_key == app.api_key and replaced[0].revoked is None:
                 grant, rotated = replaced
-                if self.now - rotated > self.authority.settings.refresh_grace:
+                if self.now - rotated > leeway:
                     # Okta: a rotated-out token used again invalidates the newest refresh token and
                     # every access token issued since the user signed in.
                     self.store.revoke_grant(grant.id, self.now)
@@ -617,11 +618,11 @@ class Token(IssuerHandler):
         user = self.store.user(grant.user_id)
         self.store.touch_refresh_token(grant.id, self.now)
         self.store.count(app.api_key, "refresh", self.now)
-        # Okta's defaults: web apps get a persistent refresh token (the same one comes back, as
-        # in the tutorial); single-page and other public apps a rotating one, the replaced token
-        # still honoured for a grace period.
+        # Okta's refresh_token.rotation_type, per app: STATIC, the default for web apps, gives the
+        # same token back (as in the tutorial); ROTATE, the default for single-page and other
+        # public apps, a new one each time, the replaced one still honoured for the app's leeway.
         refresh = presented
-        if app.public:
+        if app.rotation_type == "ROTATE":
             refresh = ids.refresh_token()
             self.store.rotate_refresh_token(grant.id, refresh, self.now, keep_previous=within_grace)
         return self.authority.issue_tokens(

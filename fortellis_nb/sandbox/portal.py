@@ -141,13 +141,18 @@ class Apps(FormHandler):
                 "redirect_uris": self.authority.registered_redirect_uris(app),
                 "post_logout_redirect_uris": [u for r in app.logout_uris for u in expand(r)],
                 "consent_method": "REQUIRED" if app.consent else "TRUSTED",
-                "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute}
+                "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute,
+                "refresh_token": {"rotation_type": app.rotation_type,
+                                  "leeway": self.authority.settings.refresh_grace if app.leeway is None
+                                  else app.leeway}}
 
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
         typed = typed or {}
         self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
                   csrf=self.csrf_token(), name=inputs.shown(typed.get("name")), public=typed.get("public") is True,
                   consent=typed.get("consent_method") == "REQUIRED",
+                  rotation=(typed.get("refresh_token") or {}).get("rotation_type", ""),
+                  leeway=inputs.shown(str((typed.get("refresh_token") or {}).get("leeway", ""))),
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
                   or f"{self.authority.public_base()}/callback/",
                   logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])))
@@ -156,7 +161,22 @@ class Apps(FormHandler):
         return {"name": fields.get("name", ""), "redirect_uris": fields.get("redirect_uris", "").split(),
                 "post_logout_redirect_uris": fields.get("post_logout_redirect_uris", "").split(),
                 "public": fields.get("public", "") == "on",
-                "consent_method": "REQUIRED" if fields.get("consent", "") == "on" else "TRUSTED"}
+                "consent_method": "REQUIRED" if fields.get("consent", "") == "on" else "TRUSTED",
+                **self.rotation_fields(fields)}
+
+    @staticmethod
+    def rotation_fields(fields: dict) -> dict:
+        """The form's refresh-token choice as the JSON's ``refresh_token`` (nothing: the default)."""
+        kind, leeway = fields.get("rotation_type", ""), fields.get("leeway", "").strip()
+        if not kind and not leeway:
+            return {}
+        settings: dict = {"rotation_type": kind} if kind else {}
+        if leeway:
+            try:
+                settings["leeway"] = float(leeway) if "." in leeway else int(leeway)
+            except ValueError:
+                settings["leeway"] = leeway  # refused with the message below
+        return {"refresh_token": settings}
 
     async def create(self, data: dict) -> dict:
         name = inputs.text(data.get("name", ""), "app name", max_length=100)
@@ -172,10 +192,35 @@ class Apps(FormHandler):
         if rate_limit is not None and not (isinstance(rate_limit, int) and not isinstance(rate_limit, bool)
                                            and 1 <= rate_limit <= 100_000):
             raise BadInput("'rate_limit_per_minute' must be a whole number from 1 to 100000.")
+        rotation, leeway = self.refresh_token_settings(data.get("refresh_token"), public)
         app, secret = self.store.add_app(name, uris, self.now, public=public, consent=consent == "REQUIRED",
-                                         logout_uris=logout_uris, rate_limit=rate_limit)
+                                         logout_uris=logout_uris, rate_limit=rate_limit, rotation=rotation,
+                                         leeway=leeway)
         # Like Fortellis: no Subscription-Id yet, until a dealer activates the app; `test` works at once.
         return {**self.describe(app), "api_secret": None if app.public else secret}
+
+    @staticmethod
+    def refresh_token_settings(settings, public: bool) -> tuple[str | None, float | None]:
+        """Okta's ``settings.oauthClient.refresh_token``: ``rotation_type`` ROTATE or STATIC,
+        ``leeway`` 0 to 60 seconds. Left out: Okta's defaults (public apps rotate, 30 s)."""
+        if settings is None:
+            return None, None
+        if not isinstance(settings, dict) or set(settings) - {"rotation_type", "leeway"}:
+            raise BadInput("'refresh_token' is an object with 'rotation_type' (ROTATE or STATIC) and 'leeway' "
+                           "(0 to 60 seconds), as in Okta's app settings.")
+        rotation = settings.get("rotation_type")
+        if rotation is not None and rotation not in ("ROTATE", "STATIC"):
+            raise BadInput("'refresh_token.rotation_type' is ROTATE (a new refresh token at every refresh) or "
+                           "STATIC (the same one each time), Okta's names.")
+        leeway = settings.get("leeway")
+        if leeway is not None and (isinstance(leeway, bool) or not isinstance(leeway, (int, float))
+                                   or not 0 <= leeway <= 60):
+            raise BadInput("'refresh_token.leeway' is a number of seconds from 0 to 60 (Okta's range): how long "
+                           "a rotated-out refresh token still works.")
+        if rotation is None and leeway is not None and not public:
+            raise BadInput("'refresh_token.leeway' applies to rotating refresh tokens: give 'rotation_type': "
+                           "'ROTATE' with it.")
+        return rotation, None if leeway is None else float(leeway)
 
     def uri_list(self, data: dict, field: str, what: str, *, required: bool) -> list[str]:
         uris = data.get(field, [])

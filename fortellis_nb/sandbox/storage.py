@@ -72,6 +72,9 @@ ADDED_COLUMNS = (
     ("grants", "rotated", "REAL"),
     # When each code was issued (the notebooks count its life down from there).
     ("codes", "issued", "REAL"),
+    # Okta's settings.oauthClient.refresh_token per app: rotation_type and leeway (NULL: the default).
+    ("apps", "rotation", "TEXT"),
+    ("apps", "leeway", "REAL"),
 )
 
 PBKDF2_ROUNDS = 20_000
@@ -107,6 +110,14 @@ class App:
     consent: bool = False  # Okta's consent_method REQUIRED: the user is asked before the code is issued
     logout_uris: tuple[str, ...] = ()  # Okta's "Sign-out redirect URIs"
     rate_limit: int | None = None  # requests per minute to /v1/authorize and /v1/token; None: the server's
+    #: Okta's refresh_token.rotation_type, ROTATE or STATIC; None: Okta's default for the kind of
+    #: app (single-page and other public apps rotate, web apps keep one token).
+    rotation: str | None = None
+    leeway: float | None = None  # Okta's refresh_token.leeway, 0 to 60 s; None: the server's (30)
+
+    @property
+    def rotation_type(self) -> str:
+        return self.rotation or ("ROTATE" if self.public else "STATIC")
 
     def secret_matches(self, secret: str) -> bool:
         return hmac.compare_digest(ids.digest(secret), self.secret_digest)
@@ -238,14 +249,15 @@ class Store:
     # --- apps (the developer portal) ---
     def add_app(self, name: str, redirect_uris: list[str], now: float, *, public: bool = False,
                 consent: bool = False, logout_uris: list[str] | None = None, rate_limit: int | None = None,
+                rotation: str | None = None, leeway: float | None = None,
                 api_key: str | None = None, api_secret: str | None = None) -> tuple[App, str]:
         key = api_key or ids.api_key()
         secret = api_secret or ids.api_secret()
         self._run(
             "INSERT INTO apps (api_key, name, secret_digest, redirect_uris, public, created, consent, logout_uris,"
-            " rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " rate_limit, rotation, leeway) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now, int(consent),
-            json.dumps(list(logout_uris or [])), rate_limit,
+            json.dumps(list(logout_uris or [])), rate_limit, rotation, leeway,
         )
         return self.app(key), secret
 
@@ -491,7 +503,7 @@ def _app(row) -> App:
     return App(api_key=row["api_key"], name=row["name"], secret_digest=row["secret_digest"],
                redirect_uris=redirect_uris, public=bool(row["public"]), consent=bool(row["consent"]),
                logout_uris=tuple(json.loads(logout)) if logout is not None else redirect_uris,
-               rate_limit=row["rate_limit"])
+               rate_limit=row["rate_limit"], rotation=row["rotation"], leeway=row["leeway"])
 
 
 def _user(row) -> User:

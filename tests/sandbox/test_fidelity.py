@@ -14,7 +14,7 @@ import requests
 
 from fortellis_nb.sandbox import Sandbox, Settings
 
-from .conftest import Browser, exchange, pkce_pair, redirect_params, token_request
+from .conftest import HIDDEN, Browser, exchange, pkce_pair, redirect_params, token_request
 
 
 def part(token: str, index: int) -> dict:
@@ -266,3 +266,97 @@ def test_a_rotated_out_refresh_token_used_after_the_grace_period_ends_the_grant(
         api = requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers={
             "Authorization": f"Bearer {access_token}", "Subscription-Id": "test"})
         assert api.status_code == 401 and api.json()["code"] == "INVALID-TOKEN"
+
+
+# --- refresh tokens: Okta's per-app refresh_token settings (rotation_type, leeway) ---
+
+def web_app_tokens(info, refresh_token_settings):
+    app = requests.post(f"{info.base_url}/sandbox/apps", json={
+        "name": "A backend", "redirect_uris": [info.redirect_uri], "refresh_token": refresh_token_settings}).json()
+    code = Browser(info).sign_in(client_id=app["api_key"])["code"]
+    tokens = token_request(info, {"grant_type": "authorization_code", "code": code, "redirect_uri": info.redirect_uri},
+                           auth=(app["api_key"], app["api_secret"])).json()
+    return app, tokens
+
+
+def web_refresh(info, app, refresh_token):
+    return token_request(info, {"grant_type": "refresh_token", "refresh_token": refresh_token},
+                         auth=(app["api_key"], app["api_secret"]))
+
+
+def test_the_apps_refresh_token_settings_have_okta_s_defaults(info):
+    web = requests.post(f"{info.base_url}/sandbox/apps", json={"name": "w", "redirect_uris": [info.redirect_uri]})
+    spa = requests.post(f"{info.base_url}/sandbox/apps", json={"name": "s", "redirect_uris": [info.redirect_uri],
+                                                               "public": True})
+    assert web.json()["refresh_token"] == {"rotation_type": "STATIC", "leeway": 30}
+    assert spa.json()["refresh_token"] == {"rotation_type": "ROTATE", "leeway": 30}
+
+
+def test_a_web_app_set_to_rotate_gets_a_new_refresh_token_and_its_leeway(info, clock):
+    app, tokens = web_app_tokens(info, {"rotation_type": "ROTATE", "leeway": 5})
+    assert app["refresh_token"] == {"rotation_type": "ROTATE", "leeway": 5}
+    first = web_refresh(info, app, tokens["refresh_token"]).json()
+    assert first["refresh_token"] != tokens["refresh_token"]
+    clock.advance(4)
+    assert web_refresh(info, app, tokens["refresh_token"]).status_code == 200  # within the leeway
+    clock.advance(2)
+    reused = web_refresh(info, app, tokens["refresh_token"])  # past it: the whole grant ends
+    assert reused.status_code == 400 and reused.json() == {
+        "error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}
+    assert web_refresh(info, app, first["refresh_token"]).status_code == 400
+
+
+def test_a_leeway_of_zero_ends_the_grant_at_the_first_reuse(info, clock):
+    app, tokens = web_app_tokens(info, {"rotation_type": "ROTATE", "leeway": 0})
+    latest = web_refresh(info, app, tokens["refresh_token"]).json()
+    clock.advance(0.5)
+    assert web_refresh(info, app, tokens["refresh_token"]).status_code == 400
+    assert web_refresh(info, app, latest["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_a_public_app_set_to_static_keeps_its_refresh_token(info):
+    app = requests.post(f"{info.base_url}/sandbox/apps", json={
+        "name": "A static SPA", "redirect_uris": [info.redirect_uri], "public": True,
+        "refresh_token": {"rotation_type": "STATIC"}}).json()
+    verifier, challenge = pkce_pair()
+    code = Browser(info).sign_in(client_id=app["api_key"], code_challenge=challenge, code_challenge_method="S256")["code"]
+    tokens = requests.post(f"{info.issuer}/v1/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": info.redirect_uri,
+        "client_id": app["api_key"], "code_verifier": verifier}).json()
+    again = public_refresh(info, app, tokens["refresh_token"]).json()
+    assert again["refresh_token"] == tokens["refresh_token"]
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"rotation_type": "rotate"}, "'refresh_token.rotation_type' is ROTATE"),
+    ({"rotation_type": "ROTATE", "leeway": 61}, "'refresh_token.leeway' is a number of seconds from 0 to 60"),
+    ({"rotation_type": "ROTATE", "leeway": -1}, "from 0 to 60"),
+    ({"rotation_type": "ROTATE", "leeway": "30"}, "from 0 to 60"),
+    ({"rotation_type": "ROTATE", "leeway": True}, "from 0 to 60"),
+    ({"leeway": 10}, "give 'rotation_type': 'ROTATE' with it"),
+    ({"rotation_type": "ROTATE", "grace": 10}, "'refresh_token' is an object with 'rotation_type'"),
+    ("ROTATE", "'refresh_token' is an object"),
+])
+def test_refresh_token_settings_out_of_okta_s_range_are_refused_by_name(info, settings, words):
+    answer = requests.post(f"{info.base_url}/sandbox/apps", json={
+        "name": "x", "redirect_uris": [info.redirect_uri], "refresh_token": settings})
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+    assert words in answer.json()["error_description"]
+
+
+def test_the_portal_form_sets_rotation_and_keeps_what_was_typed_on_an_error(info):
+    http = requests.Session()
+    page = http.get(f"{info.base_url}/sandbox/apps")
+    csrf = dict(HIDDEN.findall(page.text))["csrf"]
+    bad = http.post(f"{info.base_url}/sandbox/apps", data={
+        "csrf": csrf, "name": "Form app", "redirect_uris": info.redirect_uri, "rotation_type": "ROTATE",
+        "leeway": "90"}, headers={"Origin": info.base_url})
+    assert bad.status_code == 400 and "from 0 to 60" in bad.text
+    assert 'value="90"' in bad.text and '<option value="ROTATE" selected>' in bad.text
+    good = http.post(f"{info.base_url}/sandbox/apps", data={
+        "csrf": csrf, "name": "Form app", "redirect_uris": info.redirect_uri, "rotation_type": "ROTATE",
+        "leeway": "10"}, headers={"Origin": info.base_url})
+    assert good.status_code == 200
+    listed = [a for a in requests.get(f"{info.base_url}/sandbox/apps", headers={"Accept": "application/json"}).json()
+              if a["name"] == "Form app"]
+    assert listed[0]["refresh_token"] == {"rotation_type": "ROTATE", "leeway": 10}
