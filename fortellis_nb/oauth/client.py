@@ -15,7 +15,9 @@ Every HTTP exchange lands in ``client.transcript``; every failure is a
 from __future__ import annotations
 
 import os
+import threading
 import time
+from urllib.parse import urlencode
 
 import requests
 
@@ -61,6 +63,8 @@ class FortellisClient:
         self._used_codes: set[str] = set()
         self._tokens_by_code: dict[str, tokens.TokenResponse] = {}
         self._browser = requests.Session()
+        #: Held while a session refreshes the tokens: one refresh at a time (session.py).
+        self.refresh_lock = threading.Lock()
 
     @classmethod
     def for_sandbox(cls, *, state_dir=None, **options) -> "FortellisClient":
@@ -260,14 +264,14 @@ class FortellisClient:
     def _check(self, result: tokens.TokenResponse, *, nonce: str | None = None) -> None:
         if not self.verify_tokens:
             return
-        issuer = self.metadata.issuer
+        issuer, now = self.metadata.issuer, self.clock()  # the client's clock (a test's, or the wall clock)
         if verify.looks_like_jwt(result.access_token) and self.access_audience:
             result.access_claims = verify.verify_access_token(
-                result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_audience).claims
+                result.access_token, jwks=self.jwks, issuer=issuer, audience=self.access_audience, now=now).claims
         if result.id_token:
             checked = verify.verify_id_token(
                 result.id_token, jwks=self.jwks, issuer=issuer, client_id=self.config.api_key, nonce=nonce,
-                access_token=result.access_token, fortellis_issuer=self.fortellis_issuer)
+                access_token=result.access_token, now=now, fortellis_issuer=self.fortellis_issuer)
             result.id_claims, result.id_token_shape = checked.claims, checked.shape
 
     def verify(self, token: str, kind: str = "access", *, nonce: str | None = None,
@@ -373,11 +377,34 @@ class FortellisClient:
         return tokens.introspect(self.http, self.metadata.endpoint("introspection_endpoint"),
                                  **self._credentials(), token=token, token_type_hint=token_type_hint)
 
+    def logout_url(self, post_logout_redirect_uri: str | None = None, *, state: str | None = None) -> str:
+        """Where to send the browser to end the user's session at the identity server too
+        (Okta's ``/v1/logout``: ``id_token_hint``, and a registered sign-out redirect URI)."""
+        if self.tokens is None or not self.tokens.id_token:
+            raise errors.ConfigurationError("No ID token to sign out with.",
+                                            hint="Okta's /v1/logout needs the ID token (id_token_hint): sign in "
+                                                 "with the openid scope first.")
+        params = {"id_token_hint": self.tokens.id_token}
+        if post_logout_redirect_uri:
+            params["post_logout_redirect_uri"] = post_logout_redirect_uri
+        if state:
+            params["state"] = state
+        endpoint = self.metadata.endpoint("end_session_endpoint")
+        return self.config.browser_url(endpoint + ("&" if "?" in endpoint else "?") + urlencode(params))
+
     def userinfo(self, access_token: str | None = None) -> dict:
         return tokens.userinfo(self.http, self.metadata.endpoint("userinfo_endpoint"),
                                access_token=self._token_or_current(access_token, "access_token"))
 
     # --- step 4: call an API ---------------------------------------------------------
+    def session(self, *, subscription_id: str | None = None, margin: float | None = None):
+        """A ``requests.Session`` for API calls on the signed-in user's behalf: the three
+        headers on every request, the tokens refreshed shortly before expiry and once on
+        TOKEN-EXPIRED, safe to share between threads (:mod:`fortellis_nb.oauth.session`)."""
+        from .session import REFRESH_MARGIN, FortellisSession
+        return FortellisSession(self, subscription_id=subscription_id,
+                                margin=REFRESH_MARGIN if margin is None else margin)
+
     def call_api(self, path: str, *, access_token: str | None = None, subscription_id: str | None = None,
                  method: str = "GET", request_id: str | None = None, json_body=None,
                  omit=()) -> api.ApiResponse:

@@ -192,8 +192,10 @@ def _hint_for(code: str, description: str, context: str, *, code_age: float | No
                     "for this code's authorize request (PKCE). Sign in again with a fresh authorize URL.")
         return None
     if code == "invalid_grant" and context == "refresh_token":
-        return ("The refresh token is unknown, revoked or expired (unused for 7 days). Sign in again "
-                "with `offline_access` in the scope.")
+        return ("The refresh token is unknown, revoked or expired (unused for 7 days), or, where refresh tokens "
+                "rotate, one a refresh replaced (it works only for the app's grace period; used after it, the "
+                "whole grant ends). Sign in again with `offline_access` in the scope, and store the refresh "
+                "token of every refresh answer.")
     if code in ("invalid_scope", "access_denied") and context == "refresh_token":
         extra = sorted(set(requested_scopes or ()) - set(original_scopes or ())) if original_scopes else []
         return ("When you refresh, you cannot include a scope that is not in the original call"

@@ -268,13 +268,19 @@ class Http:
             self.transcript.record(exchange)
             raise _network_error(exc, exchange) from None
         exchange.elapsed = time.perf_counter() - start
-        prepared = response.request
-        exchange.url = prepared.url
-        exchange.request_headers = dict(prepared.headers)
-        body = prepared.body
-        exchange.request_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        exchange.status = response.status_code
-        exchange.reason = response.reason or ""
-        exchange.response_headers = dict(response.headers)
-        exchange.response_body = response.text
-        return self.transcript.record(exchange)
+        return self.transcript.record(fill_exchange(exchange, response))
+
+
+def fill_exchange(exchange: Exchange, response: requests.Response) -> Exchange:
+    """What was sent (as requests prepared it) and what came back, into ``exchange``."""
+    prepared = response.request
+    exchange.method = prepared.method or exchange.method
+    exchange.url = prepared.url
+    exchange.request_headers = dict(prepared.headers)
+    body = prepared.body
+    exchange.request_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    exchange.status = response.status_code
+    exchange.reason = response.reason or ""
+    exchange.response_headers = dict(response.headers)
+    exchange.response_body = response.text
+    return exchange
