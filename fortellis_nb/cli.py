@@ -7,6 +7,7 @@
     fortellis-nb kernel-config      make this environment's kernels explain errors as the notebooks do
     fortellis-nb sandbox [serve|start|status|stop|report] [options]
                                     the sandbox identity server (as python -m fortellis_nb.sandbox)
+    fortellis-nb example backend    an example server-side app (python -m fortellis_nb.examples.backend)
 
 ``python -m fortellis_nb ...`` is the same command.
 """
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["sandbox"]:  # everything after it is the sandbox's own command line
         from .sandbox.__main__ import main as sandbox_main
         return sandbox_main(argv[1:], prog=f"{self_command()} sandbox")
+    if argv[:2] == ["example", "backend"]:
+        from .examples.backend import main as backend_main
+        return backend_main(argv[2:])
     parser, lab_parser = _parsers()
     if argv[:1] == ["lab"]:  # lab [DIR] [--stop-sandbox] [anything for JupyterLab]
         rest = argv[1:]
@@ -173,4 +177,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
     commands.add_parser("sandbox", help="the sandbox identity server: serve, start, status, stop, report "
                         "(fortellis-nb sandbox --help)")
+    example = commands.add_parser("example", help="run an example: backend, a server-side app that does the "
+                                  "whole flow for its users (fortellis-nb example backend --help)")
+    example.add_argument("name", choices=["backend"])
     return parser, lab_parser

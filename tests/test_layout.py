@@ -18,7 +18,8 @@ PACKAGE = ROOT / "fortellis_nb"
 # above: notebooks -> lessons/exercises -> widgets -> the protocol (oauth) ; the sandbox
 # stands on its own (the protocol may start it, it knows nothing of the protocol). On top:
 # the install check, the fortellis-nb command, and python -m fortellis_nb.
-RANKS = {"sandbox": 0, "oauth": 1, "widgets": 2, "lessons": 3, "exercises": 3, "install": 4, "cli": 5, "__main__": 6}
+RANKS = {"sandbox": 0, "oauth": 1, "examples": 2, "widgets": 2, "lessons": 3, "exercises": 3, "install": 4, "cli": 5,
+         "__main__": 6}
 
 
 def module_name(path: Path) -> str:
@@ -197,7 +198,7 @@ def test_the_packaged_notebooks_are_the_repository_s():
     from fortellis_nb.cli import notebook_files
 
     assert [p.name for p in notebook_files()] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-    assert len(notebook_files()) == 9
+    assert len(notebook_files()) == 10
 
 
 def test_importing_the_sandbox_does_not_load_the_client():
