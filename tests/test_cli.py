@@ -47,10 +47,10 @@ def test_notebooks_copies_once_and_never_overwrites(tmp_path):
     (tmp_path / "nb" / NOTEBOOKS[3]).unlink()
     said = []
     copied, kept = cli.copy_notebooks(tmp_path / "nb", out=said.append)
-    assert copied == [NOTEBOOKS[3]] and len(kept) == 8
+    assert copied == [NOTEBOOKS[3]] and len(kept) == 9
     assert (tmp_path / "nb" / NOTEBOOKS[2]).read_text() == "my work"
     assert said == [f"Copied 1 notebook into {tmp_path / 'nb'}.",
-                    f"Kept 8 notebooks already in {tmp_path / 'nb'}, as they are (your work is never overwritten; "
+                    f"Kept 9 notebooks already in {tmp_path / 'nb'}, as they are (your work is never overwritten; "
                     "delete or rename one to get a fresh copy)."]
 
 
@@ -98,7 +98,7 @@ def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_
         stopped = fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
     assert process.returncode == 0
     lines = [line for line in said.splitlines() if not line.startswith("[")]  # JupyterLab's log lines
-    assert lines[0] == f"Copied 9 notebooks into {tmp_path / 'nb'}."
+    assert lines[0] == f"Copied 10 notebooks into {tmp_path / 'nb'}."
     assert lines[1].startswith("Sandbox ready at http://127.0.0.1:") and "(sign in as " in lines[1]
     assert lines[2] == f"Opening JupyterLab on {tmp_path / 'nb' / '01-welcome-and-setup.ipynb'}. " \
                        "Ctrl+C (twice) stops JupyterLab."
@@ -115,7 +115,7 @@ def test_lab_with_stop_sandbox_stops_it_when_jupyterlab_ends(tmp_path):
     # --version: real JupyterLab, which prints its version and ends at once.
     done = fortellis_nb("lab", "nb", "--stop-sandbox", "--version", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Kept 1 notebook already in" in done.stdout and "Copied 8 notebooks" in done.stdout
+    assert "Kept 1 notebook already in" in done.stdout and "Copied 9 notebooks" in done.stdout
     assert done.stdout.rstrip().endswith("JupyterLab has stopped; so has the sandbox.")
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
     assert (tmp_path / "nb" / NOTEBOOKS[0]).read_text() == "mine"

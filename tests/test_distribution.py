@@ -1,7 +1,7 @@
 """What a learner who never clones the repository gets: the wheel and sdist built as PyPI
 would have them, installed into fresh virtual environments (not editable).
 
-* the wheel carries the nine notebooks, byte for byte those of ``notebooks/``; the sdist
+* the wheel carries the ten notebooks, byte for byte those of ``notebooks/``; the sdist
   carries what runs the suite; building either prints no setuptools warning;
 * ``pip install <wheel>`` then ``fortellis-nb notebooks DIR`` in an empty folder gives the
   notebooks, and notebook 01 passes nbval there, away from this repository;
@@ -84,7 +84,7 @@ def test_the_wheel_carries_the_notebooks_as_they_are_in_the_repository(built):
                     if n.startswith("fortellis_nb/notebooks/") and n.endswith(".ipynb")}
         metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
         names = wheel.namelist()
-    assert packaged == {p.name: p.read_bytes() for p in NOTEBOOKS} and len(packaged) == 9
+    assert packaged == {p.name: p.read_bytes() for p in NOTEBOOKS} and len(packaged) == 10
     assert "License-Expression: MIT" in metadata
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert any(n.endswith("entry_points.txt") for n in names)
@@ -109,11 +109,11 @@ def test_pip_install_then_fortellis_nb_notebooks_then_notebook_01_passes(built, 
     command = bin_dir / ("fortellis-nb.exe" if os.name == "nt" else "fortellis-nb")
     said = run([command, "notebooks", "nb"], cwd=work, env=quiet_env()).stdout
     assert sorted(p.name for p in (work / "nb").iterdir()) == [p.name for p in NOTEBOOKS]
-    assert "Copied 9 notebooks" in said and "01-welcome-and-setup.ipynb" in said
+    assert "Copied 10 notebooks" in said and "01-welcome-and-setup.ipynb" in said
     # A second time keeps the learner's copies, and says so.
     (work / "nb" / NOTEBOOKS[0].name).write_text("my work")
     said = run([command, "notebooks", "nb"], cwd=work, env=quiet_env()).stdout
-    assert "Kept 9 notebooks" in said and (work / "nb" / NOTEBOOKS[0].name).read_text() == "my work"
+    assert "Kept 10 notebooks" in said and (work / "nb" / NOTEBOOKS[0].name).read_text() == "my work"
     shutil.copyfile(NOTEBOOKS[0], work / "nb" / NOTEBOOKS[0].name)
 
     state = tmp_path / "sandbox"
