@@ -170,3 +170,36 @@ def test_on_a_hub_without_a_full_address_it_says_what_to_give(sandbox_state, mon
                           env={**env, "FORTELLIS_SANDBOX_STATE": str(sandbox_state)}, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "--public-url" in done.stderr and "/user/learner/proxy/" in done.stderr
+
+
+def test_with_fortellis_settings_it_uses_them_on_the_same_code_path(sandbox_state):
+    """A server standing in for real Fortellis (a sandbox named only by FORTELLIS_* settings),
+    with an app registered the way a developer registers theirs: the backend's callback."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORTELLIS_")}
+    info = json.loads(subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "status", "--state",
+                                      str(sandbox_state)], env=env, capture_output=True, text=True).stdout)
+    callback = f"http://127.0.0.1:{port}/callback/"
+    app = requests.post(f"{info['base_url']}/sandbox/apps", json={
+        "name": "My real app", "redirect_uris": [callback], "post_logout_redirect_uris": [f"http://127.0.0.1:{port}/"]}).json()
+    settings = {"FORTELLIS_ISSUER": info["issuer"], "FORTELLIS_API_KEY": app["api_key"],
+                "FORTELLIS_API_SECRET": app["api_secret"], "FORTELLIS_REDIRECT_URI": callback,
+                "FORTELLIS_SUBSCRIPTION_ID": "test", "FORTELLIS_API_BASE_URL": info["api_base_url"]}
+    process = subprocess.Popen([sys.executable, "-m", "fortellis_nb.examples.backend", "--port", str(port)],
+                               env={**env, **settings}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(process.stdout.readline())
+        assert started["api_key"] == app["api_key"] and started["redirect_uri"] == callback  # no app of its own
+        browser = requests.Session()
+        login = browser.get(started["url"] + "login", allow_redirects=False)
+        assert parse_qs(urlsplit(login.headers["Location"]).query)["client_id"] == [app["api_key"]]
+        home = browser.get(sign_in(login.headers["Location"], username=USER, password=PASSWORD))
+        assert "Signed in as" in home.text
+        assert browser.get(started["url"] + "dealership").status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
