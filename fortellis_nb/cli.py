@@ -81,7 +81,7 @@ def lab_command(folder: Path, extra: list[str]) -> list[str]:
     """JupyterLab on ``folder``, opening notebook 01 (``--allow-root`` when run as root,
     which JupyterLab otherwise refuses)."""
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
-               f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}"]
+               f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", f"--ServerApp.default_url=/lab/tree/{FIRST_NOTEBOOK}"]
     if is_root() and "--allow-root" not in extra:
         command.append("--allow-root")
     return command + extra

@@ -59,6 +59,7 @@ def test_jupyterlab_opens_on_notebook_01_and_as_root_is_allowed_to(tmp_path):
     assert command[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={tmp_path}" in command
     assert "--LabApp.default_url=/lab/tree/01-welcome-and-setup.ipynb" in command
+    assert "--ServerApp.default_url=/lab/tree/01-welcome-and-setup.ipynb" in command  # older JupyterLab
     assert command[-2:] == ["--port", "9999"]
     assert ("--allow-root" in command) == cli.is_root()
     assert cli.lab_command(tmp_path, ["--allow-root"]).count("--allow-root") == 1
@@ -67,8 +68,10 @@ def test_jupyterlab_opens_on_notebook_01_and_as_root_is_allowed_to(tmp_path):
 def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_runs_on(tmp_path):
     state, port, token = tmp_path / "state", free_port(), "t0ken"
     env = command_env(state)
+    # Its output goes to a file: JupyterLab logs a lot, and a full pipe nobody reads would stop it.
+    log = open(tmp_path / "lab.log", "w+")  # noqa: SIM115 - read back below
     process = subprocess.Popen([sys.executable, "-m", "fortellis_nb", "lab", "nb", "--no-browser", "--port", str(port),
-                                f"--ServerApp.token={token}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                f"--ServerApp.token={token}"], cwd=tmp_path, env=env, stdout=log,
                                stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -78,24 +81,28 @@ def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_
                     listing = json.load(answer)
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert process.poll() is None, process.stdout.read()
+                assert process.poll() is None, (tmp_path / "lab.log").read_text()
                 time.sleep(0.1)
         else:
             pytest.fail("JupyterLab did not answer within 60 s")
         assert sorted(item["name"] for item in listing["content"] if item["name"].endswith(".ipynb")) == NOTEBOOKS
-        opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler)
-        with opener.open(f"{base}/?token={token}", timeout=10) as answer:
-            assert answer.url.startswith(f"{base}/lab/tree/01-welcome-and-setup.ipynb")
+        # The address JupyterLab opens in the browser (and prints) is notebook 01's, and it answers.
+        opened = f"{base}/lab/tree/01-welcome-and-setup.ipynb?token="
+        assert opened in (tmp_path / "lab.log").read_text()
+        with urllib.request.urlopen(f"{base}/lab/tree/01-welcome-and-setup.ipynb?token={token}", timeout=10) as answer:
+            assert answer.status == 200
         running = fortellis_nb("sandbox", "status", env=env, cwd=tmp_path)
         assert running.returncode == 0 and json.loads(running.stdout)["issuer"].startswith("http://127.0.0.1:")
         shutdown = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
         urllib.request.urlopen(shutdown, timeout=10).close()
-        said, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()
+        log.close()
         stopped = fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
+    said = (tmp_path / "lab.log").read_text()
     assert process.returncode == 0
     lines = [line for line in said.splitlines() if not line.startswith("[")]  # JupyterLab's log lines
     assert lines[0] == f"Copied 10 notebooks into {tmp_path / 'nb'}."
