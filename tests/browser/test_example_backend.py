@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ..examples.test_backend import Backend
+from ..examples.test_backend import Backend, short_lived_tokens_sandbox
 from .jupyter import snap
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -17,19 +17,10 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    import os
-    import subprocess
-    import sys
-
-    state = tmp_path_factory.mktemp("sandbox")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FORTELLIS_")}
-    subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "start", "--state", str(state),
-                    "--token-lifetime", "2"], env=env, check=True, capture_output=True, timeout=60)
-    running = Backend(state)
-    yield running
-    running.stop()
-    subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "stop", "--state", str(state)], env=env,
-                   capture_output=True, timeout=60)
+    with short_lived_tokens_sandbox(tmp_path_factory.mktemp("sandbox")) as state:
+        running = Backend(state)
+        yield running
+        running.stop()
 
 
 def test_sign_in_call_the_api_refresh_and_sign_out_in_a_browser(page, backend):

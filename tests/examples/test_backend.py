@@ -5,6 +5,7 @@ private sandbox whose access tokens live 2 seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -39,15 +40,23 @@ class Backend:
             stream.close()
 
 
-@pytest.fixture(scope="module")
-def sandbox_state(tmp_path_factory):
-    state = tmp_path_factory.mktemp("sandbox")
+@contextlib.contextmanager
+def short_lived_tokens_sandbox(state: Path):
+    """A background sandbox on ``state`` whose access tokens live 2 seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORTELLIS_")}
     subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "start", "--state", str(state),
                     "--token-lifetime", "2"], env=env, check=True, capture_output=True, timeout=60)
-    yield state
-    subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "stop", "--state", str(state)], env=env,
-                   capture_output=True, timeout=60)
+    try:
+        yield state
+    finally:
+        subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "stop", "--state", str(state)], env=env,
+                       capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def sandbox_state(tmp_path_factory):
+    with short_lived_tokens_sandbox(tmp_path_factory.mktemp("sandbox")) as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
