@@ -115,12 +115,28 @@ def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=N
 
 def _wait(process: subprocess.Popen) -> int:
     """Wait for JupyterLab to end. A Ctrl+C reaches it too: the first makes it ask whether to
-    shut down, the second (or its "y") stops it; until then this keeps waiting."""
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue
+    shut down, the second (or its "y") stops it; until then this keeps waiting. Stopped any
+    other way (a SIGTERM, a closed terminal), this command stops JupyterLab with it."""
+    import signal
+
+    previous = None
+    if hasattr(signal, "SIGTERM"):
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,8 +98,8 @@ def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()  # fortellis-nb lab stops its JupyterLab with it
+            process.wait(30)
         log.close()
         stopped = fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
     said = (tmp_path / "lab.log").read_text()
@@ -159,3 +159,31 @@ def test_kernel_config_where_it_cannot_write_says_so(tmp_path):
     assert "not written" in said[0] and "The notebooks still work" in said[0]
     assert kernel_config(str(tmp_path / "venv"), out=said.append) == 0
     assert kernel_config(str(tmp_path / "venv"), out=said.append) == 0 and said[-1].endswith(": already set")
+
+
+def test_lab_stopped_by_a_sigterm_stops_its_jupyterlab(tmp_path):
+    if os.name == "nt":
+        pytest.skip("no SIGTERM on Windows: a closed console ends the whole group there")
+    import psutil  # ipykernel's dependency
+
+    env = command_env(tmp_path / "state")
+    log = open(tmp_path / "lab.log", "w+")  # noqa: SIM115 - read back below
+    process = subprocess.Popen([sys.executable, "-m", "fortellis_nb", "lab", "nb", "--no-browser", "--port",
+                                str(free_port())], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        lab = []
+        while not lab:
+            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "lab.log").read_text()
+            time.sleep(0.2)
+            lab = [child for child in psutil.Process(process.pid).children()
+                   if "jupyterlab" in " ".join(child.cmdline())]  # (the sandbox is a child too, and stays)
+        process.terminate()
+        assert process.wait(30) == 128 + 15
+        gone, alive = psutil.wait_procs(lab, timeout=15)
+        assert not alive, f"JupyterLab still runs after fortellis-nb lab was stopped: {alive}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+        fortellis_nb("sandbox", "stop", env=env, cwd=tmp_path)
