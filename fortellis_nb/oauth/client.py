@@ -49,6 +49,9 @@ class FortellisClient:
             config = config.replace(**settings)
         self.config = config
         self.http = http or Http()
+        self.http.transcript.context.update(
+            issuer=config.issuer, api_base_url=config.api_base_url, api_key=config.api_key,
+            api_secret=config.api_secret, subscription_id=config.subscription_id)
         self.clock = clock
         self.verify_tokens = verify_tokens
         self.access_token_audience = access_token_audience

@@ -161,6 +161,9 @@ class Transcript:
     def __init__(self):
         self.exchanges: list[Exchange] = []
         self._listeners: list = []
+        #: The app's settings the exports make variables of (issuer, api_base_url, api_key,
+        #: api_secret, subscription_id); the client fills it in.
+        self.context: dict = {}
 
     def record(self, exchange: Exchange) -> Exchange:
         self.exchanges.append(exchange)
@@ -207,6 +210,28 @@ class Transcript:
 
     def as_curl(self, full: bool = False) -> str:
         return "\n\n".join(f"# {e.label or e.method}\n{e.as_curl(full)}" for e in self.exchanges)
+
+    # -- exports (fortellis_nb.oauth.exports): tokens, codes and secrets shortened -------------
+    def to_har(self) -> str:
+        """The session as HAR 1.2: opens in Chrome's and Firefox's network panels."""
+        from . import exports
+        return exports.har(self)
+
+    def to_postman(self) -> str:
+        """The session as a Postman collection v2.1 (the API Secret a variable left empty)."""
+        from . import exports
+        return exports.postman(self, self.context)
+
+    def to_http(self) -> str:
+        """The session as a .http file (VS Code's REST Client, httpyac, JetBrains)."""
+        from . import exports
+        return exports.http_file(self, self.context)
+
+    def save(self, path, *, fmt: str | None = None, full: bool = False):
+        """Write the session to ``path`` (.har, .postman_collection.json or .http). With
+        ``full=True`` the file holds the secret and the tokens as they are (with a warning)."""
+        from . import exports
+        return exports.save(self, path, self.context, fmt=fmt, full=full)
 
     def __str__(self) -> str:
         return "\n".join(e.summary() for e in self.exchanges)

@@ -10,6 +10,11 @@ from .base import StepWidget, html
 from .curl import copyable
 
 MAX_BODY = 4000
+EXPORTS = {"har": "Save HAR", "postman": "Save Postman", "http": "Save .http"}
+EXPORT_NAMES = {"har": "fortellis-session.har", "postman": "fortellis-session.postman_collection.json",
+                "http": "fortellis-session.http"}
+EXPORT_USES = {"har": "open it in a browser's network panel", "postman": "import it into Postman, or run it with newman",
+               "http": "open it with httpyac or JetBrains' HTTP client"}
 
 
 def _status(exchange) -> str:
@@ -41,10 +46,38 @@ class NetworkLog(StepWidget):
         self.clear_button = widgets.Button(description="Clear log", icon="trash")
         self.clear_button.add_class("fnb-network-clear")
         self.clear_button.on_click(lambda button: self.clear())
+        # Take the session with you: the files land beside the notebook, secrets shortened.
+        self.export_buttons = {}
+        for fmt, label in EXPORTS.items():
+            button = widgets.Button(description=label, icon="download",
+                                    tooltip=f"Save every exchange as {EXPORT_NAMES[fmt]} (tokens, codes and the "
+                                            "API Secret shortened)")
+            button.add_class(f"fnb-export-{fmt}")
+            button.on_click(lambda _button, fmt=fmt: self.export(fmt))
+            self.export_buttons[fmt] = button
+        self.export_note = html("fnb-export-note")
         self.flow.observe(lambda change: self.refresh(), "exchanges")
         self.flow.observe(lambda change: self.refresh(), "client")
-        self._finish([self.table, self.clear_button])
+        self._finish([self.table, widgets.HBox([self.clear_button, *self.export_buttons.values()]), self.export_note])
         self.refresh()
+
+    def export(self, fmt: str, folder=".") -> str:
+        """Save the session as ``fortellis-session`` + the format's ending in ``folder`` (the
+        notebook's, by default); returns the path. Shortened secrets only: to write them in full,
+        ``client.transcript.save(path, full=True)`` from a cell."""
+        from pathlib import Path
+
+        path = Path(folder) / EXPORT_NAMES[fmt]
+        try:
+            self.client.transcript.save(path, fmt=fmt)
+        except OSError as exc:
+            self._set(self.export_note, f'<span class="fnb-fail">Could not write {_html.escape(str(path))}: '
+                                        f"{_html.escape(exc.strerror or str(exc))}</span>")
+            return ""
+        self._set(self.export_note, f"Saved {len(self.exchanges)} exchanges to <a href='{_html.escape(path.name)}' "
+                  f"target='_blank'><code>{_html.escape(str(path))}</code></a> ({EXPORT_USES[fmt]}). Tokens, codes "
+                  "and the API Secret are shortened; set <code>api_secret</code> in the tool to replay.")
+        return str(path)
 
     @property
     def exchanges(self):

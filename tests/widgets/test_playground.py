@@ -52,6 +52,25 @@ def test_network_log_lists_every_exchange_in_order(playground, client):
     assert "No HTTP exchange yet" in text(playground.network.table)
 
 
+def test_the_network_log_saves_the_session_for_other_tools(playground, client, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)  # the notebook's folder
+    playground.run_unattended()
+    for fmt, name in (("har", "fortellis-session.har"), ("postman", "fortellis-session.postman_collection.json"),
+                      ("http", "fortellis-session.http")):
+        playground.network.export_buttons[fmt].click()
+        saved = (tmp_path / name).read_text()
+        assert client.config.api_secret not in saved and client.tokens.access_token not in saved
+        assert f"Saved {len(client.transcript)} exchanges to" in text(playground.network.export_note)
+        assert name in text(playground.network.export_note)
+    assert json.loads((tmp_path / "fortellis-session.har").read_text())["log"]["version"] == "1.2"
+    (tmp_path / "fortellis-session.http").unlink()
+    (tmp_path / "fortellis-session.http").mkdir()  # something in the way: said, not raised
+    assert playground.network.export("http") == ""
+    assert "Could not write" in text(playground.network.export_note)
+
+
 def test_every_input_and_button_has_a_label(playground):
     def walk(widget):
         yield widget
