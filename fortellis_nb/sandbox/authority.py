@@ -36,7 +36,34 @@ DEMO_REDIRECT_URIS = (SANDBOX_CALLBACK, "https://example.com/")
 DEMO_LOGOUT_URIS = (SANDBOX_SIGNED_OUT, "https://example.com/")
 ACCESS_TOKEN_AUDIENCE = "api_providers"
 ID_TOKEN_AUDIENCE_2022 = "fortellis"
-SCOPES = ("openid", "profile", "email", "offline_access")
+SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+#: OpenID Connect Core 5.4: the claims each scope asks for (of those the user has).
+SCOPE_CLAIMS = {
+    "profile": ("name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
+                "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+#: Okta's ID token issued with an access token (the authorization code flow) is "thin": of the
+#: scopes' claims it carries these; the rest come from /v1/userinfo.
+THIN_ID_TOKEN_CLAIMS = ("name", "preferred_username", "email", "email_verified")
+_STANDARD_CLAIMS = frozenset(c for claims in SCOPE_CLAIMS.values() for c in claims)
+
+
+def user_claims(user, scopes, *, thin: bool) -> dict:
+    """The user's claims for these scopes (OIDC Core 5.4), ``thin`` as in Okta's ID token of the
+    code flow; custom claims (names that are not standard) whatever the scopes, as an Okta
+    custom claim set to "any scope" is."""
+    known = {"name": user.name, "preferred_username": user.username, "email": user.email_address,
+             "email_verified": True, **user.claims}
+    shown = {}
+    for scope in scopes:
+        for claim in SCOPE_CLAIMS.get(scope, ()):
+            if claim in known and (not thin or claim in THIN_ID_TOKEN_CLAIMS):
+                shown[claim] = known[claim]
+    shown.update({name: value for name, value in user.claims.items() if name not in _STANDARD_CLAIMS})
+    return shown
 CLIENT_CREDENTIALS_SCOPES = ("anonymous",)
 
 
@@ -258,12 +285,7 @@ class Authority:
                   "jti": ids.jti("ID"), "amr": ["pwd"], "idp": self.idp_id}
         if nonce is not None:
             claims["nonce"] = nonce
-        if "profile" in scopes:
-            claims["name"] = user.name
-            claims["preferred_username"] = user.username
-        if "email" in scopes:
-            claims["email"] = user.username
-            claims["email_verified"] = True
+        claims.update(user_claims(user, scopes, thin=True))
         claims["auth_time"] = int(auth_time)
         return claims
 

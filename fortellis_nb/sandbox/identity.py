@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 import tornado.ioloop
 
 from . import ids, inputs
-from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES
+from .authority import CLIENT_CREDENTIALS_SCOPES, DEMO_USERS, SCOPE_CLAIMS, SCOPES, user_claims
 from .inputs import BadInput, csp_source
 from .jwt_rs256 import TokenInvalid, verify
 from .okta import GRANT_TYPES, RESPONSE_MODES, OAuthError
@@ -196,8 +196,8 @@ class Discovery(IssuerHandler):
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "claims_supported": ["ver", "jti", "iss", "aud", "iat", "exp", "cid", "uid", "scp", "sub", "amr",
-                                 "idp", "nonce", "auth_time", "at_hash", "name", "preferred_username",
-                                 "email", "email_verified"],
+                                 "idp", "nonce", "auth_time", "at_hash",
+                                 *dict.fromkeys(c for claims in SCOPE_CLAIMS.values() for c in claims)],
             "code_challenge_methods_supported": ["S256"],
             "request_parameter_supported": False,
             "claims_parameter_supported": False,
@@ -374,7 +374,7 @@ class Authorize(IssuerHandler):
         self.form_policy(request["redirect_uri"])
         self.page("signin.html", status, txn=txn, csrf=csrf, app_name=app.name, scopes=request["scopes"],
                   username=username or request.get("login_hint", ""), error=error, consent=app.consent,
-                  redirect_uri=request["redirect_uri"])
+                  redirect_uri=request["redirect_uri"], demo_users=DEMO_USERS)
 
     def signed_in(self, request: dict, user_id: str, auth_time: float):
         """A user is signed in for this request: the consent page when the app asks for it, the
@@ -665,12 +665,7 @@ class UserInfo(IssuerHandler):
             self.set_status(403)
             return self.finish()
         user = self.store.user(claims["uid"])
-        info = {"sub": user.id}
-        if "profile" in claims["scp"]:
-            info.update(name=user.name, preferred_username=user.username)
-        if "email" in claims["scp"]:
-            info.update(email=user.username, email_verified=True)
-        self.send_json(info)
+        self.send_json({"sub": user.id, **user_claims(user, claims["scp"], thin=False)})
 
     post = get
 

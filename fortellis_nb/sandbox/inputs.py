@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import unicodedata
 
@@ -85,6 +86,15 @@ def username(value) -> str:
         raise BadInput(f"The username must be an e-mail address, as on Fortellis (letters, digits and "
                        f"punctuation of ASCII, one '@', a domain): {name!r} is not one.")
     return name
+
+
+def email(value) -> str:
+    """A user's e-mail address (the ``email`` claim), as HTML's e-mail field takes one."""
+    address = text(value, "e-mail address", max_length=254)
+    if not EMAIL.fullmatch(address):
+        raise BadInput(f"{address!r} is not an e-mail address (letters, digits and punctuation of ASCII, one '@', "
+                       "a domain).")
+    return address
 
 
 def nesting_depth(source: str) -> int:
@@ -216,3 +226,65 @@ def csp_source(uri: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?", authority):
         raise BadInput(f"{uri!r} has no host a policy can name.")
     return f"{scheme.lower()}://{authority}"
+
+
+# --- a user's claims (the users page): OIDC Core 5.1 claims and custom ones ----------------------
+CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+MAX_CLAIMS, MAX_CLAIMS_BYTES, MAX_CLAIM_DEPTH = 30, 4096, 4
+#: Claims the server sets itself: a user's claims may not replace them.
+SERVER_CLAIMS = frozenset({"sub", "iss", "aud", "exp", "iat", "nbf", "jti", "nonce", "auth_time", "amr", "idp",
+                           "ver", "at_hash", "c_hash", "azp", "sid", "acr", "cid", "uid", "scp"})
+#: Claims with a field of their own on the users page.
+FIELD_CLAIMS = {"name": "name", "preferred_username": "username", "email": "email", "email_verified": "email"}
+
+
+def claims(value) -> dict:
+    """A user's claims: a JSON object of at most 30 members and 4 KiB, names as JWT claim names
+    go, values JSON (text without control characters, numbers, true/false, lists and objects up
+    to 4 deep), none that the server sets itself or that has a field of its own."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):  # the form's text area
+        try:
+            value = parse_json(value, "claims", max_bytes=MAX_CLAIMS_BYTES, max_depth=MAX_CLAIM_DEPTH + 1)
+        except BadInput as bad:
+            raise BadInput(f"The claims must be a JSON object, such as {{\"dealer_role\": \"sales\"}}: {bad}") from None
+    if not isinstance(value, dict):
+        raise BadInput("The claims must be a JSON object, such as {\"dealer_role\": \"sales\"}.")
+    if len(value) > MAX_CLAIMS:
+        raise BadInput(f"At most {MAX_CLAIMS} claims (there are {len(value)}).")
+    for name, member in value.items():
+        bad = problem_character(name)
+        if bad or not CLAIM_NAME.fullmatch(name):
+            raise BadInput(f"{shown(name)!r} is not a claim name: letters, digits and _ . : - (64 at most), "
+                           "starting with a letter or _.")
+        if name in SERVER_CLAIMS:
+            raise BadInput(f"The server sets {name!r} itself (a token's {name} is not the user's to choose).")
+        if name in FIELD_CLAIMS:
+            raise BadInput(f"{name!r} comes from the user's {FIELD_CLAIMS[name]} field: set it there.")
+        _claim_value(member, name, 1)
+    if len(json.dumps(value).encode()) > MAX_CLAIMS_BYTES:
+        raise BadInput(f"The claims take more than {MAX_CLAIMS_BYTES} bytes as JSON; a token carries them in "
+                       "every request.")
+    return value
+
+
+def _claim_value(value, name: str, depth: int) -> None:
+    if depth > MAX_CLAIM_DEPTH:
+        raise BadInput(f"The claim {name!r} nests more than {MAX_CLAIM_DEPTH} levels deep.")
+    if isinstance(value, str):
+        bad = problem_character(value)
+        if bad:
+            raise BadInput(f"The claim {name!r} contains {bad}; use plain text.")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise BadInput(f"The claim {name!r} is not a number JSON can carry.")
+    elif isinstance(value, list):
+        for item in value:
+            _claim_value(item, name, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if problem_character(key):
+                raise BadInput(f"A member name in the claim {name!r} contains {problem_character(key)}.")
+            _claim_value(item, name, depth + 1)
+    elif value is not None and not isinstance(value, (bool, int, float)):
+        raise BadInput(f"The claim {name!r} is not a JSON value.")

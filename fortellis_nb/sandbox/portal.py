@@ -4,6 +4,7 @@ apps, sign-up for users, and small JSON endpoints for scripts and the instructor
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import time
 from urllib.parse import parse_qsl
@@ -245,23 +246,33 @@ class Apps(FormHandler):
 
 class Users(FormHandler):
     def get(self):
-        users = [{"id": u.id, "username": u.username, "name": u.name} for u in self.store.users()]
+        users = [self.describe(u) for u in self.store.users()]
         if self.wants_json():
             return self.send_json(users)
         self.show_form()
 
+    @staticmethod
+    def describe(user) -> dict:
+        return {"id": user.id, "username": user.username, "name": user.name, "email": user.email_address,
+                "claims": user.claims}
+
     def show_form(self, error: str = "", status: int = 200, created=None, typed: dict | None = None):
         typed = typed or {}  # shown again, but never the password
-        self.page("users.html", status, users=self.store.users(), error=error, csrf=self.csrf_token(),
-                  created=created, username=inputs.shown(typed.get("username")), name=inputs.shown(typed.get("name")))
+        claims = typed.get("claims")
+        self.page("users.html", status, users=[self.describe(u) for u in self.store.users()], error=error,
+                  csrf=self.csrf_token(), created=created, username=inputs.shown(typed.get("username")),
+                  name=inputs.shown(typed.get("name")), email=inputs.shown(typed.get("email")),
+                  claims=inputs.shown(claims if isinstance(claims, str) else json.dumps(claims) if claims else ""))
 
     def form_data(self, fields: dict) -> dict:
-        return {k: fields.get(k, "") for k in ("username", "password", "name")}
+        return {k: fields.get(k, "") for k in ("username", "password", "name", "email", "claims")}
 
     async def create(self, data: dict) -> dict:
         username = inputs.username(data.get("username", ""))
         password = inputs.text(data.get("password", ""), "password", min_length=8, max_length=1024, strip=False)
         name = inputs.text(data.get("name") or username, "name", max_length=100)
+        email = inputs.email(data["email"]) if data.get("email") else None
+        claims = inputs.claims(data.get("claims"))
         if self.store.user_by_name(username):
             raise BadInput(f"There is already a user {username!r}.")
         # The hash is slow on purpose: computed on a worker thread (it releases the GIL), so a room
@@ -269,8 +280,8 @@ class Users(FormHandler):
         hashed = await tornado.ioloop.IOLoop.current().run_in_executor(None, hash_password, password)
         if self.store.user_by_name(username):  # another sign-up took the name meanwhile
             raise BadInput(f"There is already a user {username!r}.")
-        user = self.store.add_user(username, hashed, name, self.now)
-        return {"id": user.id, "username": user.username, "name": user.name}
+        user = self.store.add_user(username, hashed, name, self.now, email=email, claims=claims)
+        return self.describe(user)
 
     def show_result(self, result: dict):
         self.show_form(created=result)

@@ -20,7 +20,7 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ids
@@ -75,6 +75,9 @@ ADDED_COLUMNS = (
     # Okta's settings.oauthClient.refresh_token per app: rotation_type and leeway (NULL: the default).
     ("apps", "rotation", "TEXT"),
     ("apps", "leeway", "REAL"),
+    # A user's e-mail (NULL: the username) and claims of the learner's choosing (JSON object).
+    ("users", "email", "TEXT"),
+    ("users", "claims", "TEXT"),
 )
 
 PBKDF2_ROUNDS = 20_000
@@ -130,6 +133,12 @@ class User:
     name: str
     password_hash: str
     assigned: bool
+    email: str | None = None  # None: the username, an e-mail address too
+    claims: dict = field(default_factory=dict)  # OIDC Core 5.1 claims and custom ones (identity.user_claims)
+
+    @property
+    def email_address(self) -> str:
+        return self.email or self.username
 
 
 @dataclass(frozen=True)
@@ -273,12 +282,14 @@ class Store:
         return [_app(r) for r in self._all("SELECT * FROM apps ORDER BY created")]
 
     # --- users ---
-    def add_user(self, username: str, password_hash: str, name: str, now: float, *, assigned: bool = True) -> User:
+    def add_user(self, username: str, password_hash: str, name: str, now: float, *, assigned: bool = True,
+                 email: str | None = None, claims: dict | None = None) -> User:
         """A new user; the caller hashed the password (``hash_password``, slow on purpose)."""
         user_id = ids.okta_id("00u")
         self._run(
-            "INSERT INTO users (id, username, name, password_hash, assigned, created) VALUES (?, ?, ?, ?, ?, ?)",
-            user_id, username, name, password_hash, int(assigned), now,
+            "INSERT INTO users (id, username, name, password_hash, assigned, created, email, claims)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            user_id, username, name, password_hash, int(assigned), now, email, json.dumps(claims or {}),
         )
         return self.user(user_id)
 
@@ -508,7 +519,8 @@ def _app(row) -> App:
 
 def _user(row) -> User:
     return User(id=row["id"], username=row["username"], name=row["name"],
-                password_hash=row["password_hash"], assigned=bool(row["assigned"]))
+                password_hash=row["password_hash"], assigned=bool(row["assigned"]), email=row["email"],
+                claims=json.loads(row["claims"]) if row["claims"] else {})
 
 
 def _grant(row) -> Grant:
