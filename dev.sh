@@ -24,8 +24,16 @@ setup() {  # $1: the extras to install ("" or "test"); FORTELLIS_CONSTRAINTS: a 
 print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest()[:16])' \
     pyproject.toml ${FORTELLIS_CONSTRAINTS:-})-${1:-base}"
   if [ ! -f "$stamp" ]; then
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet ${constraints[@]+"${constraints[@]}"} -e "$wanted"
+    # pip's own output goes to a log, shown only if the install fails: an editable install makes
+    # setuptools print a notice about it that is of no use here.
+    local log="$VENV/pip.log"
+    echo "Setting up $VENV (${1:-notebooks}; pip's log: $log) ..."
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+           "$VENV/bin/python" -m pip install ${constraints[@]+"${constraints[@]}"} -e "$wanted"; } >"$log" 2>&1; then
+      tail -n 40 "$log" >&2
+      echo "Setting up $VENV failed; the whole log: $log" >&2
+      exit 1
+    fi
     "$VENV/bin/python" -m fortellis_nb kernel-config >/dev/null
     touch "$stamp"
   fi
