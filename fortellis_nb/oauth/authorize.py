@@ -71,6 +71,14 @@ class AuthorizationRequest:
     nonce: str | None = None
     code_verifier: str | None = field(default=None, repr=False)
     created_at: float = 0.0
+    #: Where the learner's browser opens ``url`` when that is not ``url`` itself: through the
+    #: Jupyter server's proxy on JupyterHub and Binder (the client sets it; None: ``url``).
+    browser_url: str | None = None
+
+    @property
+    def link(self) -> str:
+        """The address to open in the browser."""
+        return self.browser_url or self.url
 
     def explain(self) -> list[tuple[str, str, str]]:
         """``(parameter, value, one-line explanation)`` for each parameter, in URL order."""
@@ -81,7 +89,7 @@ class AuthorizationRequest:
 
     def _repr_markdown_(self) -> str:
         rows = "\n".join(f"| `{k}` | `{v}` | {h} |" for k, v, h in self.explain())
-        return f"[{self.url}]({self.url})\n\n| parameter | value | meaning |\n|---|---|---|\n{rows}"
+        return f"[{self.link}]({self.link})\n\n| parameter | value | meaning |\n|---|---|---|\n{rows}"
 
     def _repr_html_(self) -> str:
         """The link, the whole URL wrapped (never clipped), and each parameter explained."""
@@ -92,9 +100,12 @@ class AuthorizationRequest:
 
         rows = "".join(f"<tr><td><code>{escape(k)}</code></td><td><code>{escape(v)}</code></td><td>{prose(h)}</td>"
                        "</tr>" for k, v, h in self.explain())
-        url = escape(self.url)
+        url = escape(self.link)
+        via = ("" if self.link == self.url else
+               "<p>Through the Jupyter server's proxy: the identity server listens on this machine, which your "
+               f"browser may not be on. Its own address: <code>{escape(self.url)}</code></p>")
         return (f'<p><a href="{url}" target="_blank" rel="noopener noreferrer">Open the sign-in page (new tab)</a></p>'
-                f'<pre style="white-space: pre-wrap; word-break: break-all">{url}</pre>'
+                f'<pre style="white-space: pre-wrap; word-break: break-all">{url}</pre>{via}'
                 f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>")
 
 

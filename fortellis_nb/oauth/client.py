@@ -162,6 +162,8 @@ class FortellisClient:
             redirect_uri=self._redirect_uri(), scopes=asked, state=state, nonce=nonce,
             pkce=pkce or self.config.public, prompt=prompt, login_hint=login_hint, max_age=max_age,
             clock=self.clock)
+        browser = self.config.browser_url(request.url)
+        request.browser_url = browser if browser != request.url else None
         self.states.add(request)
         return request
 

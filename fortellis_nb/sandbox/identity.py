@@ -374,7 +374,7 @@ class Authorize(IssuerHandler):
         self.form_policy(request["redirect_uri"])
         self.page("signin.html", status, txn=txn, csrf=csrf, app_name=app.name, scopes=request["scopes"],
                   username=username or request.get("login_hint", ""), error=error, consent=app.consent,
-                  redirect_uri=request["redirect_uri"], demo_users=DEMO_USERS)
+                  redirect_uri=self.browser_address(request["redirect_uri"]), demo_users=DEMO_USERS)
 
     def signed_in(self, request: dict, user_id: str, auth_time: float):
         """A user is signed in for this request: the consent page when the app asks for it, the

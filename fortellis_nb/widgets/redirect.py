@@ -120,9 +120,11 @@ class RedirectCatcher(StepWidget):
         if ok:
             self.state_check = "pass"
             self.flow.redirect = response
+            self.refused = None
         else:
             self.state_check = "fail" if isinstance(self.error.error, errors.StateMismatchError) else "not checked"
             self.flow.redirect = None
+            self.refused = self.error.error  # what Exchange says if clicked now
         self.flow.request_used()  # the authorize link's state is used up: it offers a fresh one
         self._render_parsed(params, response)
         self._update_buttons()
@@ -193,6 +195,14 @@ class RedirectCatcher(StepWidget):
             return None
 
         def work():
+            refused = getattr(self, "refused", None)
+            if response is None and isinstance(refused, errors.FortellisError):
+                # The table above shows why; say the same here, not that nothing was read.
+                raise errors.FortellisError(
+                    f"The address read last was refused ({refused.error}), so there is no code to exchange.",
+                    error=refused.error,
+                    hint="Sign in again with the link of step 1 (it carries a fresh state), then paste the new "
+                         "address.")
             if response is None:
                 raise errors.EmptyRedirectError(
                     "No redirect URL has been read yet.",

@@ -38,8 +38,10 @@ def test_a_proxied_browser_lands_on_the_proxied_callback_and_the_code_exchanges(
     browser.http.headers.update(headers)
     page = browser.authorize()
     assert page.status_code == 200 and "SANDBOX" in page.text
-    response = browser.submit(page)
     port = urlsplit(info.base_url).port
+    # The sign-in page says where this browser will go: the proxied callback, not 127.0.0.1's.
+    assert f"straight back to <code>https://hub.example.org/user/learner/proxy/{port}/callback/</code>" in page.text
+    response = browser.submit(page)
     assert response.headers["Location"].startswith(f"https://hub.example.org/user/learner/proxy/{port}/callback/?")
     code = redirect_params(response)["code"]
     callback = browser.http.get(f"{info.base_url}/callback/?code={code}&state=s")

@@ -52,3 +52,21 @@ def test_on_a_hub_the_link_goes_through_the_jupyter_proxy(sandbox, clock):
     assert f'href="/user/learner/proxy/{port}/oauth2/' in link.link.value
     assert "fnb-proxied" in link.link.value and sandbox.info.base_url in text(link.link)
     assert link.request.params["redirect_uri"] == sandbox.info.redirect_uri  # the kernel's, unchanged
+
+
+def test_on_a_hub_the_plain_request_s_link_goes_through_the_proxy_too(sandbox, clock):
+    """The output of a cell that shows the request (notebook 02's), not only the widget's link."""
+    from urllib.parse import urlsplit
+
+    from fortellis_nb.oauth.config import load_config
+    from fortellis_nb.oauth import FortellisClient
+
+    config = load_config(sandbox=sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)
+    request = FortellisClient(config, clock=clock).authorization_url()
+    port = urlsplit(sandbox.info.base_url).port
+    assert request.link.startswith(f"/user/learner/proxy/{port}/oauth2/") and request.url.startswith(sandbox.info.base_url)
+    shown = request._repr_html_()
+    assert f'href="/user/learner/proxy/{port}/oauth2/' in shown and "Through the Jupyter server's proxy" in shown
+    assert f"](/user/learner/proxy/{port}/oauth2/" in request._repr_markdown_()
+    direct = FortellisClient(load_config(sandbox=sandbox.info, env={}, dotenv=False), clock=clock).authorization_url()
+    assert direct.browser_url is None and direct.link == direct.url and "proxy" not in direct._repr_html_()

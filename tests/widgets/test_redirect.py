@@ -70,6 +70,10 @@ def test_a_state_that_does_not_match(flow, client):
     assert "state_mismatch" in text(catcher.error) and "fresh authorization URL" in text(catcher.error)
     assert "state check ✘ fail" in text(catcher.parsed)
     assert "state f8f5df39-cac3-41ea-a56c-6f6cf18f1be7" in text(catcher.parsed)
+    # Exchange, asked now, says the same as the table: not that nothing was read.
+    assert catcher.exchange() is None
+    said = text(catcher.error)
+    assert "state_mismatch" in said and "The address read last was refused" in said and "empty_redirect" not in said
 
 
 def test_an_expired_code_says_why_before_and_after_the_exchange(flow, clock):
