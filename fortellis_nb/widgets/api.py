@@ -8,7 +8,7 @@ import uuid
 
 import ipywidgets as widgets
 
-from ..oauth import api
+from ..oauth import FortellisError, api
 from ..oauth.transcript import Exchange
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
@@ -22,6 +22,18 @@ class ApiCaller(StepWidget):
     css_class = "fnb-api"
     title = "step 4: call an API"
 
+    def _on_a_sandbox(self) -> bool:
+        """The sandbox's sample API is the default path on any sandbox: this kernel's, or a room's
+        named by FORTELLIS_* settings (recognised by its health page; never asked of https)."""
+        if self.client.config.is_sandbox:
+            return True
+        if not self.client.config.issuer.startswith("http://"):
+            return False
+        try:
+            return self.client.is_sandbox
+        except FortellisError:  # unreachable for now: the learner types the path
+            return False
+
     def __init__(self, source=None, *, client=None, path: str | None = None, live: bool = True, clock=None):
         self._start(source, client, live, clock)
         config = self.client.config
@@ -30,7 +42,7 @@ class ApiCaller(StepWidget):
             placeholder="the dealer's subscription to your app (a UUID)", style=LABEL_STYLE,
             layout=widgets.Layout(**WIDE))
         self.path_input = widgets.Text(
-            value=path if path is not None else (SANDBOX_PATH if config.is_sandbox else ""), description="Path",
+            value=path if path is not None else (SANDBOX_PATH if self._on_a_sandbox() else ""), description="Path",
             continuous_update=False, placeholder="/sales/v1/...", style=LABEL_STYLE, layout=widgets.Layout(**WIDE))
         self.headers = html("fnb-api-headers")
         self.preview = RequestView(redact=self.flow.redact, title="The API request")

@@ -97,3 +97,22 @@ def test_widgets_start_from_the_tokens_a_notebook_already_has(client, clock):
     caller = ApiCaller(client=client, live=False)
     caller.call_button.click()
     assert "Sandbox Motors" in text(caller.response)
+
+
+def test_a_room_sandbox_named_by_settings_gets_the_sample_api_path(sandbox):
+    """Room mode: the room's sandbox named by FORTELLIS_* settings (not this kernel's own)."""
+    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.oauth.config import Config
+    from fortellis_nb.widgets import ApiCaller
+
+    info = sandbox.info
+    as_settings = Config(issuer=info.issuer, api_key=info.api_key, api_secret=info.api_secret,
+                         redirect_uri=info.redirect_uri, subscription_id=info.subscription_id,
+                         api_base_url=info.api_base_url)
+    assert not as_settings.is_sandbox
+    assert ApiCaller(client=FortellisClient(as_settings), live=False).path_input.value == "/sandbox/v1/dealership"
+    elsewhere = Config(issuer="https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7", api_key="k", api_secret="s",
+                       redirect_uri="https://example.com/")
+    assert ApiCaller(client=FortellisClient(elsewhere), live=False).path_input.value == ""  # nothing asked of it
+    unreachable = as_settings.replace(issuer="http://127.0.0.1:9/oauth2/ausnothere")
+    assert ApiCaller(client=FortellisClient(unreachable), live=False).path_input.value == ""
