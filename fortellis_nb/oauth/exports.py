@@ -33,8 +33,12 @@ _HOP_HEADERS = {"content-length", "connection", "accept-encoding", "user-agent",
 
 
 def _version() -> str:
-    from .. import __version__
-    return __version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fortellis-nb")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _body(exchange, full: bool) -> str:
