@@ -73,7 +73,7 @@ class AuthorizationRequest:
     created_at: float = 0.0
     #: Where the learner's browser opens ``url`` when that is not ``url`` itself: through the
     #: Jupyter server's proxy on JupyterHub and Binder (the client sets it; None: ``url``).
-    browser_url: str | None = None
+    browser_url: str | None = field(default=None, repr=False)
 
     @property
     def link(self) -> str:
