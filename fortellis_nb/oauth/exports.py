@@ -22,7 +22,7 @@ import re
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from . import errors, redact
 
@@ -124,13 +124,12 @@ class _Variables:
         return shown
 
     def basic(self, value: str) -> bool:
-        """Whether a Basic header carries this app's API Key and Secret."""
+        """Whether a Basic header names this app's API Key (then its password is {{api_secret}})."""
         try:
             decoded = base64.b64decode(value.partition(" ")[2]).decode()
         except ValueError:
             return False
-        return decoded == f"{self.values['api_key']}:{self.values['api_secret']}" or \
-            decoded.partition(":")[0] == self.values["api_key"]
+        return bool(self.values["api_key"]) and decoded.partition(":")[0] == self.values["api_key"]
 
     def field(self, name: str, value: str) -> str:
         if name == "client_id" and value == self.values["api_key"]:
@@ -261,8 +260,6 @@ def http_file(transcript, context: dict, full: bool = False) -> str:
 
 def _http_value(value: str) -> str:
     """A form value in a .http body: percent-encoded, except the {{variables}} the tools fill in."""
-    from urllib.parse import quote
-
     return "".join(part if part.startswith("{{") else quote(part, safe=":/*")
                    for part in re.split(r"(\{\{[^}]+\}\})", value))
 

@@ -16,7 +16,6 @@ Every exchange, the API calls and the refreshes, is in ``client.transcript``.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -39,9 +38,6 @@ class FortellisAuth(requests.auth.AuthBase):
         self.refreshes = 0  # how many refreshes this auth made (before expiry or on TOKEN-EXPIRED)
 
     # -- tokens ------------------------------------------------------------------------
-    def _lock(self) -> threading.Lock:
-        return self.client.refresh_lock
-
     def _stale(self, current) -> bool:
         if current.expires_at is None:
             return False
@@ -59,7 +55,7 @@ class FortellisAuth(requests.auth.AuthBase):
         return self.client.tokens.access_token
 
     def _refresh_unless_done(self, stale_token: str) -> None:
-        with self._lock():
+        with self.client.refresh_lock:
             if self.client.tokens.access_token == stale_token:  # no other thread refreshed meanwhile
                 self.client.refresh()
                 self.refreshes += 1

@@ -5,21 +5,17 @@ node; client credentials, introspection and revocation too."""
 
 from __future__ import annotations
 
-from urllib.parse import urljoin
-
 import pytest
-import requests
 
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
-from fortellis_nb.oauth.headless import parse_forms
 
 from .npm_cache import NodeScript, npm_package
+from .test_providers import REDIRECT_URI, browse  # oidc-provider's sign-in and consent pages
 
 PACKAGE = "oidc-provider@8.8.1"  # the 8.x line supports node 20 (9.x asks for node 22)
 CLIENT_ID = "independent-client"
 CLIENT_SECRET = "independent-secret-0123456789"
-REDIRECT_URI = "https://example.com/"
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +27,6 @@ def provider(tmp_path_factory):
         yield script.ready["issuer"]
     finally:
         script.stop()
-
-
-def browse(authorization_url: str, username: str = "learner") -> str:
-    """The person's part at oidc-provider's development sign-in and consent pages."""
-    browser = requests.Session()
-    response = browser.get(authorization_url, allow_redirects=False, timeout=10)
-    for _ in range(10):
-        if response.is_redirect:
-            location = urljoin(response.url, response.headers["Location"])
-            if location.startswith(REDIRECT_URI):
-                return location
-            response = browser.get(location, allow_redirects=False, timeout=10)
-            continue
-        forms, _ = parse_forms(response.text)
-        form = forms[0]
-        data = dict(form.fields)
-        if "login" in form.inputs:
-            data.update(login=username, password="any")
-        response = browser.post(urljoin(response.url, form.action), data=data, allow_redirects=False, timeout=10)
-    raise AssertionError("no redirect back from oidc-provider")
 
 
 @pytest.fixture
