@@ -2,10 +2,20 @@
 kernel-config``: this environment's kernels explain errors as the notebooks do, from the
 first cell a learner runs (after a restart too). (``python -m fortellis_nb ...`` is the same.)
 
-One line per item, ``PASS`` or ``FAIL``; the exit status is 0 only if every item passes.
-Items: the Python version, the packages the notebooks need, the JupyterLab widget
+One line per item, ``PASS``, ``FAIL`` or ``SKIP``; the exit status is 0 only if no item
+fails. Items: the Python version, the packages the notebooks need, the JupyterLab widget
 extension, the sandbox starting, and the whole authorization code flow run headless
 against it (discovery, sign-in, code exchange, token checks, refresh, API call, revoke).
+
+* **Settings.** When FORTELLIS_* settings name an issuer (in the environment, or in the
+  ``.env`` of the folder the check runs in, as the notebooks read them), the check tests
+  that server and that app, not a sandbox of its own: a room's sandbox gets discovery, the
+  key set, the app's API Key and Secret (a client-credentials token) and an API call; real
+  Fortellis gets discovery and the key set (its sign-in needs a browser: notebook 02).
+* **JupyterHub and Binder** (``JUPYTERHUB_SERVICE_PREFIX`` set): the learner's browser
+  reaches the sandbox only through jupyter-server-proxy, at ``{prefix}proxy/{port}/`` on the
+  Jupyter server. The check asks the running Jupyter server for that address, as the
+  browser will, and passes only if the sandbox answers there.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 MIN_PYTHON = (3, 10)
 #: import name, distribution name, what it is for
@@ -29,6 +40,7 @@ PACKAGES = (
 )
 #: Checked on JupyterHub and Binder only (JUPYTERHUB_SERVICE_PREFIX set), where browsers
 #: reach the sandbox through it.
+HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
 HUB_PACKAGES = (("jupyter_server_proxy", "jupyter-server-proxy", "the sandbox's pages on JupyterHub and Binder"),)
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 
@@ -44,9 +56,13 @@ class Report:
         self.out(f"{'PASS' if ok else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
         return ok
 
+    def skip(self, name: str, why: str) -> None:
+        """An item that does not apply here; it is not a failure."""
+        self.out(f"SKIP  {name}: {why}")
 
-def _check_packages(report: Report) -> None:
-    on_hub = bool(os.environ.get("JUPYTERHUB_SERVICE_PREFIX"))
+
+def _check_packages(report: Report, env) -> None:
+    on_hub = bool(env.get(HUB_PREFIX_VAR))
     for module, distribution, purpose in PACKAGES + (HUB_PACKAGES if on_hub else ()):
         try:
             importlib.import_module(module)
@@ -126,16 +142,128 @@ def _run_flow(report: Report, info) -> None:
         report.item(True, f"flow: {name}", str(detail))
 
 
-def run_checks(state_dir=None, keep_sandbox: bool = False, out=print) -> int:
-    """Run every check, print one line each, return the exit status."""
+def _jupyter_server_url(env) -> tuple[str, str] | None:
+    """Where this user's Jupyter server listens, from inside it (a kernel or a terminal), and
+    the token it takes: JupyterHub's ``JUPYTERHUB_SERVICE_URL`` and ``JUPYTERHUB_API_TOKEN``;
+    else the server Jupyter's runtime folder lists under this prefix. A server bound to every
+    interface (``0.0.0.0``, as in a container) is asked on loopback."""
+    prefix = "/" + env.get(HUB_PREFIX_VAR, "").strip("/") + "/"
+    url, token = env.get("JUPYTERHUB_SERVICE_URL", ""), env.get("JUPYTERHUB_API_TOKEN", "")
+    if not url:
+        try:
+            from jupyter_server.serverapp import list_running_servers
+            listed = [s for s in list_running_servers() if s.get("base_url", "/") == prefix]
+        except Exception:  # no jupyter_server, or an unreadable runtime folder: nothing to ask
+            listed = []
+        if not listed:
+            return None
+        url, token = listed[0]["url"], token or listed[0].get("token", "")
+    parts = urlsplit(url)
+    if parts.hostname in ("0.0.0.0", "::", ""):
+        parts = parts._replace(netloc=f"127.0.0.1:{parts.port}" if parts.port else "127.0.0.1")
+    path = parts.path if parts.path.rstrip("/").endswith(prefix.rstrip("/")) else prefix
+    return urlunsplit(parts._replace(path=path.rstrip("/") + "/", query="", fragment="")), token
+
+
+def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: float = 10) -> None:
+    """On JupyterHub and Binder: ask the Jupyter server for ``{prefix}proxy/{port}/sandbox/health``,
+    the path the learner's browser takes to the sandbox, and see the sandbox answer."""
+    import requests
+
+    env = os.environ if env is None else env
+    name = "sandbox through the hub's proxy"
+    port = urlsplit(sandbox_base_url).port
+    found = _jupyter_server_url(env)
+    if found is None:
+        return report.skip(name, "this Jupyter server's address is not known here (no JUPYTERHUB_SERVICE_URL); "
+                           "open the sandbox's home page from notebook 01 to see that it loads")
+    server, token = found
+    url = f"{server}proxy/{port}/sandbox/health"
+    shown = f"{urlsplit(server).path}proxy/{port}/"
+    try:
+        answer = requests.get(url, headers={"Authorization": f"token {token}"} if token else {},
+                              timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        return report.item(False, name, f"the Jupyter server at {server} did not answer ({type(exc).__name__})")
+    try:
+        sandbox = answer.json().get("sandbox") is True if answer.status_code == 200 else False
+    except ValueError:
+        sandbox = False
+    if sandbox:
+        return report.item(True, name, f"the browser's address {shown} reaches the sandbox")
+    if answer.status_code == 404:
+        return report.item(False, name, f"{shown} answered 404 Not Found: jupyter-server-proxy is not enabled in this "
+                           "Jupyter server, so the sign-in link will show JupyterLab's \"404 : Not Found\". "
+                           "Fix: `jupyter server extension enable --sys-prefix jupyter_server_proxy` in the users' "
+                           "environment, then restart this server (File > Hub Control Panel > Stop My Server, Start My Server)")
+    if answer.status_code in (301, 302, 303, 307, 401, 403):
+        return report.item(False, name, f"{shown} answered {answer.status_code}: the Jupyter server refused the "
+                           "check's token (JUPYTERHUB_API_TOKEN), so the proxy could not be tried; open the sandbox's "
+                           "home page from notebook 01 and see whether it loads")
+    return report.item(False, name, f"{shown} answered {answer.status_code}, not the sandbox: "
+                       "something other than jupyter-server-proxy answers there")
+
+
+def _named_issuer(report: Report, config) -> None:
+    """The server and app the FORTELLIS_* settings name: discovery, the key set, and on a
+    sandbox (a room's) the API Key and Secret and an API call."""
+    from .oauth import FortellisClient, FortellisError
+
+    client = FortellisClient(config)
+    steps = [("discovery", lambda: client.metadata.source),
+             ("key set", lambda: f"{len(client.jwks.keys)} key(s)")]
+    if client.is_sandbox:
+        app: dict = {}
+
+        def credentials():
+            app["token"] = client.client_credentials()
+            return f"API Key and Secret accepted ({app['token'].expires_in_words()})"
+
+        def call_api():
+            answer = client.call_api("/sandbox/v1/dealership", access_token=app["token"].access_token)
+            return f"HTTP {answer.status}, Subscription-Id {'set' if client.config.subscription_id else 'not set'}"
+        steps += [("app credentials", credentials), ("call the API", call_api)]
+    for index, (name, step) in enumerate(steps):
+        try:
+            detail = step()
+        except FortellisError as exc:
+            report.item(False, f"settings: {name}", str(exc).replace("\n", " "))
+            for rest, _ in steps[index + 1:]:
+                report.item(False, f"settings: {rest}", "not run")
+            return
+        report.item(True, f"settings: {name}", str(detail))
+    if not client.is_sandbox:
+        report.skip("settings: sign-in", "real Fortellis signs you in in the browser: notebook 02 does it")
+
+
+def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=None,
+               dotenv: str | os.PathLike | bool | None = None) -> int:
+    """Run every check, print one line each, return the exit status. ``env`` replaces
+    ``os.environ`` and ``dotenv`` names the ``.env`` file (as in ``load_config``)."""
+    from .oauth.config import ConfigurationError, load_config
+
     report = Report(out)
     started = time.monotonic()
+    env = os.environ if env is None else env
     report.item(sys.version_info >= MIN_PYTHON, "python", sys.version.split()[0]
                 + ("" if sys.version_info >= MIN_PYTHON else f" (needs {'.'.join(map(str, MIN_PYTHON))} or newer)"))
-    _check_packages(report)
+    _check_packages(report, env)
     path = widget_extension_path()
     report.item(path is not None, "JupyterLab widget extension",
                 str(path) if path else f"{WIDGET_EXTENSION} not found; pip install jupyterlab_widgets")
+
+    try:
+        config = load_config(env=env, dotenv=dotenv)
+    except ConfigurationError as exc:
+        if "No issuer is set" not in str(exc):  # settings that name a server but are incomplete
+            report.item(False, "settings", str(exc).replace("\n", " "))
+            return _finish(report, started)
+        config = None
+    if config is not None:
+        report.item(True, "settings", f"issuer {config.issuer} ({config.sources['issuer']}): "
+                    "the check tests that server and app, not a sandbox of its own")
+        _named_issuer(report, config)
+        return _finish(report, started)
 
     info, started_here = None, False
     try:
@@ -148,12 +276,18 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print) -> int:
         report.item(False, "flow", "not run: no sandbox")
     if info is not None:
         try:
+            if env.get(HUB_PREFIX_VAR):
+                check_hub_proxy(report, info.base_url, env)
             _run_flow(report, info)
         finally:
             if started_here and not keep_sandbox:
                 stop_sandbox(state_dir)
+    return _finish(report, started)
+
+
+def _finish(report: Report, started: float) -> int:
     total = "all passed" if not report.failures else f"{report.failures} failed"
-    out(f"{total} ({time.monotonic() - started:.1f} s)")
+    report.out(f"{total} ({time.monotonic() - started:.1f} s)")
     return 0 if not report.failures else 1
 
 

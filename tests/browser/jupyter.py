@@ -126,6 +126,8 @@ class JupyterServer:
     prefix: str = "/"
     #: More environment for the server and so its kernels (``JUPYTERHUB_SERVICE_PREFIX``, ...).
     env: dict[str, str] = field(default_factory=dict)
+    #: More command-line options for the server.
+    args: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.app not in APPS:
@@ -264,7 +266,7 @@ class JupyterServer:
             cmd.append(f"--ServerApp.base_url={self.prefix}")
         if hasattr(os, "getuid") and os.getuid() == 0:
             cmd.append("--allow-root")
-        return cmd
+        return cmd + list(self.args)
 
     def prepare(self) -> None:
         for folder in (self.root_dir, self.config_dir, self.data_dir, self.runtime_dir,

@@ -1,8 +1,11 @@
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from fortellis_nb.install import run_checks
-from fortellis_nb.sandbox import running_sandbox
+from fortellis_nb.sandbox import ensure_sandbox, running_sandbox, stop_sandbox
 
 
 def test_check_passes_every_item_and_stops_the_sandbox_it_started(tmp_path):
@@ -31,3 +34,57 @@ def test_a_failing_item_is_marked_and_the_exit_status_is_1(tmp_path):
     assert any(line.startswith("FAIL  flow") for line in lines)
     failed = sum(line.startswith("FAIL  ") for line in lines)
     assert lines[-1].startswith(f"{failed} failed")
+
+
+def _room_env(tmp_path, **changes) -> Path:
+    """A sandbox standing for a room's, and a .env naming it and its demo app, as a
+    participant writes one (docs/workshop.md, instructor mode)."""
+    info = ensure_sandbox(tmp_path / "room").as_dict()
+    settings = {"FORTELLIS_ISSUER": info["issuer"], "FORTELLIS_API_KEY": info["api_key"],
+                "FORTELLIS_API_SECRET": info["api_secret"], "FORTELLIS_REDIRECT_URI": info["redirect_uri"],
+                "FORTELLIS_SUBSCRIPTION_ID": info["subscription_id"], "FORTELLIS_API_BASE_URL": info["api_base_url"]}
+    settings.update(changes)
+    path = tmp_path / ".env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in settings.items() if v is not None))
+    return path
+
+
+@pytest.fixture
+def room(tmp_path):
+    yield tmp_path
+    stop_sandbox(tmp_path / "room")
+
+
+def test_settings_in_dotenv_are_what_the_check_tests(room):
+    dotenv = _room_env(room)
+    lines = []
+    status = run_checks(room / "personal", out=lines.append, env={}, dotenv=dotenv)
+    assert status == 0, "\n".join(lines)
+    assert any(line.startswith("PASS  settings: issuer http://127.0.0.1:") and "(.env FORTELLIS_ISSUER)" in line
+               for line in lines)
+    for item in ("discovery", "key set", "app credentials", "call the API"):
+        assert any(line.startswith(f"PASS  settings: {item}: ") for line in lines), item
+    assert "PASS  settings: call the API: HTTP 200, Subscription-Id set" in lines
+    assert not any("sandbox starts" in line for line in lines)  # no sandbox of its own
+    assert running_sandbox(room / "personal") is None
+
+
+def test_a_wrong_secret_in_dotenv_fails_with_okta_s_answer(room):
+    lines = []
+    status = run_checks(room / "personal", out=lines.append, env={},
+                        dotenv=_room_env(room, FORTELLIS_API_SECRET="not-the-secret-of-this-app"))
+    assert status == 1
+    failed = [line for line in lines if line.startswith("FAIL  ")]
+    assert failed[0].startswith("FAIL  settings: app credentials: invalid_client: "
+                                "The client secret supplied for a confidential client is invalid.")
+    assert failed[1] == "FAIL  settings: call the API: not run"
+    assert lines[-1].startswith("2 failed")
+
+
+def test_settings_naming_an_issuer_without_its_app_fail_with_what_is_missing(room):
+    lines = []
+    status = run_checks(room / "personal", out=lines.append, env={"FORTELLIS_ISSUER": "https://example.invalid/x"},
+                        dotenv=False)
+    assert status == 1
+    assert any(line.startswith("FAIL  settings: configuration_error: The issuer is set (environment FORTELLIS_ISSUER) but "
+                               "FORTELLIS_API_KEY and FORTELLIS_API_SECRET are not.") for line in lines), lines
