@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -155,8 +156,26 @@ class PendingStates:
         self._used: set[str] = set()
         self._answered: dict[str, object] = {}  # state -> the AuthorizationResponse read for it
         self._lock = threading.Lock()
+        self._listeners: list = []
         self.max_pending = max_pending
         self.latest: AuthorizationRequest | None = None
+
+    def subscribe(self, callback) -> None:
+        """Call ``callback(state)`` after a state is used up by a redirect, wherever it was
+        read (a widget, or a cell's own ``parse_redirect``). Held weakly, as the transcript's."""
+        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda: callback)
+        self._listeners.append(ref)
+
+    def _used_up(self, state: str) -> None:
+        for listener in list(self._listeners):
+            callback = listener()
+            if callback is None:
+                self._listeners.remove(listener)
+                continue
+            try:
+                callback(state)
+            except Exception:  # a view that fails to update must not fail reading the redirect
+                pass
 
     def add(self, request: AuthorizationRequest) -> None:
         with self._lock:
@@ -191,7 +210,10 @@ class PendingStates:
             request = self._pending.pop(state, None)
             if request is not None:
                 self._used.add(state)
-                return request
+        if request is not None:
+            self._used_up(state)
+            return request
+        with self._lock:
             if state in self._used:
                 raise errors.StateReusedError(
                     f"The state {state!r} was already used by an earlier redirect, which brought another code.")

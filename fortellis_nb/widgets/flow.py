@@ -143,6 +143,13 @@ class Flow(HasTraits):
         # Every exchange the client records, from a widget or from a notebook's own cell,
         # reaches the views at once (the network log).
         client.transcript.subscribe(self._on_exchange)
+        # A redirect a cell reads itself (parse_redirect, after a headless sign-in) uses up
+        # the state the authorize link shows: the link then offers a fresh one.
+        client.states.subscribe(self._on_state_used)
+
+    def _on_state_used(self, state: str) -> None:
+        if self.request is not None and self.request.state == state:
+            self.request_used()
 
     def _on_exchange(self, exchange) -> None:
         self.recorded()

@@ -70,3 +70,19 @@ def test_on_a_hub_the_plain_request_s_link_goes_through_the_proxy_too(sandbox, c
     assert f"](/user/learner/proxy/{port}/oauth2/" in request._repr_markdown_()
     direct = FortellisClient(load_config(sandbox=sandbox.info, env={}, dotenv=False), clock=clock).authorization_url()
     assert direct.browser_url is None and direct.link == direct.url and "proxy" not in direct._repr_html_()
+
+
+def test_a_cell_reading_the_redirect_itself_renews_the_link(client):
+    # Notebook 02 run from the top: the widget shows the request the cell made, a later cell
+    # signs in headless and reads the redirect. The link then offers a fresh state: one
+    # clicked afterwards must not lead to "state already used".
+    request = client.authorization_url(scopes="openid offline_access")
+    link = AuthorizeLink(client, scopes="openid offline_access")
+    assert link.request is request
+    client.parse_redirect(client.sign_in_headless(request))
+    assert link.request is not request and link.request.state in client.states
+    assert link.request.state in link.link.value and request.state not in link.link.value
+    another = client.authorization_url(scopes="openid")  # a request the widget does not show
+    shown = link.request
+    client.parse_redirect(client.sign_in_headless(another))
+    assert link.request is shown  # reading another request's redirect changes nothing here
