@@ -496,6 +496,12 @@ class NotebookPage:
 
         Raises :class:`NotebookFailed` if a cell raised (Run All stops there), unless
         ``allow_errors``; the message quotes the traceback."""
+        self.start_run_all(via=via, timeout=timeout)
+        self.wait_run_all(allow_errors=allow_errors, timeout=timeout)
+
+    def start_run_all(self, *, via: str = "menu", timeout: float = TIMEOUT_MS) -> None:
+        """Click Run All and return while the cells run (two notebooks can run side by side);
+        :meth:`wait_run_all` waits for the end."""
         self.wait_for_kernel_idle(timeout)
         if via == "menu":
             self.menu("Run", "Run All Cells")
@@ -503,6 +509,9 @@ class NotebookPage:
             self.command_palette("Run All Cells")
         else:
             raise ValueError(f"via must be 'menu' or 'palette', not {via!r}")
+
+    def wait_run_all(self, *, allow_errors: bool = False, timeout: float = TIMEOUT_MS) -> None:
+        """Until the Run All that :meth:`start_run_all` started is done (see :meth:`run_all`)."""
         # Run All marks every code cell [*] as it queues them, before the click returns,
         # so an old "[1]:" cannot be mistaken for this run's.
         self.page.wait_for_function(_RUN_FINISHED_JS, timeout=timeout)
