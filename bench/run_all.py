@@ -4,8 +4,9 @@
     python bench/run_all.py                       # the full run, about 3 minutes on 2 cores
     python bench/run_all.py --quick --out /tmp/b.md   # a smoke run at tiny sizes
 
-Needs node and npm (oidc-provider from the npm registry) and, for the browser figure,
-Chromium at /usr/bin/chromium with Playwright (``--skip-browser`` leaves it out).
+Needs node and npm (oidc-provider and configurable-http-proxy from the npm registry) and,
+for the browser figures (the click, and one participant's memory on a real JupyterHub),
+Chromium at /usr/bin/chromium with Playwright (``--skip-browser`` leaves them out).
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def document(r: dict) -> str:
                   f"JupyterLab in Chromium, the Playground widget: from the click on \"Exchange code\" to the frame "
                   f"that shows the new token's claims, median {b['median_ms']:.0f} ms, slowest {b['max_ms']:.0f} ms "
                   f"over {b['repetitions']} clicks (the first, unmeasured, took {b['first_ms']:.0f} ms).", ""]
+    if r.get("hub_memory"):
+        import hub_memory
+
+        lines += ["## One participant on a real JupyterHub (`hub_memory.py`)", "",
+                  "JupyterHub with configurable-http-proxy and local processes; the participant opens the numbered "
+                  "notebooks in JupyterLab one after the other and runs each from the top. PSS divides shared pages "
+                  "among the processes sharing them: a machine holds about the sum of the participants' PSS.", "",
+                  hub_memory.report(r["hub_memory"]), ""]
     lines += ["## nbval (`nbval_floor.py`)", "", nbval_floor.report(r["nbval"]), ""]
     return "\n".join(lines)
 
@@ -112,6 +121,10 @@ def main() -> int:
         import browser_exchange
 
         r["browser"] = browser_exchange.measure(repetitions=2 if args.quick else 5)
+        print("one participant's memory on a real JupyterHub ...", flush=True)
+        import hub_memory
+
+        r["hub_memory"] = hub_memory.measure(notebooks=1 if args.quick else 5)
     print("nbval ...", flush=True)
     r["nbval"] = nbval_floor.run()
     r["seconds"] = time.time() - began

@@ -92,3 +92,24 @@ def test_the_goals_are_judged_from_the_figures():
 def test_the_reproduce_command_leaves_out_where_results_went():
     argv = ["--out", "/tmp/b.md", "--quick", "--json=/tmp/b.json", "--skip-browser"]
     assert run_all.reproducible(argv) == ["--quick", "--skip-browser"]
+
+
+@reads_proc
+@pytest.mark.slow
+def test_hub_memory_counts_one_participant_s_processes():
+    """bench/hub_memory.py on a real JupyterHub with one notebook: the server, one kernel and
+    the sandbox that kernel started are each found and measured."""
+    from tests.browser.jupyter import chromium_executable
+
+    if chromium_executable() is None:
+        unavailable("Chromium is needed to open the notebook")
+    import hub_memory
+
+    r = hub_memory.measure(notebooks=1)
+    alone, one = r["steps"]
+    assert alone["kernels"] == 0 and one["kernels"] == 1
+    assert one["parts"]["kernels"]["pss"] > 20 and one["parts"]["sandbox"]["pss"] > 10
+    assert one["total"]["pss"] > alone["total"]["pss"]
+    for step in r["steps"]:
+        assert 0 < step["total"]["pss"] <= step["total"]["rss"]
+    assert "| 1 notebook open and run | 1 |" in hub_memory.report(r)
