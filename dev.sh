@@ -4,6 +4,7 @@
 #   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebooks/01
 #   ./dev.sh test       set up (with test tools; Chromium via apt when run as root) and run every test
 #   ./dev.sh notebooks  re-execute the notebooks in place (on a private sandbox), outputs saved
+#                       with placeholders for the sandbox's port and links
 #
 # Any further arguments go to JupyterLab, pytest, or (notebooks) name the notebooks to run.
 set -euo pipefail
@@ -80,6 +81,9 @@ case "${1:-}" in
     env $(env | sed -n 's/^\(FORTELLIS_[A-Z_]*\)=.*/-u \1/p') FORTELLIS_SANDBOX_STATE="$state" \
       "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace \
       --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.store_widget_state=True "$@"
+    # The saved outputs show PORT for the sandbox's port and no link to it (the author's would
+    # lead nowhere on a learner's machine); tests/nbval-sanitize.cfg still compares them.
+    "$VENV/bin/python" -m tests.placeholder_outputs "$@"
     ;;
   *)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set / { exit }' "$0"
