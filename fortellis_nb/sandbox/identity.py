@@ -451,8 +451,19 @@ class Authorize(IssuerHandler):
         limits["user"].succeeded(username.lower())
         session_id = ids.opaque()
         self.store.add_session(session_id, user.id, self.now, self.now + self.authority.settings.session_lifetime)
-        self.set_cookie(self.cookie_name("session"), session_id, httponly=True, samesite="Lax", path="/")
+        self.set_cookie(self.cookie_name("session"), session_id, httponly=True, samesite=self.session_samesite(),
+                        path="/")
         self.signed_in(request, user.id, self.now)
+
+    def session_samesite(self) -> str:
+        """The session cookie's SameSite. On a JupyterHub, Strict: every page that rightly sends
+        the learner's browser here is on the hub (their notebooks, these pages, their apps behind
+        the same proxy), and a link from anywhere else (a chat, an e-mail, another site), say to
+        the authorize endpoint of an app a neighbour registered here, then finds no session: the
+        sign-in page asks for the password instead of signing the learner in to that app.
+        Elsewhere Lax: Jupyter on localhost and a sandbox on 127.0.0.1 are two sites, and signing
+        in once must keep working across them, as Okta's session does."""
+        return "Strict" if self.authority.settings.hub_prefix is not None else "Lax"
 
     def refuse_sign_in(self, request: dict, username: str, wait: float, before: str):
         """429 and the sign-in page again, saying how long to wait (RFC 6585; Retry-After)."""
