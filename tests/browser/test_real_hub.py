@@ -164,6 +164,8 @@ def test_the_install_check_passes_with_the_proxy_and_fails_clearly_without(hub, 
         output.wait_for()
         return nb.cell(7).locator(".jp-OutputArea").inner_text()
 
+    home = notebooks["learner1"].cell(5).locator(".jp-OutputArea-output a").first
+    assert re.fullmatch(r"/user/learner1/proxy/\d+/", home.get_attribute("href")), home.get_attribute("href")
     good = check_output(notebooks["learner1"])
     assert "PASS  sandbox through the hub's proxy: the browser's address /user/learner1/proxy/" in good, good
     assert "all passed" in good
