@@ -19,11 +19,14 @@ Screenshots: test-artifacts/browser/<test>/<participant>/NN-step.png.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.interop.npm_cache import unavailable
 
 from .hub import PROXY_OFF, Hub, configurable_http_proxy
 from .jupyter import open_notebook, record_screenshots, snap
@@ -38,6 +41,12 @@ PARTICIPANTS = ("learner1", "learner2")
 
 @pytest.fixture(scope="module")
 def hub(chromium, tmp_path_factory, request):
+    if os.name == "nt":
+        pytest.skip("JupyterHub does not run on Windows")
+    try:
+        import jupyterhub  # noqa: F401 - a test extra (pip install -e .[test])
+    except ImportError:
+        unavailable("jupyterhub is not installed (pip install -e .[test])")
     chp = configurable_http_proxy()
     hub = Hub(tmp_path_factory.mktemp("real-hub"), chp=chp, user_args={"learner3": [PROXY_OFF]})
     try:
