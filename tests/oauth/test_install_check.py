@@ -88,3 +88,15 @@ def test_settings_naming_an_issuer_without_its_app_fail_with_what_is_missing(roo
     assert status == 1
     assert any(line.startswith("FAIL  settings: configuration_error: The issuer is set (environment FORTELLIS_ISSUER) but "
                                "FORTELLIS_API_KEY and FORTELLIS_API_SECRET are not.") for line in lines), lines
+
+
+def test_settings_naming_a_server_that_does_not_answer_fail_at_discovery(tmp_path):
+    lines = []
+    status = run_checks(tmp_path / "personal", out=lines.append, dotenv=False,
+                        env={"FORTELLIS_ISSUER": "http://127.0.0.1:1/oauth2/ausRoomIsDown", "FORTELLIS_API_KEY": "key",
+                             "FORTELLIS_API_SECRET": "secret"})
+    assert status == 1
+    assert any(line.startswith("FAIL  settings: discovery: connection_refused: GET 127.0.0.1:1: connection refused.")
+               for line in lines), lines
+    assert "FAIL  settings: key set: not run" in lines
+    assert not any("Traceback" in line for line in lines)
