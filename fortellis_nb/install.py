@@ -40,6 +40,8 @@ PACKAGES = (
 )
 #: Checked on JupyterHub and Binder only (JUPYTERHUB_SERVICE_PREFIX set), where browsers
 #: reach the sandbox through it.
+#: As ``oauth.config.HUB_PREFIX_VAR``; not imported from there, because the check must run (and
+#: report a missing requests or PyJWT) before the protocol layer can be imported.
 HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
 HUB_PACKAGES = (("jupyter_server_proxy", "jupyter-server-proxy", "the sandbox's pages on JupyterHub and Binder"),)
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
@@ -128,18 +130,26 @@ def _flow_steps(client):
 
 def _run_flow(report: Report, info) -> None:
     from .oauth.config import Config
-    from .oauth import FortellisClient, FortellisError
+    from .oauth import FortellisClient
 
-    steps = _flow_steps(FortellisClient(Config.from_sandbox(info)))
+    _run_steps(report, "flow", _flow_steps(FortellisClient(Config.from_sandbox(info))))
+
+
+def _run_steps(report: Report, kind: str, steps) -> bool:
+    """Run named steps in order, a line each; after the first that fails, the rest are "not
+    run". True when all passed."""
+    from .oauth import FortellisError
+
     for index, (name, step) in enumerate(steps):
         try:
             detail = step()
         except FortellisError as exc:
-            report.item(False, f"flow: {name}", str(exc).replace("\n", " "))
+            report.item(False, f"{kind}: {name}", str(exc).replace("\n", " "))
             for rest, _ in steps[index + 1:]:
-                report.item(False, f"flow: {rest}", "not run")
-            return
-        report.item(True, f"flow: {name}", str(detail))
+                report.item(False, f"{kind}: {rest}", "not run")
+            return False
+        report.item(True, f"{kind}: {name}", str(detail))
+    return True
 
 
 def _jupyter_server_url(env) -> tuple[str, str] | None:
@@ -207,7 +217,7 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
 def _named_issuer(report: Report, config) -> None:
     """The server and app the FORTELLIS_* settings name: discovery, the key set, and on a
     sandbox (a room's) the API Key and Secret and an API call."""
-    from .oauth import FortellisClient, FortellisError
+    from .oauth import FortellisClient
 
     client = FortellisClient(config)
     steps = [("discovery", lambda: client.metadata.source),
@@ -223,16 +233,7 @@ def _named_issuer(report: Report, config) -> None:
             answer = client.call_api("/sandbox/v1/dealership", access_token=app["token"].access_token)
             return f"HTTP {answer.status}, Subscription-Id {'set' if client.config.subscription_id else 'not set'}"
         steps += [("app credentials", credentials), ("call the API", call_api)]
-    for index, (name, step) in enumerate(steps):
-        try:
-            detail = step()
-        except FortellisError as exc:
-            report.item(False, f"settings: {name}", str(exc).replace("\n", " "))
-            for rest, _ in steps[index + 1:]:
-                report.item(False, f"settings: {rest}", "not run")
-            return
-        report.item(True, f"settings: {name}", str(detail))
-    if not client.is_sandbox:
+    if _run_steps(report, "settings", steps) and not client.is_sandbox:
         report.skip("settings: sign-in", "real Fortellis signs you in in the browser: notebook 02 does it")
 
 

@@ -17,11 +17,11 @@ import secrets
 import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from . import errors
+from .listeners import Listeners
 
 #: One line per parameter, for display next to the URL.
 PARAMETER_HELP = {
@@ -156,26 +156,14 @@ class PendingStates:
         self._used: set[str] = set()
         self._answered: dict[str, object] = {}  # state -> the AuthorizationResponse read for it
         self._lock = threading.Lock()
-        self._listeners: list = []
+        self._listeners = Listeners()
         self.max_pending = max_pending
         self.latest: AuthorizationRequest | None = None
 
     def subscribe(self, callback) -> None:
         """Call ``callback(state)`` after a state is used up by a redirect, wherever it was
         read (a widget, or a cell's own ``parse_redirect``). Held weakly, as the transcript's."""
-        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda: callback)
-        self._listeners.append(ref)
-
-    def _used_up(self, state: str) -> None:
-        for listener in list(self._listeners):
-            callback = listener()
-            if callback is None:
-                self._listeners.remove(listener)
-                continue
-            try:
-                callback(state)
-            except Exception:  # a view that fails to update must not fail reading the redirect
-                pass
+        self._listeners.add(callback)
 
     def add(self, request: AuthorizationRequest) -> None:
         with self._lock:
@@ -211,7 +199,7 @@ class PendingStates:
             if request is not None:
                 self._used.add(state)
         if request is not None:
-            self._used_up(state)
+            self._listeners(state)
             return request
         with self._lock:
             if state in self._used:

@@ -12,13 +12,13 @@ import json
 import re
 import shlex
 import time
-import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
 
 from . import errors, redact
+from .listeners import Listeners
 from .redact import readable_query as _readable_query
 
 #: Headers that ``requests`` adds by itself; left out of the curl / Python renderings.
@@ -160,7 +160,7 @@ class Transcript:
 
     def __init__(self):
         self.exchanges: list[Exchange] = []
-        self._listeners: list = []
+        self._listeners = Listeners()
         #: The app's settings the exports make variables of (issuer, api_base_url, api_key,
         #: api_secret, subscription_id); the client fills it in.
         self.context: dict = {}
@@ -172,24 +172,15 @@ class Transcript:
 
     def notify(self, exchange: Exchange | None = None) -> None:
         """Tell the listeners: of a new exchange, or (None) that what the last one meant changed."""
-        for listener in list(self._listeners):
-            callback = listener()
-            if callback is None:
-                self._listeners.remove(listener)
-                continue
-            try:
-                callback(exchange)
-            except Exception:  # a view that fails to update must not fail the request
-                pass
+        self._listeners(exchange)
 
     def subscribe(self, callback) -> None:
         """Call ``callback(exchange)`` after each exchange is recorded (a live view of the log).
         Held weakly: a listener that is gone is dropped."""
-        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda: callback)
-        self._listeners.append(ref)
+        self._listeners.add(callback)
 
     def unsubscribe(self, callback) -> None:
-        self._listeners = [ref for ref in self._listeners if ref() not in (None, callback)]
+        self._listeners.remove(callback)
 
     @property
     def last(self) -> Exchange | None:
