@@ -12,6 +12,9 @@ a screenshot of every named step.
 The tests skip only when Chromium is missing, and fail instead when
 ``FORTELLIS_REQUIRE_BROWSER=1`` (CI).
 
+With pytest-rerunfailures installed, a test here runs a second time for one failure only:
+``RunAllNeverReachedTheKernel`` (JupyterLab queued a Run All and sent the kernel nothing).
+
 In parallel runs the servers are per worker, so the browser tests should share one:
 with ``--dist loadgroup`` every test here is in the xdist group "browser" (set below);
 with ``--dist loadfile`` (what ``./dev.sh test`` runs) each module is one unit, so keep the
@@ -53,9 +56,14 @@ def pytest_collection_modifyitems(config, items):
     So on a loadgroup worker the suffix is set here the way pytest 9.2 reads it; should
     xdist add its own as well, the group is still the part after the last "@"."""
     mine = [item for item in items if HERE in Path(item.path).parents]
+    rerun = config.pluginmanager.hasplugin("rerunfailures")
     for item in mine:
         if not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group("browser"))
+        if rerun and not any(item.iter_markers("flaky")):
+            # Once more, and only when JupyterLab queued a Run All it never sent to the
+            # kernel (see RunAllNeverReachedTheKernel); any other failure fails.
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["^RunAllNeverReachedTheKernel: "]))
     if not getattr(config.option, "loadgroup", False):
         return
     try:

@@ -46,6 +46,10 @@ APPS = ("lab", "notebook7")
 #: every wait returns as soon as its condition holds.
 TIMEOUT_MS = 60_000
 
+#: Any cell that starts makes the kernel report "busy" at once, so a Run All after which
+#: the kernel has heard nothing for this long never reached it.
+RUN_ALL_STALL_S = 20
+
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -403,6 +407,13 @@ class NotebookFailed(AssertionError):
     """Run All stopped at a cell that raised; the message quotes what the page shows."""
 
 
+class RunAllNeverReachedTheKernel(TimeoutError):
+    """JupyterLab queued the cells of a Run All but sent none of them to the kernel: the
+    kernel's last activity is what it was before the click. This is the front end's, not
+    the notebook's: code that hangs keeps the kernel busy, and a cell that ran at all
+    moved its last activity. ``conftest.py`` runs a test that meets this once more."""
+
+
 class NotebookPage:
     """One notebook open in a browser page, with what a person does to it.
 
@@ -414,6 +425,7 @@ class NotebookPage:
         self.server = server
         self.rel = server._relative(path)
         self.file = server.path(self.rel)
+        self._activity_before_run_all: str | None = None
 
     # ---- where things are
 
@@ -433,21 +445,30 @@ class NotebookPage:
 
     # ---- kernel
 
+    def kernel(self) -> dict | None:
+        """The server's view of this notebook's kernel (``execution_state``, ``connections``,
+        ``last_activity``), or None while it has none."""
+        for session in self.server.api("api/sessions"):
+            if session.get("path") == self.rel and session.get("kernel"):
+                return session["kernel"]
+        return None
+
     def wait_for_kernel_idle(self, timeout: float = TIMEOUT_MS) -> None:
-        """Until the page shows "Kernel status: Idle" and the server agrees the kernel is idle
-        (the page's indicator alone can say idle before the kernel is connected)."""
+        """Until the page shows "Kernel status: Idle" and the server agrees: the kernel is idle
+        and the page's websocket to it is open (the page's indicator alone can say idle before
+        the kernel is connected, and what is run then may never reach the kernel)."""
         self.page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status=idle]") \
             .wait_for(timeout=timeout)
         deadline = time.monotonic() + timeout / 1000
-        state = None
+        kernel = None
         while time.monotonic() < deadline:
-            for session in self.server.api("api/sessions"):
-                if session.get("path") == self.rel and session.get("kernel"):
-                    state = session["kernel"].get("execution_state")
-            if state == "idle":
+            kernel = self.kernel()
+            if kernel and kernel.get("execution_state") == "idle" and kernel.get("connections", 1) >= 1:
                 return
             time.sleep(0.1)
-        raise TimeoutError(f"The kernel of {self.rel} is {state or 'not started'} after {timeout / 1000:.0f} s")
+        state = "not started" if kernel is None else (
+            f"{kernel.get('execution_state')} with {kernel.get('connections')} connection(s)")
+        raise TimeoutError(f"The kernel of {self.rel} is {state} after {timeout / 1000:.0f} s")
 
     def focus(self) -> None:
         """Click the first cell's prompt, as a person does before a shortcut: the notebook,
@@ -503,6 +524,7 @@ class NotebookPage:
         """Click Run All and return while the cells run (two notebooks can run side by side);
         :meth:`wait_run_all` waits for the end."""
         self.wait_for_kernel_idle(timeout)
+        self._activity_before_run_all = (self.kernel() or {}).get("last_activity")
         if via == "menu":
             self.menu("Run", "Run All Cells")
         elif via == "palette":
@@ -514,7 +536,21 @@ class NotebookPage:
         """Until the Run All that :meth:`start_run_all` started is done (see :meth:`run_all`)."""
         # Run All marks every code cell [*] as it queues them, before the click returns,
         # so an old "[1]:" cannot be mistaken for this run's.
-        self.page.wait_for_function(_RUN_FINISHED_JS, timeout=timeout)
+        deadline = time.monotonic() + timeout / 1000
+        stall_check = time.monotonic() + RUN_ALL_STALL_S
+        while not self.page.evaluate(_RUN_FINISHED_JS):
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"Run All in {self.rel} did not finish within {timeout / 1000:.0f} s")
+            if stall_check is not None and now > stall_check:
+                stall_check = None
+                kernel = self.kernel() or {}
+                if kernel.get("last_activity") == self._activity_before_run_all:
+                    raise RunAllNeverReachedTheKernel(
+                        f"Run All in {self.rel}: after {RUN_ALL_STALL_S} s the page shows its cells "
+                        f"queued while the kernel ({kernel.get('execution_state')}, "
+                        f"{kernel.get('connections')} connection(s)) has had no message since the click")
+            time.sleep(0.2)
         self.wait_for_kernel_idle(timeout)
         if allow_errors:
             return
@@ -602,11 +638,20 @@ class NotebookPage:
         else:
             raise ValueError(f"via must be 'keyboard' or 'menu', not {via!r}")
         deadline = time.monotonic() + timeout / 1000
-        while time.monotonic() < deadline:
+        saved = None
+        while saved is None and time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
                 if self.file.stat().st_mtime_ns != before:
-                    return nbformat.read(self.file, as_version=4)
-            time.sleep(0.1)
+                    saved = nbformat.read(self.file, as_version=4)
+            if saved is None:
+                time.sleep(0.1)
+        # The server writes the file in place and keeps the old one as ".~name" until the
+        # write is through; the save is over when that copy is gone.
+        backup = self.file.with_name(".~" + self.file.name)
+        while saved is not None and backup.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if saved is not None and not backup.exists():
+            return saved
         raise TimeoutError(f"{self.rel} was not written within {timeout / 1000:.0f} s of saving "
                            "(in Notebook 7, Save is disabled while nothing has changed)")
 

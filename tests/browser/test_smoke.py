@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .jupyter import iter_widget_states, open_notebook, snap
+from .jupyter import RunAllNeverReachedTheKernel, iter_widget_states, open_notebook, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -106,3 +106,21 @@ def test_the_browser_benchmark_runs_once(jupyter_lab, browser):
 
     result = browser_exchange.measure(repetitions=1, server=jupyter_lab, browser=browser)
     assert result["repetitions"] == 1 and 0 < result["median_ms"] < 60_000
+
+
+def test_a_run_all_that_never_reaches_the_kernel_is_told_apart(jupyter_lab, page, workdir):
+    """The harness names the one front-end failure it runs a test again for: the page queues
+    the cells of a Run All and the kernel hears nothing. Made here by having the page's
+    websockets drop what they send, from just before the click."""
+    path = jupyter_lab.write_notebook(f"{workdir}/quiet.ipynb", ["1 + 1"])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.wait_for_kernel_idle()
+    page.evaluate("""() => {
+      window.fnbDropped = 0;
+      WebSocket.prototype.send = function () { window.fnbDropped += 1; };
+    }""")
+    with pytest.raises(RunAllNeverReachedTheKernel, match="no message since the click"):
+        nb.run_all()
+    snap(page, "queued, never sent")
+    assert page.evaluate("window.fnbDropped") >= 1, "the click sent nothing to drop"
+    assert nb.kernel()["execution_state"] == "idle"
