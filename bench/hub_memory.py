@@ -22,16 +22,13 @@ a fixed cost, printed apart. Linux only (``/proc``).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from common import REPO  # and the repository on sys.path
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -80,10 +77,10 @@ def snapshot(hub, name: str) -> dict:
     server = hub.server_pids(name)[0]
     kernels = [pid for pid in children(server) if "ipykernel" in command(pid)]
     sandboxes = []
-    for info in hub.home(name).glob("*/**/server.json"):
+    for info in hub.sandbox_files(name):
         running = running_sandbox(info.parent)
         if running is not None:
-            sandboxes.append(json.loads(info.read_text())["pid"])
+            sandboxes.append(running.pid)
     parts = {"server": [usage(server)], "kernels": [usage(pid) for pid in kernels],
              "sandbox": [usage(pid) for pid in sandboxes if pid not in kernels]}
     total = {key: sum(u[key] for group in parts.values() for u in group) for key in ("rss", "pss")}

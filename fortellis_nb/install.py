@@ -241,8 +241,6 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=Non
                dotenv: str | os.PathLike | bool | None = None) -> int:
     """Run every check, print one line each, return the exit status. ``env`` replaces
     ``os.environ`` and ``dotenv`` names the ``.env`` file (as in ``load_config``)."""
-    from .oauth.config import ConfigurationError, load_config
-
     report = Report(out)
     started = time.monotonic()
     env = os.environ if env is None else env
@@ -253,13 +251,19 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=Non
     report.item(path is not None, "JupyterLab widget extension",
                 str(path) if path else f"{WIDGET_EXTENSION} not found; pip install jupyterlab_widgets")
 
+    try:  # the protocol layer needs the packages above: a missing one has its FAIL line
+        from .oauth.config import load_config
+        from .oauth.errors import ConfigurationError, NoIssuerError
+    except ImportError as exc:
+        report.item(False, "settings", f"not read: {exc}")
+        return _finish(report, started)
     try:
         config = load_config(env=env, dotenv=dotenv)
-    except ConfigurationError as exc:
-        if "No issuer is set" not in str(exc):  # settings that name a server but are incomplete
-            report.item(False, "settings", str(exc).replace("\n", " "))
-            return _finish(report, started)
+    except NoIssuerError:
         config = None
+    except ConfigurationError as exc:  # settings that name a server but are incomplete
+        report.item(False, "settings", str(exc).replace("\n", " "))
+        return _finish(report, started)
     if config is not None:
         report.item(True, "settings", f"issuer {config.issuer} ({config.sources['issuer']}): "
                     "the check tests that server and app, not a sandbox of its own")

@@ -165,6 +165,9 @@ class PendingStates:
         read (a widget, or a cell's own ``parse_redirect``). Held weakly, as the transcript's."""
         self._listeners.add(callback)
 
+    def unsubscribe(self, callback) -> None:
+        self._listeners.remove(callback)
+
     def add(self, request: AuthorizationRequest) -> None:
         with self._lock:
             self._pending[request.state] = request
@@ -196,14 +199,14 @@ class PendingStates:
                 raise errors.MissingStateError(
                     "The redirect URL has no `state`, but the authorization request sent one.")
             request = self._pending.pop(state, None)
+            reused = request is None and state in self._used
             if request is not None:
                 self._used.add(state)
         if request is not None:
             self._listeners(state)
             return request
-        with self._lock:
-            if state in self._used:
-                raise errors.StateReusedError(
-                    f"The state {state!r} was already used by an earlier redirect, which brought another code.")
-            raise errors.StateMismatchError(
-                f"The state {state!r} does not match any authorization request made by this client.")
+        if reused:
+            raise errors.StateReusedError(
+                f"The state {state!r} was already used by an earlier redirect, which brought another code.")
+        raise errors.StateMismatchError(
+            f"The state {state!r} does not match any authorization request made by this client.")

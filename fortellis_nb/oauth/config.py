@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 
-from .errors import ConfigurationError, RedirectURIWarning, SandboxNotAvailableError
+from .errors import ConfigurationError, NoIssuerError, RedirectURIWarning, SandboxNotAvailableError
 from .redact import HIDDEN, hide
 
 ENV_VARS = {
@@ -306,7 +306,7 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
     if "issuer" not in values:
         if sandbox is None or sandbox is False:
             where = f" or in {str(dotenv_path)!r}" if dotenv_path is not None else ""
-            raise ConfigurationError(
+            raise NoIssuerError(
                 f"No issuer is set: no issuer=... argument, no {ENV_VARS['issuer']} in the environment{where}.",
                 hint=f"For your Fortellis app, set {ENV_VARS['issuer']}, {ENV_VARS['api_key']}, "
                      f"{ENV_VARS['api_secret']} and {ENV_VARS['redirect_uri']} (in the environment or in .env). "

@@ -70,6 +70,10 @@ class ConfigurationError(FortellisError, ValueError):
     default_error = "configuration_error"
 
 
+class NoIssuerError(ConfigurationError):
+    """No setting names an issuer (no argument, no FORTELLIS_ISSUER, nothing in .env)."""
+
+
 class SandboxNotAvailableError(ConfigurationError):
     """No setting points at a server and the local sandbox could not be started."""
 

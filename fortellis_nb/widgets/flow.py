@@ -147,6 +147,10 @@ class Flow(HasTraits):
         # the state the authorize link shows: the link then offers a fresh one.
         client.states.subscribe(self._on_state_used)
 
+    def _unlisten(self, client: FortellisClient) -> None:
+        client.transcript.unsubscribe(self._on_exchange)
+        client.states.unsubscribe(self._on_state_used)
+
     def _on_state_used(self, state: str) -> None:
         if self.request is not None and self.request.state == state:
             self.request_used()
@@ -179,7 +183,7 @@ class Flow(HasTraits):
     def use_client(self, client: FortellisClient) -> None:
         """Start over with another client (another server or app)."""
         self.api_response = self.previous_tokens = self.tokens = self.redirect = self.request = None
-        self.client.transcript.unsubscribe(self._on_exchange)
+        self._unlisten(self.client)
         self.client = client
         self._listen(client)
         self.settings_changed()

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fortellis_nb.sandbox import stop_sandbox
+from fortellis_nb.sandbox.server import SERVER_FILE
 
-from .jupyter import TIMEOUT_MS, JupyterServer, free_port
+from .jupyter import TIMEOUT_MS, JupyterServer, call_json_api, free_port, log_tail
 
 #: configurable-http-proxy, the proxy JupyterHub starts by default, as `npm install` gives it.
 CHP_PACKAGE = "configurable-http-proxy@5.3.0"
@@ -169,26 +170,22 @@ class Hub:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        for info in self.homes.glob("*/**/server.json"):  # each sandbox, wherever platformdirs put it
+        for info in self.sandbox_files():
             with contextlib.suppress(Exception):
                 stop_sandbox(info.parent)
 
+    def sandbox_files(self, name: str | None = None) -> list[Path]:
+        """The ``server.json`` of each sandbox the participant ``name`` (default: anyone)
+        started, wherever platformdirs put it in their home."""
+        return sorted((self.home(name) if name else self.homes).glob(f"*/**/{SERVER_FILE}"))
+
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     # ---- the hub's REST API
 
     def api(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 10):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.url}/hub/api/{path.lstrip('/')}", data=data, method=method,
-                                         headers={"Authorization": f"token {self.service_token}",
-                                                  "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
+        return call_json_api(f"{self.url}/hub/api/{path.lstrip('/')}", self.service_token, method, body, timeout)
 
     def spawn(self, *names: str, timeout: float = 120) -> None:
         """Create the users and start their servers side by side, as a room logging in does;
@@ -276,7 +273,7 @@ class HubUserServer(JupyterServer):
 
     def sandbox_info(self) -> dict:
         """The participant's sandbox, as its ``server.json`` says (wherever platformdirs put it)."""
-        found = sorted(self.base_dir.glob("*/**/server.json"))
+        found = self.hub.sandbox_files(self.name)
         if not found:
             raise FileNotFoundError(f"{self.name} has no sandbox running")
         return json.loads(found[0].read_text())

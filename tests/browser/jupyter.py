@@ -173,14 +173,7 @@ class JupyterServer:
 
     def api(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 10):
         """Call the server's REST API (``api("api/sessions")``); returns the decoded JSON."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.base_url}/{path.lstrip('/')}", data=data, method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
+        return call_json_api(f"{self.base_url}/{path.lstrip('/')}", self.token, method, body, timeout)
 
     # ---- files in the root
 
@@ -360,10 +353,7 @@ class JupyterServer:
                 process.wait()
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
 
 # --------------------------------------------------------------------------- screenshots
@@ -383,6 +373,25 @@ def record_screenshots(page, folder: Path) -> None:
     """Send ``snap()`` screenshots of ``page`` (and of tabs opened from it) to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     _SHOTS[page.context] = _Shots(folder)
+
+
+def call_json_api(url: str, token: str, method: str = "GET", body: dict | None = None, timeout: float = 10):
+    """A Jupyter-style REST call (``Authorization: token ...``, JSON both ways); the decoded
+    answer, or None for an empty one."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a server's log, for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def snap(page, step: str, *, full_page: bool = False) -> Path | None:
@@ -637,21 +646,15 @@ class NotebookPage:
             self.menu("File", "Save Notebook")
         else:
             raise ValueError(f"via must be 'keyboard' or 'menu', not {via!r}")
-        deadline = time.monotonic() + timeout / 1000
-        saved = None
-        while saved is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
-                if self.file.stat().st_mtime_ns != before:
-                    saved = nbformat.read(self.file, as_version=4)
-            if saved is None:
-                time.sleep(0.1)
         # The server writes the file in place and keeps the old one as ".~name" until the
-        # write is through; the save is over when that copy is gone.
+        # write is through: the save is over once the file has changed and that copy is gone.
         backup = self.file.with_name(".~" + self.file.name)
-        while saved is not None and backup.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if saved is not None and not backup.exists():
-            return saved
+        deadline = time.monotonic() + timeout / 1000
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
+                if self.file.stat().st_mtime_ns != before and not backup.exists():
+                    return nbformat.read(self.file, as_version=4)
+            time.sleep(0.1)
         raise TimeoutError(f"{self.rel} was not written within {timeout / 1000:.0f} s of saving "
                            "(in Notebook 7, Save is disabled while nothing has changed)")
 

@@ -36,6 +36,21 @@ def test_a_failing_item_is_marked_and_the_exit_status_is_1(tmp_path):
     assert lines[-1].startswith(f"{failed} failed")
 
 
+def test_without_requests_the_check_still_prints_its_lines(tmp_path):
+    """The check runs before the protocol layer can be imported: a missing package gets its
+    FAIL line, and so do the settings it could not read, not a traceback."""
+    script = ("import sys; sys.modules['requests'] = None\n"
+              "from fortellis_nb.install import run_checks\n"
+              "raise SystemExit(run_checks(env={}, dotenv=False))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert any(line.startswith("FAIL  package requests: ") and "pip install requests" in line for line in lines)
+    assert any(line.startswith("FAIL  settings: not read: ") for line in lines)
+    assert lines[-1].startswith(f"{sum(line.startswith('FAIL  ') for line in lines)} failed")
+
+
 def _room_env(tmp_path, **changes) -> Path:
     """A sandbox standing for a room's, and a .env naming it and its demo app, as a
     participant writes one (docs/workshop.md, instructor mode)."""

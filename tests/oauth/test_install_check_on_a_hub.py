@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 
 from fortellis_nb.install import run_checks
+from tests.browser.hub import PROXY_OFF
 from tests.browser.jupyter import JupyterServer
 
 PREFIX = "/user/learner/"
-PROXY_OFF = "--ServerApp.jpserver_extensions=jupyter_server_proxy=False"
 
 
 @pytest.fixture(scope="module")
