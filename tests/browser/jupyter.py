@@ -417,8 +417,9 @@ class NotebookFailed(AssertionError):
 
 
 class RunAllNeverReachedTheKernel(TimeoutError):
-    """JupyterLab queued the cells of a Run All but sent none of them to the kernel: the
-    kernel's last activity is what it was before the click. This is the front end's, not
+    """JupyterLab took a Run All (queued its cells, or marked them and dropped them back to
+    "[ ]") but sent none of them to the kernel: the kernel's last activity is what it was
+    before the click. This is the front end's, not
     the notebook's: code that hangs keeps the kernel busy, and a cell that ran at all
     moved its last activity. ``conftest.py`` runs a test that meets this once more."""
 
@@ -544,21 +545,26 @@ class NotebookPage:
     def wait_run_all(self, *, allow_errors: bool = False, timeout: float = TIMEOUT_MS) -> None:
         """Until the Run All that :meth:`start_run_all` started is done (see :meth:`run_all`)."""
         # Run All marks every code cell [*] as it queues them, before the click returns,
-        # so an old "[1]:" cannot be mistaken for this run's.
+        # so an old "[1]:" cannot be mistaken for this run's. And a Run All with code to run
+        # is not over before the kernel has heard of it: JupyterLab can also drop the cells
+        # back to "[ ]" at once, having sent nothing.
         deadline = time.monotonic() + timeout / 1000
-        stall_check = time.monotonic() + RUN_ALL_STALL_S
-        while not self.page.evaluate(_RUN_FINISHED_JS):
+        stall_at = time.monotonic() + RUN_ALL_STALL_S
+        heard = not self.page.evaluate(_CODE_TO_RUN_JS)
+        while True:
+            finished = self.page.evaluate(_RUN_FINISHED_JS)
+            kernel = None if heard else (self.kernel() or {})
+            heard = heard or kernel.get("last_activity") != self._activity_before_run_all
+            if finished and heard:
+                break
             now = time.monotonic()
+            if not heard and now > stall_at:
+                raise RunAllNeverReachedTheKernel(
+                    f"Run All in {self.rel}: after {RUN_ALL_STALL_S} s the page shows its cells "
+                    f"{'not run' if finished else 'queued'} while the kernel ({kernel.get('execution_state')}, "
+                    f"{kernel.get('connections')} connection(s)) has had no message since the click")
             if now > deadline:
                 raise TimeoutError(f"Run All in {self.rel} did not finish within {timeout / 1000:.0f} s")
-            if stall_check is not None and now > stall_check:
-                stall_check = None
-                kernel = self.kernel() or {}
-                if kernel.get("last_activity") == self._activity_before_run_all:
-                    raise RunAllNeverReachedTheKernel(
-                        f"Run All in {self.rel}: after {RUN_ALL_STALL_S} s the page shows its cells "
-                        f"queued while the kernel ({kernel.get('execution_state')}, "
-                        f"{kernel.get('connections')} connection(s)) has had no message since the click")
             time.sleep(0.2)
         self.wait_for_kernel_idle(timeout)
         if allow_errors:
@@ -674,6 +680,12 @@ _RUN_FINISHED_JS = """() => {
   if (!panel) return false;
   const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
   return prompts.length > 0 && !prompts.some(p => p.textContent.includes('*'));
+}"""
+
+# Whether the notebook has a code cell with source (a Run All of it sends the kernel something).
+_CODE_TO_RUN_JS = """() => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.offsetParent !== null);
+  return !!panel && [...panel.querySelectorAll('.jp-CodeCell .cm-content')].some(c => c.textContent.trim());
 }"""
 
 # Code cells with source that have no execution count once Run All is done: Run All
