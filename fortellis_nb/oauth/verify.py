@@ -352,10 +352,6 @@ class JWKS:
             raise errors.UnknownKeyError(
                 f"The {kind}'s `kid` {kid!r} names no key in {where} (it has {self._listing()}).")
 
-    def key_for(self, header: dict):
-        """The public key that should have signed a token with this header (the first, if several)."""
-        return self.keys_for(header)[0]
-
 
 def usable_for_rs256(jwk: dict) -> bool:
     """An RSA key for signatures (``use`` sig or absent, ``key_ops`` allowing verify) with
