@@ -13,7 +13,7 @@ import json
 import ipywidgets as widgets
 
 from ..oauth.api import GATEWAY_HINTS
-from ..oauth.checks import verification_checklist
+from ..oauth.checks import FORMAT, RuleResult, verification_checklist
 from ..oauth.redact import shorten
 from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
 from .base import StepWidget, html
@@ -22,7 +22,6 @@ from .errors import prose
 from .style import JWT_COLOURS
 
 KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
-CHECK_ORDER = ("format", "signature and kid", "claim types", "iss", "aud", "exp", "nbf", "iat", "nonce", "at_hash")
 MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span class="fnb-fail">&#10008; fail</span>',
          "n/a": '<span class="fnb-na">&#8211; n/a</span>'}
 
@@ -63,6 +62,36 @@ def claims_html(header: dict, claims: dict, now: float) -> str:
             + "".join(rows) + "</table>")
 
 
+def checklist_html(checks: dict[str, list[RuleResult]]) -> str:
+    """A row per rule, a column per token (KINDS order), and the verdict above."""
+    kinds = [(kind, title) for kind, title in KINDS if kind in checks]
+    header = "".join(f"<th>{title}</th>" for _, title in kinds)
+    rows = "".join(f"<tr><td><code>{_html.escape(name)}</code></td>"
+                   + "".join(_checklist_cell(checks[kind], name) for kind, _ in kinds) + "</tr>"
+                   for name in _rule_names(checks))
+    failed = sum(1 for results in checks.values() for result in results if result.passed is False)
+    verdict = ('<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
+               f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
+               "trust these tokens</span>")
+    return (f"<div><strong>Verification</strong> {verdict}</div>"
+            f'<table class="fnb-table"><tr><th>check</th>{header}</tr>{rows}</table>')
+
+
+def _rule_names(checks: dict[str, list[RuleResult]]) -> list[str]:
+    """Each rule's name once, in the order the rules apply (an access token's rules are the
+    first of an ID token's); the row of a token that could not be read comes first."""
+    names = dict.fromkeys(result.name for results in checks.values() for result in results)
+    return sorted(names, key=lambda name: name != FORMAT)
+
+
+def _checklist_cell(results: list[RuleResult], name: str) -> str:
+    """The mark and explanation of rule ``name`` for one token; n/a when it has no such rule."""
+    found = next((result for result in results if result.name == name), None)
+    if found is None:
+        return f"<td>{MARKS['n/a']}</td>"
+    return f"<td>{MARKS[found.mark]} <span class='fnb-muted'>{prose(found.detail)}</span></td>"
+
+
 class TokenInspector(StepWidget):
     """Access, ID and refresh token in tabs, a verification checklist, and a countdown to expiry."""
 
@@ -74,7 +103,7 @@ class TokenInspector(StepWidget):
         self.summary = html("fnb-token-summary")
         self.countdown = html("fnb-expiry")
         self.checklist = html("fnb-checklist")
-        self.checks: dict[str, list] = {}
+        self.checks: dict[str, list[RuleResult]] = {}
         self.jwt = {kind: html("fnb-jwt") for kind in ("access", "id")}
         self.claims = {kind: html("fnb-claims") for kind in ("access", "id")}
         self.refresh_token_html = html("fnb-refresh-token")
@@ -167,7 +196,8 @@ class TokenInspector(StepWidget):
         redirect = self.flow.redirect
         return redirect.request.nonce if redirect is not None and redirect.request is not None else None
 
-    def _render_checklist(self) -> None:
+    def _checklists(self) -> dict[str, list[RuleResult]]:
+        """Each token's verification checklist (the same rules :meth:`FortellisClient.verify` applies)."""
         tokens = self.flow.tokens
         client, now = self.client, self.flow.now()
         checks = {}
@@ -184,25 +214,11 @@ class TokenInspector(StepWidget):
                     fortellis_issuer=client.fortellis_issuer)
         except Exception as error:  # e.g. the key set could not be fetched
             self.error.show(error, "Checking the tokens")
-        self.checks = checks
-        names = [n for n in CHECK_ORDER if any(c.name == n for rows in checks.values() for c in rows)]
-        header = "".join(f"<th>{title}</th>" for kind, title in KINDS if kind in checks)
-        rows = []
-        for name in names:
-            cells = []
-            for kind, _ in KINDS:
-                if kind not in checks:
-                    continue
-                found = next((c for c in checks[kind] if c.name == name), None)
-                cells.append("<td>" + (f"{MARKS[found.mark]} <span class='fnb-muted'>{prose(found.detail)}"
-                                       "</span>" if found else MARKS["n/a"]) + "</td>")
-            rows.append(f"<tr><td><code>{_html.escape(name)}</code></td>{''.join(cells)}</tr>")
-        failed = sum(1 for rows_ in checks.values() for c in rows_ if c.passed is False)
-        verdict = ('<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
-                   f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
-                   "trust these tokens</span>")
-        self._set(self.checklist, f"<div><strong>Verification</strong> {verdict}</div>"
-                                  f'<table class="fnb-table"><tr><th>check</th>{header}</tr>{"".join(rows)}</table>')
+        return checks
+
+    def _render_checklist(self) -> None:
+        self.checks = self._checklists()
+        self._set(self.checklist, checklist_html(self.checks))
 
     def _render_raw(self) -> None:
         tokens = self.flow.tokens
