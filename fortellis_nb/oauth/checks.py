@@ -103,25 +103,29 @@ def _time(value) -> str:
     return f"{value} ({format_timestamp(value)})" if isinstance(value, (int, float)) else str(value)
 
 
+def _change(what: str, before, after, show=str) -> Change:
+    return Change(what, show(before), show(after), before != after)
+
+
+def _claim_changes(label: str, before: dict, after: dict) -> list[Change]:
+    """A token's ``jti``, ``iat`` and ``exp`` before and after, where either token has them."""
+    return [_change(f"{label} {claim}", before.get(claim, "-"), after.get(claim, "-"), str if claim == "jti" else _time)
+            for claim in ("jti", "iat", "exp") if claim in before or claim in after]
+
+
 def token_changes(old: TokenResponse, new: TokenResponse) -> list[Change]:
     """What changed between two token responses: new ``jti``, ``iat``, ``exp``; the refresh token kept."""
-    def change(what, before, after, show=str):
-        return Change(what, show(before), show(after), before != after)
-
-    rows = [change("access_token", old.access_token, new.access_token, shorten)]
-    pairs = [("access token", _claims_of(old.access_token, old.access_claims),
-              _claims_of(new.access_token, new.access_claims))]
+    rows = [_change("access_token", old.access_token, new.access_token, shorten)]
+    claims = _claim_changes("access token", _claims_of(old.access_token, old.access_claims),
+                            _claims_of(new.access_token, new.access_claims))
     if old.id_token and new.id_token:
-        rows.append(change("id_token", old.id_token, new.id_token, shorten))
-        pairs.append(("ID token", _claims_of(old.id_token, old.id_claims), _claims_of(new.id_token, new.id_claims)))
-    for label, before, after in pairs:
-        for claim in ("jti", "iat", "exp"):
-            if claim in before or claim in after:
-                show = _time if claim != "jti" else str
-                rows.append(change(f"{label} {claim}", before.get(claim, "-"), after.get(claim, "-"), show))
-    rows.append(change("refresh_token", old.refresh_token, new.refresh_token,
-                       lambda value: shorten(value) if value else "-"))
-    rows.append(change("scope", old.scope or "-", new.scope or "-"))
+        rows.append(_change("id_token", old.id_token, new.id_token, shorten))
+        claims += _claim_changes("ID token", _claims_of(old.id_token, old.id_claims),
+                                 _claims_of(new.id_token, new.id_claims))
+    rows += claims
+    rows.append(_change("refresh_token", old.refresh_token, new.refresh_token,
+                        lambda value: shorten(value) if value else "-"))
+    rows.append(_change("scope", old.scope or "-", new.scope or "-"))
     return rows
 
 

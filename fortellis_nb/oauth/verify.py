@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import jwt as pyjwt
 
@@ -148,7 +149,7 @@ class LongNumber:
     def __eq__(self, other) -> bool:
         return isinstance(other, LongNumber) and other.text == self.text
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and never a key
 
 
 def _parse_int(text: str):
@@ -218,8 +219,8 @@ def token_shape(header: dict, claims: dict) -> str:
     return "other"
 
 
-def looks_like_jwt(token: str | None) -> bool:
-    return bool(token) and token.count(".") == 2 and token.startswith("eyJ")
+def looks_like_jwt(token: str | None) -> TypeGuard[str]:
+    return token is not None and token.count(".") == 2 and token.startswith("eyJ")
 
 
 def explain_claims(claims: dict, now: float | None = None) -> list[tuple[str, object, str]]:
@@ -266,11 +267,12 @@ class JWKS:
         if keys is not None:
             self._load(keys)
 
-    def _load(self, document) -> None:
+    def _load(self, document) -> list[dict]:
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise errors.TokenVerificationError("The JWKS is not a JSON object with a `keys` list.",
                                                 error="invalid_jwks")
         self._keys = [k for k in document["keys"] if isinstance(k, dict)]
+        return self._keys
 
     def fetch(self) -> list[dict]:
         if not self.jwks_uri:
@@ -286,15 +288,13 @@ class JWKS:
             # Say which step failed: without the keys no token can be verified.
             raise type(exc)(f"The server's signing keys (JWKS) could not be fetched: {exc.description}",
                             error=exc.error, hint=exc.hint, exchange=exc.exchange) from None
-        self._load(document)
+        keys = self._load(document)
         self.fetches += 1
-        return self._keys
+        return keys
 
     def load(self) -> list[dict]:
         """The keys, fetched on first use."""
-        if self._keys is None:
-            self.fetch()
-        return list(self._keys)
+        return list(self.fetch() if self._keys is None else self._keys)
 
     @property
     def keys(self) -> list[dict]:
@@ -329,32 +329,41 @@ class JWKS:
         with self._lock:
             kid = header.get("kid")
             if kid is None:
-                candidates = self._signing_keys()
-                if len(candidates) == 1:
-                    return [_to_key(candidates[0])]
-                raise errors.UnknownKeyError(
-                    f"The {kind} has no `kid` and the JWKS holds {len(candidates)} RS256 keys: "
-                    "there is no safe way to choose one.",
-                    hint="A server with several keys must name the key in the token header.")
-            for attempt in (1, 2):
-                matching = [jwk for jwk in self.keys if jwk.get("kid") == kid]
-                usable = [jwk for jwk in matching if usable_for_rs256(jwk)]
-                if usable:
-                    return [_to_key(jwk) for jwk in usable]
-                if attempt == 1 and self._may_refetch():
-                    self.fetch()
-                    continue
-                break
-            where = self.jwks_uri or "the JWKS"
-            if matching:
-                jwk = matching[0]
-                raise errors.UnknownKeyError(
-                    f"The key with kid {kid!r} in {where} cannot check the {kind}'s signature: it is "
-                    f"published {key_unfit_because(jwk)}.",
-                    hint="A key published for another use or algorithm must not verify tokens; the server "
-                         "signs with another key, or its key set is misconfigured.")
+                return [_to_key(self._only_key(kind))]
+            usable, published = self._published_under(kid)
+            if not usable and self._may_refetch():
+                self.fetch()
+                usable, published = self._published_under(kid)
+            if not usable:
+                raise self._no_key_error(kid, published, kind)
+            return [_to_key(jwk) for jwk in usable]
+
+    def _only_key(self, kind: str) -> dict:
+        """The key of a token without a kid: the set's single signing key, as there is no other
+        safe choice."""
+        candidates = self._signing_keys()
+        if len(candidates) != 1:
             raise errors.UnknownKeyError(
-                f"The {kind}'s `kid` {kid!r} names no key in {where} (it has {self._listing()}).")
+                f"The {kind} has no `kid` and the JWKS holds {len(candidates)} RS256 keys: "
+                "there is no safe way to choose one.",
+                hint="A server with several keys must name the key in the token header.")
+        return candidates[0]
+
+    def _published_under(self, kid) -> tuple[list[dict], list[dict]]:
+        """The keys published under ``kid`` that can verify RS256, and all those published under it."""
+        published = [jwk for jwk in self.keys if jwk.get("kid") == kid]
+        return [jwk for jwk in published if usable_for_rs256(jwk)], published
+
+    def _no_key_error(self, kid, published: list[dict], kind: str) -> errors.UnknownKeyError:
+        where = self.jwks_uri or "the JWKS"
+        if published:
+            return errors.UnknownKeyError(
+                f"The key with kid {kid!r} in {where} cannot check the {kind}'s signature: it is "
+                f"published {key_unfit_because(published[0])}.",
+                hint="A key published for another use or algorithm must not verify tokens; the server "
+                     "signs with another key, or its key set is misconfigured.")
+        return errors.UnknownKeyError(
+            f"The {kind}'s `kid` {kid!r} names no key in {where} (it has {self._listing()}).")
 
 
 def usable_for_rs256(jwk: dict) -> bool:
