@@ -1,153 +1,58 @@
-"""What to show beside each step: the checks a token passed or failed, the life left in a
+"""What to show beside each step: the rules a token passed or failed, the life left in a
 code, what a refresh changed, and text with its secrets shortened.
 
-:mod:`~fortellis_nb.oauth.verify` stops at the first failed check, which is right for an
-app. A learner wants to see every check at once, so :func:`verification_checklist` runs
-each one separately (the same rules: RS256 pinned by the verifier, key chosen by ``kid``
-from the JWKS, then ``iss``, ``aud``, ``exp``, ``iat``, and for an ID token ``nonce`` and
-``at_hash``) and reports each as passed, failed, or not applicable.
+:mod:`~fortellis_nb.oauth.verify` stops at the first rule a token fails, which is right for
+an app. A learner wants to see every rule at once, so :func:`verification_checklist` applies
+each of the same rules (``verify.TOKEN_RULES``, ``verify.ID_TOKEN_RULES``) and reports each
+as passed, failed, or not applicable, with the explanation the rule gives.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-import jwt as pyjwt
-
 from . import errors
 from .tokens import CODE_LIFETIME, TokenResponse
 from . import redact as redact_module
 from .redact import shorten
-from .verify import (ACCESS_TOKEN_AUDIENCE, ALGORITHM, DEFAULT_LEEWAY, FORTELLIS_ID_TOKEN_AUDIENCE, JWKS,
-                     is_number, at_hash, check_claim_types, decode, expires_in_words,
-                     format_timestamp, humanize_duration, looks_like_jwt, relative_time, shown_value)
+from .verify import (ACCESS_TOKEN_AUDIENCE, DEFAULT_LEEWAY, ID_TOKEN_RULES, JWKS, TOKEN_RULES, RuleResult,
+                     access_token_expected, decode, format_timestamp, humanize_duration, id_token_expected,
+                     looks_like_jwt, read_token)
 
 
 # --- the verification checklist ------------------------------------------------------
 
-@dataclass(frozen=True)
-class Check:
-    """One verification step and its outcome; ``passed`` is None when it does not apply."""
-
-    name: str
-    passed: bool | None
-    detail: str
-
-    @property
-    def mark(self) -> str:
-        return {True: "pass", False: "fail", None: "n/a"}[self.passed]
-
-
-def _audience_ok(aud, expected: str) -> bool:
-    return expected in aud if isinstance(aud, list) else aud == expected
+#: The checklist's only row for a token that cannot be read at all: no rule can be applied.
+FORMAT = "format"
 
 
 def verification_checklist(token: str, *, kind: str = "access", jwks: JWKS, issuer: str,
                            audience: str = ACCESS_TOKEN_AUDIENCE, client_id: str | None = None,
                            nonce: str | None = None, access_token: str | None = None, now: float | None = None,
-                           leeway: float = DEFAULT_LEEWAY, fortellis_issuer: bool = False) -> list[Check]:
-    """Every check of an access token (``kind="access"``) or ID token (``kind="id"``), each on its own.
+                           leeway: float = DEFAULT_LEEWAY, fortellis_issuer: bool = False) -> list[RuleResult]:
+    """Every rule of an access token (``kind="access"``) or ID token (``kind="id"``), each on its own.
 
     The ID token's audience is ``client_id`` (the API Key), or "fortellis" for an ID token of
     Fortellis' 2020-2022 shape from a Fortellis issuer (``fortellis_issuer``, as
     :func:`~fortellis_nb.oauth.verify.verify_id_token`); ``nonce`` is the one sent in the
     authorize URL and ``access_token`` the one issued alongside (for ``at_hash``).
     """
-    now = time.time() if now is None else now
     try:
-        decoded = decode(token)
+        decoded = read_token(token, "ID token" if kind == "id" else "access token")
     except errors.MalformedTokenError as exc:
-        return [Check("format", False, exc.description)]
-    header, claims = decoded.header, decoded.claims
-    checks = [_signature_check(decoded.raw, header, jwks)]
-    try:
-        check_claim_types(claims, "ID token" if kind == "id" else "access token")
-    except errors.InvalidClaimError as exc:
-        checks.append(Check("claim types", False, exc.description))
-
-    iss = claims.get("iss")
-    checks.append(Check("iss", iss == issuer,
-                        f"iss is {shown_value(iss)}" + ("" if iss == issuer else f", expected {issuer!r}")))
-
-    expected_aud = client_id if kind == "id" else audience
-    aud = claims.get("aud")
-    if (kind == "id" and fortellis_issuer and aud == FORTELLIS_ID_TOKEN_AUDIENCE
-            and decoded.shape == "fortellis-2022"):
-        expected_aud = FORTELLIS_ID_TOKEN_AUDIENCE
-    aud_ok = expected_aud is not None and isinstance(aud, (str, list)) and _audience_ok(aud, expected_aud)
-    explained = " (the shape of Fortellis' 2020-2022 ID tokens)" if expected_aud == FORTELLIS_ID_TOKEN_AUDIENCE else ""
-    checks.append(Check("aud", aud_ok, f"aud is {shown_value(aud)}{explained}"
-                        + ("" if aud_ok else f", expected {expected_aud!r}")))
-
-    exp = claims.get("exp")
-    if is_number(exp):
-        skew = f"; within the {leeway:.0f} seconds allowed for clock skew" if now - leeway < exp <= now else ""
-        checks.append(Check("exp", exp > now - leeway,
-                            f"{expires_in_words(exp, now)} ({format_timestamp(exp)}){skew}"))
-    else:
-        checks.append(Check("exp", False, "no exp claim: a token must say when it expires" if exp is None
-                            else "exp is not a number"))
-
-    nbf = claims.get("nbf")
-    if is_number(nbf):
-        ok = nbf <= now + leeway
-        checks.append(Check("nbf", ok, f"valid from {format_timestamp(nbf)} ({relative_time(nbf, now)})"
-                            + ("" if ok else ": not valid yet")))
-
-    iat = claims.get("iat")
-    if is_number(iat):
-        ok = iat <= now + leeway
-        checks.append(Check("iat", ok, f"issued {relative_time(iat, now)}" + ("" if ok else ": a clock is wrong")))
-    else:
-        checks.append(Check("iat", False, "no iat claim" if iat is None else "iat is not a number"))
-
+        return [RuleResult.failed(FORMAT, exc)]
     if kind == "id":
-        got = claims.get("nonce")
-        if nonce is None:
-            checks.append(Check("nonce", None, "no nonce to compare with (none was sent, or this came from a refresh)"))
-        elif got is None:
-            checks.append(Check("nonce", False, "the ID token has no nonce, but the authorize URL sent one"))
-        else:
-            same = hmac.compare_digest(str(got).encode(), nonce.encode())
-            checks.append(Check("nonce", same, "the nonce sent in the authorize URL came back" if same
-                                else f"nonce {shown_value(got)} is not the one sent ({nonce!r})"))
-        if access_token is None or "at_hash" not in claims:
-            checks.append(Check("at_hash", None, "no at_hash claim" if "at_hash" not in claims
-                                else "no access token to compare with"))
-        else:
-            expected = at_hash(access_token)
-            same = hmac.compare_digest(str(claims["at_hash"]).encode(), expected.encode())
-            checks.append(Check("at_hash", same, "matches the access token issued with it" if same
-                                else f"at_hash is {shown_value(claims['at_hash'])}, the access token hashes to "
-                                     f"{expected!r}"))
-    return checks
-
-
-def _signature_check(raw: str, header: dict, jwks: JWKS) -> Check:
-    name = "signature and kid"
-    alg, kid = header.get("alg"), header.get("kid")
-    if alg != ALGORITHM:
-        return Check(name, False, f"alg is {shown_value(alg)}; only {ALGORITHM} is accepted")
-    try:
-        keys = jwks.keys_for(header)
-    except errors.FortellisError as exc:
-        return Check(name, False, exc.description)
-    for key in keys:
-        try:
-            pyjwt.decode(raw, key, algorithms=[ALGORITHM],
-                         options={"verify_signature": True, "verify_exp": False, "verify_iat": False,
-                                  "verify_nbf": False, "verify_aud": False, "verify_iss": False})
-        except pyjwt.InvalidSignatureError:
-            continue
-        except pyjwt.PyJWTError as exc:
-            return Check(name, False, str(exc))
-        return Check(name, True, f"{ALGORITHM} signature verifies with the published key kid {kid!r}")
-    return Check(name, False, f"the {ALGORITHM} signature does not verify with the key kid {kid!r}"
-                 + (f" (nor with the {len(keys) - 1} other keys published under that kid)" if len(keys) > 1 else ""))
+        rules = ID_TOKEN_RULES
+        expected = id_token_expected(decoded, jwks=jwks, issuer=issuer, client_id=client_id, nonce=nonce,
+                                     access_token=access_token, now=now, leeway=leeway,
+                                     fortellis_issuer=fortellis_issuer)
+    else:
+        rules = TOKEN_RULES
+        expected = access_token_expected(jwks=jwks, issuer=issuer, audience=audience, now=now, leeway=leeway)
+    return [rule(decoded, expected) for rule in rules]
 
 
 # --- the code's 60 seconds ------------------------------------------------------------
@@ -198,25 +103,29 @@ def _time(value) -> str:
     return f"{value} ({format_timestamp(value)})" if isinstance(value, (int, float)) else str(value)
 
 
+def _change(what: str, before, after, show=str) -> Change:
+    return Change(what, show(before), show(after), before != after)
+
+
+def _claim_changes(label: str, before: dict, after: dict) -> list[Change]:
+    """A token's ``jti``, ``iat`` and ``exp`` before and after, where either token has them."""
+    return [_change(f"{label} {claim}", before.get(claim, "-"), after.get(claim, "-"), str if claim == "jti" else _time)
+            for claim in ("jti", "iat", "exp") if claim in before or claim in after]
+
+
 def token_changes(old: TokenResponse, new: TokenResponse) -> list[Change]:
     """What changed between two token responses: new ``jti``, ``iat``, ``exp``; the refresh token kept."""
-    def change(what, before, after, show=str):
-        return Change(what, show(before), show(after), before != after)
-
-    rows = [change("access_token", old.access_token, new.access_token, shorten)]
-    pairs = [("access token", _claims_of(old.access_token, old.access_claims),
-              _claims_of(new.access_token, new.access_claims))]
+    rows = [_change("access_token", old.access_token, new.access_token, shorten)]
+    claims = _claim_changes("access token", _claims_of(old.access_token, old.access_claims),
+                            _claims_of(new.access_token, new.access_claims))
     if old.id_token and new.id_token:
-        rows.append(change("id_token", old.id_token, new.id_token, shorten))
-        pairs.append(("ID token", _claims_of(old.id_token, old.id_claims), _claims_of(new.id_token, new.id_claims)))
-    for label, before, after in pairs:
-        for claim in ("jti", "iat", "exp"):
-            if claim in before or claim in after:
-                show = _time if claim != "jti" else str
-                rows.append(change(f"{label} {claim}", before.get(claim, "-"), after.get(claim, "-"), show))
-    rows.append(change("refresh_token", old.refresh_token, new.refresh_token,
-                       lambda value: shorten(value) if value else "-"))
-    rows.append(change("scope", old.scope or "-", new.scope or "-"))
+        rows.append(_change("id_token", old.id_token, new.id_token, shorten))
+        claims += _claim_changes("ID token", _claims_of(old.id_token, old.id_claims),
+                                 _claims_of(new.id_token, new.id_claims))
+    rows += claims
+    rows.append(_change("refresh_token", old.refresh_token, new.refresh_token,
+                        lambda value: shorten(value) if value else "-"))
+    rows.append(_change("scope", old.scope or "-", new.scope or "-"))
     return rows
 
 

@@ -13,7 +13,7 @@ import json
 import ipywidgets as widgets
 
 from ..oauth.api import GATEWAY_HINTS
-from ..oauth.checks import verification_checklist
+from ..oauth.checks import FORMAT, RuleResult, verification_checklist
 from ..oauth.redact import shorten
 from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
 from .base import StepWidget, html
@@ -22,7 +22,6 @@ from .errors import prose
 from .style import JWT_COLOURS
 
 KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
-CHECK_ORDER = ("format", "signature and kid", "claim types", "iss", "aud", "exp", "nbf", "iat", "nonce", "at_hash")
 MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span class="fnb-fail">&#10008; fail</span>',
          "n/a": '<span class="fnb-na">&#8211; n/a</span>'}
 
@@ -63,6 +62,91 @@ def claims_html(header: dict, claims: dict, now: float) -> str:
             + "".join(rows) + "</table>")
 
 
+def summary_html(tokens) -> str:
+    """The token response in one line (and that it was revoked, when it was)."""
+    revoked = ""
+    if tokens.revoked:
+        revoked = (f'<div class="fnb-error-box"><span class="fnb-fail">&#10008; Revoked:</span> '
+                   f"{_html.escape(tokens.revoked)}. The checks below are of the tokens as issued; the server "
+                   "now refuses them. Sign in again for new ones.</div>")
+    return (f"{revoked}<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
+            f"<code>{_html.escape(tokens.grant_type or 'token')}</code> grant; scope "
+            f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>")
+
+
+def refresh_token_html(tokens) -> str:
+    """The refresh token (shortened), whether it is new, and what it is for."""
+    if not tokens.refresh_token:
+        return ('<div class="fnb-muted">No refresh token: it is only issued when the '
+                "authorize URL asked for <code>offline_access</code>.</div>")
+    status = {"same": "the same refresh token came back, as Fortellis does for web apps",
+              "rotated": "a new refresh token came back; use it from now on",
+              "not returned": "none came back; the old one stays valid"}.get(
+        tokens.refresh_token_status or "", "issued because the scope had offline_access")
+    return (f"<div><code>{_html.escape(shorten(tokens.refresh_token))}</code> "
+            f"({len(tokens.refresh_token)} characters, shortened): {status}.</div>"
+            '<div class="fnb-muted">Opaque: not a JWT, nothing to decode. Send it to /v1/token with '
+            "grant_type=refresh_token for new tokens without signing in again. Keep it secret.</div>")
+
+
+def access_token_expiry(tokens) -> float | None:
+    """When the access token expires: its ``exp`` claim, else what the token response said."""
+    exp = None
+    if looks_like_jwt(tokens.access_token):
+        try:
+            exp = decode(tokens.access_token).claims.get("exp")
+        except Exception:
+            exp = None
+    return exp if isinstance(exp, (int, float)) else tokens.expires_at
+
+
+def countdown_html(exp: float | None, now: float) -> str:
+    """The access token's life left; once it is over, what the API gateway answers."""
+    if exp is None:
+        return '<div class="fnb-muted">The server did not say when the access token expires.</div>'
+    words = expires_in_words(exp, now)
+    if exp <= now:
+        return (f'<div class="fnb-error-box"><span class="fnb-fail">&#9201; The access token {words}</span> '
+                f"({format_timestamp(exp)}). The API gateway now answers TOKEN-EXPIRED. "
+                f"{_html.escape(GATEWAY_HINTS['TOKEN-EXPIRED'])}</div>")
+    return (f'<div><span class="fnb-pass">&#9201; The access token {words}</span> '
+            f'<span class="fnb-muted">(at {format_timestamp(exp)})</span></div>')
+
+
+def checklist_html(checks: dict[str, list[RuleResult]]) -> str:
+    """A row per rule, a column per token (KINDS order), and the verdict above."""
+    kinds = [(kind, title) for kind, title in KINDS if kind in checks]
+    header = "".join(f"<th>{title}</th>" for _, title in kinds)
+    rows = "".join(f"<tr><td><code>{_html.escape(name)}</code></td>"
+                   + "".join(_checklist_cell(checks[kind], name) for kind, _ in kinds) + "</tr>"
+                   for name in _rule_names(checks))
+    return (f"<div><strong>Verification</strong> {_verdict(checks)}</div>"
+            f'<table class="fnb-table"><tr><th>check</th>{header}</tr>{rows}</table>')
+
+
+def _verdict(checks: dict[str, list[RuleResult]]) -> str:
+    failed = sum(1 for results in checks.values() for result in results if result.passed is False)
+    if not failed:
+        return '<span class="fnb-pass">&#10004; every check passed</span>'
+    return (f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
+            "trust these tokens</span>")
+
+
+def _rule_names(checks: dict[str, list[RuleResult]]) -> list[str]:
+    """Each rule's name once, in the order the rules apply (an access token's rules are the
+    first of an ID token's); the row of a token that could not be read comes first."""
+    names = dict.fromkeys(result.name for results in checks.values() for result in results)
+    return sorted(names, key=lambda name: name != FORMAT)
+
+
+def _checklist_cell(results: list[RuleResult], name: str) -> str:
+    """The mark and explanation of rule ``name`` for one token; n/a when it has no such rule."""
+    found = next((result for result in results if result.name == name), None)
+    if found is None:
+        return f"<td>{MARKS['n/a']}</td>"
+    return f"<td>{MARKS[found.mark]} <span class='fnb-muted'>{prose(found.detail)}</span></td>"
+
+
 class TokenInspector(StepWidget):
     """Access, ID and refresh token in tabs, a verification checklist, and a countdown to expiry."""
 
@@ -74,7 +158,7 @@ class TokenInspector(StepWidget):
         self.summary = html("fnb-token-summary")
         self.countdown = html("fnb-expiry")
         self.checklist = html("fnb-checklist")
-        self.checks: dict[str, list] = {}
+        self.checks: dict[str, list[RuleResult]] = {}
         self.jwt = {kind: html("fnb-jwt") for kind in ("access", "id")}
         self.claims = {kind: html("fnb-claims") for kind in ("access", "id")}
         self.refresh_token_html = html("fnb-refresh-token")
@@ -111,53 +195,40 @@ class TokenInspector(StepWidget):
         tokens = self.flow.tokens
         self.error.clear()
         if tokens is None:
-            self.summary.value = '<div class="fnb-muted">No tokens yet: exchange a code first.</div>'
-            for widget in (self.countdown, self.checklist, self.raw, *self.jwt.values(), *self.claims.values(),
-                           self.refresh_token_html):
-                widget.value = ""
-            self.checks = {}
-            self.request_view.show(None)
+            self._show_nothing()
             return
-        revoked = ""
-        if tokens.revoked:
-            revoked = (f'<div class="fnb-error-box"><span class="fnb-fail">&#10008; Revoked:</span> '
-                       f"{_html.escape(tokens.revoked)}. The checks below are of the tokens as issued; the server "
-                       "now refuses them. Sign in again for new ones.</div>")
-        self._set(self.summary, (
-            f"{revoked}<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
-            f"<code>{_html.escape(tokens.grant_type or 'token')}</code> grant; scope "
-            f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>"))
+        self._set(self.summary, summary_html(tokens))
         now = self.flow.now()
         for kind, token in (("access", tokens.access_token), ("id", tokens.id_token)):
-            if token and looks_like_jwt(token):
-                try:
-                    decoded = decode(token)
-                    self._set(self.jwt[kind], jwt_html(token))
-                    self._set(self.claims[kind], claims_html(decoded.header, decoded.claims, now))
-                except Exception as error:  # a token we cannot read is shown as an error, not a traceback
-                    self.error.show(error, f"Reading the {kind} token")
-            else:
-                why = ("No ID token: ask for the <code>openid</code> scope." if kind == "id" and not token
-                       else "Not a JWT: an opaque token only the server can read (ask it with introspect).")
-                self.jwt[kind].value = f'<div class="fnb-muted">{why}</div>'
-                self.claims[kind].value = ""
-        if tokens.refresh_token:
-            status = {"same": "the same refresh token came back, as Fortellis does for web apps",
-                      "rotated": "a new refresh token came back; use it from now on",
-                      "not returned": "none came back; the old one stays valid"}.get(
-                tokens.refresh_token_status or "", "issued because the scope had offline_access")
-            self._set(self.refresh_token_html, (
-                f"<div><code>{_html.escape(shorten(tokens.refresh_token))}</code> "
-                f"({len(tokens.refresh_token)} characters, shortened): {status}.</div>"
-                '<div class="fnb-muted">Opaque: not a JWT, nothing to decode. Send it to /v1/token with '
-                "grant_type=refresh_token for new tokens without signing in again. Keep it secret.</div>"))
-        else:
-            self.refresh_token_html.value = ('<div class="fnb-muted">No refresh token: it is only issued when the '
-                                             "authorize URL asked for <code>offline_access</code>.</div>")
+            self._show_token(kind, token, now)
+        self._set(self.refresh_token_html, refresh_token_html(tokens))
         self.request_view.show(tokens.exchange)
         self._render_checklist()
         self._render_raw()
         self.tick()
+
+    def _show_nothing(self) -> None:
+        self.summary.value = '<div class="fnb-muted">No tokens yet: exchange a code first.</div>'
+        for widget in (self.countdown, self.checklist, self.raw, *self.jwt.values(), *self.claims.values(),
+                       self.refresh_token_html):
+            widget.value = ""
+        self.checks = {}
+        self.request_view.show(None)
+
+    def _show_token(self, kind: str, token: str | None, now: float) -> None:
+        """One token's tab: drawn as jwt.io draws it and its claims explained, or why there is nothing to draw."""
+        if not looks_like_jwt(token):
+            why = ("No ID token: ask for the <code>openid</code> scope." if kind == "id" and not token
+                   else "Not a JWT: an opaque token only the server can read (ask it with introspect).")
+            self.jwt[kind].value = f'<div class="fnb-muted">{why}</div>'
+            self.claims[kind].value = ""
+            return
+        try:
+            decoded = decode(token)
+            self._set(self.jwt[kind], jwt_html(token))
+            self._set(self.claims[kind], claims_html(decoded.header, decoded.claims, now))
+        except Exception as error:  # a token we cannot read is shown as an error, not a traceback
+            self.error.show(error, f"Reading the {kind} token")
 
     def _nonce(self, tokens):
         if tokens.grant_type != "authorization_code":
@@ -167,7 +238,8 @@ class TokenInspector(StepWidget):
         redirect = self.flow.redirect
         return redirect.request.nonce if redirect is not None and redirect.request is not None else None
 
-    def _render_checklist(self) -> None:
+    def _checklists(self) -> dict[str, list[RuleResult]]:
+        """Each token's verification checklist (the same rules :meth:`FortellisClient.verify` applies)."""
         tokens = self.flow.tokens
         client, now = self.client, self.flow.now()
         checks = {}
@@ -184,25 +256,11 @@ class TokenInspector(StepWidget):
                     fortellis_issuer=client.fortellis_issuer)
         except Exception as error:  # e.g. the key set could not be fetched
             self.error.show(error, "Checking the tokens")
-        self.checks = checks
-        names = [n for n in CHECK_ORDER if any(c.name == n for rows in checks.values() for c in rows)]
-        header = "".join(f"<th>{title}</th>" for kind, title in KINDS if kind in checks)
-        rows = []
-        for name in names:
-            cells = []
-            for kind, _ in KINDS:
-                if kind not in checks:
-                    continue
-                found = next((c for c in checks[kind] if c.name == name), None)
-                cells.append("<td>" + (f"{MARKS[found.mark]} <span class='fnb-muted'>{prose(found.detail)}"
-                                       "</span>" if found else MARKS["n/a"]) + "</td>")
-            rows.append(f"<tr><td><code>{_html.escape(name)}</code></td>{''.join(cells)}</tr>")
-        failed = sum(1 for rows_ in checks.values() for c in rows_ if c.passed is False)
-        verdict = ('<span class="fnb-pass">&#10004; every check passed</span>' if not failed else
-                   f'<span class="fnb-fail">&#10008; {failed} check{"s" if failed != 1 else ""} failed: do not '
-                   "trust these tokens</span>")
-        self._set(self.checklist, f"<div><strong>Verification</strong> {verdict}</div>"
-                                  f'<table class="fnb-table"><tr><th>check</th>{header}</tr>{"".join(rows)}</table>')
+        return checks
+
+    def _render_checklist(self) -> None:
+        self.checks = self._checklists()
+        self._set(self.checklist, checklist_html(self.checks))
 
     def _render_raw(self) -> None:
         tokens = self.flow.tokens
@@ -219,29 +277,12 @@ class TokenInspector(StepWidget):
         if tokens is None:
             return
         now = self.flow.now()
-        exp = None
-        if looks_like_jwt(tokens.access_token):
-            try:
-                exp = decode(tokens.access_token).claims.get("exp")
-            except Exception:
-                exp = None
-        exp = exp if isinstance(exp, (int, float)) else tokens.expires_at
-        if exp is None:
-            text = '<div class="fnb-muted">The server did not say when the access token expires.</div>'
-        else:
-            words = expires_in_words(exp, now)
-            if exp <= now:
-                text = (f'<div class="fnb-error-box"><span class="fnb-fail">&#9201; The access token {words}</span> '
-                        f"({format_timestamp(exp)}). The API gateway now answers TOKEN-EXPIRED. "
-                        f"{_html.escape(GATEWAY_HINTS['TOKEN-EXPIRED'])}</div>")
-            else:
-                text = (f'<div><span class="fnb-pass">&#9201; The access token {words}</span> '
-                        f'<span class="fnb-muted">(at {format_timestamp(exp)})</span></div>')
+        text = countdown_html(access_token_expiry(tokens), now)
         if self.countdown.value != text:
             self.countdown.value = text
         self._render_checklist()  # the exp and iat checks depend on the time too
         for kind, token in (("access", tokens.access_token), ("id", tokens.id_token)):
-            if token and looks_like_jwt(token):  # keep "in 59 minutes" / "5 seconds ago" current
+            if looks_like_jwt(token):  # keep "in 59 minutes" / "5 seconds ago" current
                 decoded = decode(token)
                 text = self.flow.redact(claims_html(decoded.header, decoded.claims, now))
                 if self.claims[kind].value != text:

@@ -20,12 +20,13 @@ def _id_checklist(client, tokens, **overrides):
 def test_good_tokens_pass_every_check(client):
     tokens = client.exchange_code(signed_in(client))
     access = checks.verification_checklist(tokens.access_token, jwks=client.jwks, issuer=client.metadata.issuer)
-    assert _marks(access) == {"signature and kid": "pass", "iss": "pass", "aud": "pass", "exp": "pass",
-                              "iat": "pass"}
-    assert _marks(_id_checklist(client, tokens)) == {
-        "signature and kid": "pass", "iss": "pass", "aud": "pass", "exp": "pass", "iat": "pass",
-        "nonce": "pass", "at_hash": "pass"}
-    assert "kid" in access[0].detail and "expires in" in access[3].detail
+    every_token = {"signature and kid": "pass", "claim types": "pass", "required claims": "pass", "iss": "pass",
+                   "aud": "pass", "exp": "pass", "nbf": "n/a", "iat": "pass"}
+    assert _marks(access) == every_token
+    assert _marks(_id_checklist(client, tokens)) == {**every_token, "sub": "pass", "azp": "n/a", "nonce": "pass",
+                                                     "at_hash": "pass"}
+    details = {row.name: row.detail for row in access}
+    assert "kid" in details["signature and kid"] and "expires in" in details["exp"]
 
 
 def test_each_failure_is_reported_without_hiding_the_others(client):
@@ -34,8 +35,8 @@ def test_each_failure_is_reported_without_hiding_the_others(client):
     forged = f"{head}.{payload}.{signature[:-4]}AAAA"
     marks = _marks(_id_checklist(client, tokens, nonce="another", access_token="not-the-token",
                                  now=tokens.id_claims["exp"] + 3600))
-    assert marks == {"signature and kid": "pass", "iss": "pass", "aud": "pass", "exp": "fail", "iat": "pass",
-                     "nonce": "fail", "at_hash": "fail"}
+    assert {name for name, mark in marks.items() if mark != "pass"} == {"exp", "nonce", "at_hash", "nbf", "azp"}
+    assert marks["exp"] == marks["nonce"] == marks["at_hash"] == "fail"
     forged_marks = _marks(checks.verification_checklist(forged, kind="id", jwks=client.jwks,
                                                         issuer="https://elsewhere/", client_id="someone-else"))
     assert forged_marks["signature and kid"] == "fail" and forged_marks["iss"] == "fail"

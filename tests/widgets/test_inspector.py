@@ -22,13 +22,15 @@ def test_checklist_claims_and_jwt_view(flow):
     checklist = text(inspector.checklist)
     assert "every check passed" in checklist
     marks = {kind: {c.name: c.mark for c in rows} for kind, rows in inspector.checks.items()}
-    assert marks["access"] == dict.fromkeys(("signature and kid", "iss", "aud", "exp", "iat"), "pass")
-    assert marks["id"] == dict.fromkeys(("signature and kid", "iss", "aud", "exp", "iat", "nonce", "at_hash"),
-                                        "pass")
-    for name in ("signature and kid", "iss", "aud", "exp", "iat"):
+    every_token = ("signature and kid", "claim types", "required claims", "iss", "aud", "exp", "iat")
+    assert marks["access"] == {**dict.fromkeys(every_token, "pass"), "nbf": "n/a"}
+    assert marks["id"] == {**dict.fromkeys(every_token + ("sub", "nonce", "at_hash"), "pass"), "nbf": "n/a",
+                           "azp": "n/a"}
+    for name in every_token:
         assert f"{name} ✔ pass" in checklist
-    assert "nonce – n/a ✔ pass" in checklist and "at_hash – n/a ✔ pass" in checklist
-    assert checklist.count("✔ pass") == 12
+    assert "sub – n/a ✔ pass" in checklist and "nonce – n/a ✔ pass" in checklist
+    assert "at_hash – n/a ✔ pass" in checklist
+    assert checklist.count("✔ pass") == 17
     claims = text(inspector.claims["id"])
     assert "at_hash" in claims and "binds the two tokens together" in claims and "UTC" in claims
     assert "Key ID" in text(inspector.claims["access"]) and "api_providers" in text(inspector.claims["access"])
