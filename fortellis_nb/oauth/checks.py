@@ -72,7 +72,7 @@ def code_countdown(received_at: float, now: float | None = None, lifetime: float
         seconds = math.ceil(left)
         return left, f"{seconds} second{'s' if seconds != 1 else ''} left to exchange the code"
     return left, (f"The code expired {humanize_duration(int(-left))} ago. "
-                  + CODE_EXPIRED_WHY.format(lifetime=int(lifetime)))
+                  + CODE_EXPIRED_WHY.format(lifetime=round(lifetime)))
 
 
 # --- what a refresh changed -----------------------------------------------------------

@@ -54,6 +54,13 @@ def test_code_countdown_counts_down_then_says_why():
     assert checks.code_countdown(100.0, now=161.0)[1].startswith("The code expired 1 second ago.")
 
 
+def test_a_lifetime_measured_from_the_sandbox_s_times_is_said_in_whole_seconds():
+    # The lifetime is the difference of two times on the sandbox's clock, read back as floats: a
+    # hair under 60 must still read "60 seconds", not "59".
+    words = checks.code_countdown(1000.0, now=1090.0, lifetime=60 - 1e-9)[1]
+    assert "lives 60 seconds" in words
+
+
 def test_token_changes_after_a_refresh(client):
     first = client.exchange_code(signed_in(client))
     second = client.refresh()
