@@ -16,7 +16,7 @@ re-raised as one of these, ``from None``, so a learner sees one clear message.
 
 from __future__ import annotations
 
-TUTORIAL = "the Fortellis tutorial 'Authorization Code Flow'"
+from . import hints
 
 
 class FortellisError(Exception):
@@ -260,8 +260,7 @@ class AuthorizationDenied(AuthorizationError):
     """access_denied: the user (or a policy) refused the request."""
 
     default_error = "access_denied"
-    default_hint = ("The user declined, or is not assigned to the app. Sign in again and choose "
-                    "Allow, or ask the app's owner to assign the user.")
+    default_hint = hints.USER_DECLINED
 
 
 # --- token endpoint ------------------------------------------------------------
@@ -288,8 +287,7 @@ class InvalidClientError(TokenRequestError):
     authentication included, or unsupported authentication method)." (RFC 6749, 5.2)"""
 
     default_error = "invalid_client"
-    default_hint = ("The Authorization header must be `Basic base64(API Key:API Secret)`, API Key first. "
-                    "The tutorial says `API Secret:API Key`; that order fails.")
+    default_hint = f"The Authorization header must be `Basic base64(API Key:API Secret)`. {hints.API_KEY_FIRST}"
 
 
 class InvalidGrantError(TokenRequestError):
@@ -298,8 +296,7 @@ class InvalidGrantError(TokenRequestError):
     authorization request, or was issued to another client." (RFC 6749, 5.2)"""
 
     default_error = "invalid_grant"
-    default_hint = ("A code lives 60 seconds and works once. Sign in again for a fresh code and "
-                    "exchange it straight away, with exactly the same redirect_uri.")
+    default_hint = hints.CODE_GONE
 
 
 class UnauthorizedClientError(TokenRequestError):
@@ -323,8 +320,7 @@ class InvalidScopeError(TokenRequestError):
     the scope granted by the resource owner." (RFC 6749, 5.2)"""
 
     default_error = "invalid_scope"
-    default_hint = ("When you refresh, you cannot include a scope that is not in the original call; "
-                    "ask for a subset of the scopes you were granted, or sign in again with more.")
+    default_hint = hints.KNOWN_SCOPES
 
 
 class AccessDeniedError(TokenRequestError):
@@ -333,8 +329,7 @@ class AccessDeniedError(TokenRequestError):
     refresh request were not granted in the original authorize request.")."""
 
     default_error = "access_denied"
-    default_hint = ("When you refresh, you cannot include a scope that is not in the original call; "
-                    "ask for a subset of the scopes you were granted, or sign in again with more.")
+    default_hint = f"{hints.NO_WIDER_SCOPE}; {hints.ASK_A_SUBSET}"
 
 
 class RateLimitedError(TokenRequestError):
@@ -432,7 +427,7 @@ class TokenExpiredError(TokenVerificationError):
     """The token's `exp` is in the past."""
 
     default_error = "token_expired"
-    default_hint = "Access tokens last an hour; refresh (with offline_access) or sign in again."
+    default_hint = hints.TOKEN_EXPIRED
 
 
 class TokenNotYetValidError(TokenVerificationError):
@@ -546,7 +541,7 @@ class MalformedRedirectWarning(FortellisWarning):
 
 
 class CodeAgeWarning(FortellisWarning):
-    """The authorization code is older than its 60-second lifetime."""
+    """The authorization code is older than its lifetime (hints.CODE_LIFETIME)."""
 
 
 class RequestIdWarning(FortellisWarning):
