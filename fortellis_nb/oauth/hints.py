@@ -140,7 +140,7 @@ HINTS: dict[tuple[str, str], str | Callable[[Sent], str]] = {
     ("login_required", "authorize"): "prompt=none was sent and the user has no session: sign in without prompt=none.",
     ("consent_required", "authorize"): "prompt=none was sent but the user has not consented yet.",
     ("interaction_required", "authorize"): "The server needs the user; drop prompt=none.",
-    ("server_error", "authorize"): "The identity server failed; try again in a moment.",
+    ("server_error", "authorize"): SERVER_FAILED,
     ("temporarily_unavailable", "authorize"): ("The identity server is overloaded or down for maintenance; try "
                                                "again later."),
     # The API gateway's codes (its JSON {"code": ...}).
