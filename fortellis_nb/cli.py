@@ -89,7 +89,12 @@ def lab_command(folder: Path, extra: list[str]) -> list[str]:
 
 def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=None, out=print) -> int:
     from .install import kernel_config
-    from .sandbox import SandboxStartError, ensure_sandbox, running_sandbox, stop_sandbox
+    from .sandbox import (
+        SandboxStartError,
+        ensure_sandbox,
+        running_sandbox,
+        stop_sandbox,
+    )
 
     folder = folder.expanduser().resolve()
     copy_notebooks(folder, out=out)
@@ -192,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_parser = commands.add_parser(
         "lab", help="copy the notebooks (unless there), start the sandbox, open JupyterLab on notebook 01",
         usage="fortellis-nb lab [DIR] [--stop-sandbox] [JupyterLab's options]", allow_abbrev=False,
-        description="Copy the notebooks into DIR (default ./{}) unless they are there, start the sandbox, and "
-        "open JupyterLab on notebook 01. DIR comes first; the options this command does not know go to JupyterLab "
-        "(e.g. --port 8899 --no-browser).".format(DEFAULT_FOLDER))
+        description=f"Copy the notebooks into DIR (default ./{DEFAULT_FOLDER}) unless they are there, start the "
+        "sandbox, and open JupyterLab on notebook 01. DIR comes first; the options this command does not know go to "
+        "JupyterLab (e.g. --port 8899 --no-browser).")
     lab_parser.add_argument("--stop-sandbox", action="store_true",
                             help="stop the sandbox when JupyterLab stops (default: leave it running for next time)")
     lab_parser.set_defaults(run=_run_lab, passes_on=True)

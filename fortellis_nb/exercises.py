@@ -14,7 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from .oauth.errors import InvalidClientError
 from .oauth.hints import ACCESS_TOKEN_LIFETIME, WIDER_SCOPE_ON_REFRESH
+
+#: What the token endpoint answers a Basic header of `API Secret:API Key` (the client's error for it).
+SWAP_ANSWER = InvalidClientError.default_error
 
 NOT_ANSWERED = "Not answered yet: replace the ... with your answer and run the cell again."
 
@@ -63,9 +67,15 @@ def check_basic_header(answer, *, api_key: str, api_secret: str) -> Check:
         return Check(True, "Basic base64(API Key:API Secret), API Key first, as RFC 6749 section 2.3.1 says.")
     if decoded == f"{api_secret}:{api_key}":
         return Check(False, "Swapped: you encoded 'API Secret:API Key', as the tutorial's note says. The server "
-                     "expects the API Key (the client_id) first and answers the swap with invalid_client.")
+                     f"expects the API Key (the client_id) first and answers the swap with {SWAP_ANSWER}.")
     if ":" not in decoded:
         return Check(False, "The encoded text has no ':' between the API Key and the API Secret.")
+    return Check(False, "The decoded pair does not match 'API Key:API Secret'.",
+                 _pair_notes(decoded, api_key, api_secret))
+
+
+def _pair_notes(decoded: str, api_key: str, api_secret: str) -> list[str]:
+    """Which half of ``key:secret`` is wrong, and whether only by white space."""
     key, _, secret = decoded.partition(":")
     notes = []
     if key != api_key:
@@ -73,7 +83,7 @@ def check_basic_header(answer, *, api_key: str, api_secret: str) -> Check:
     if secret != api_secret:
         notes.append("The part after ':' is not your API Secret." +
                      (" (A trailing newline? Use printf, not echo.)" if secret.strip() == api_secret else ""))
-    return Check(False, "The decoded pair does not match 'API Key:API Secret'.", notes)
+    return notes
 
 
 def check_authorize_url(answer, *, authorization_endpoint: str, api_key: str, redirect_uri: str,
@@ -172,8 +182,8 @@ def check_api_headers(answer, *, access_token: str, subscription_id: str) -> Che
                      "The gateway would answer, with a Request-Id it made up.", notes)
     # The gateway accepts and echoes any Request-Id; a fresh UUID is a habit, not its rule.
     practice = [] if _is_uuid(request_id) else [
-        f"Request-Id {request_id!r} works: the gateway echoes any value. A fresh UUID per request "
-        "(uuid.uuid4()) is good practice: it tells one call from every other in the logs."]
+        (f"Request-Id {request_id!r} works: the gateway accepts it and echoes it back. A fresh UUID per request "
+         "(uuid.uuid4()) is good practice: it tells one call from every other in the logs.")]
     return Check(True, "Bearer token, Subscription-Id and a Request-Id: the gateway will let this through.", practice)
 
 

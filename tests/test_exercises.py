@@ -5,8 +5,14 @@ import uuid
 
 import pytest
 
-from fortellis_nb.exercises import (check_api_headers, check_authorize_url, check_basic_header,
-                                    check_refresh_scopes, check_token_lifetime)
+from fortellis_nb.exercises import (
+    SWAP_ANSWER,
+    check_api_headers,
+    check_authorize_url,
+    check_basic_header,
+    check_refresh_scopes,
+    check_token_lifetime,
+)
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth.hints import ACCESS_TOKEN_LIFETIME, WIDER_SCOPE_ON_REFRESH
@@ -129,3 +135,14 @@ def test_the_gateway_takes_any_request_id_as_the_exercise_says(client):
     headers = dict(answer.exchange.request_headers)
     assert check_api_headers(headers, access_token=client.tokens.access_token,
                              subscription_id=client.config.subscription_id).ok
+
+
+def test_the_answer_to_a_swapped_pair_the_exercise_names_is_the_servers(sandbox, clock):
+    info = sandbox.info
+    swapped = FortellisClient(Config.from_sandbox(info).replace(api_key=info.api_secret, api_secret=info.api_key),
+                              clock=clock)
+    with pytest.raises(errors.TokenRequestError) as caught:
+        swapped.client_credentials()
+    assert caught.value.error == SWAP_ANSWER
+    header = "Basic " + b64(f"{info.api_secret}:{info.api_key}")
+    assert SWAP_ANSWER in repr(check_basic_header(header, api_key=info.api_key, api_secret=info.api_secret))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 import warnings
 from dataclasses import dataclass
-
 from urllib.parse import urlsplit
 
 from . import errors, hints, redact
@@ -122,6 +121,10 @@ def call_api(http: Http, url: str, *, access_token: str | None, subscription_id:
             "Request-Id; a different one means it did not see ours."), stacklevel=2)
     if not exchange.ok:
         raise _gateway_error(exchange, f"{method} {url}", echoed)
+    return _api_response(exchange, request_id, echoed)
+
+
+def _api_response(exchange, request_id: str, echoed: str | None) -> ApiResponse:
     data = exchange.json() if exchange.response_body.strip() else None
     return ApiResponse(status=exchange.status, data=data, request_id=request_id,
                        echoed_request_id=echoed, exchange=exchange)

@@ -113,6 +113,20 @@ class TLSError(NetworkError):
                     "a proxy that intercepts HTTPS causes this too.")
 
 
+class HostNotFoundError(NetworkError):
+    """The URL's host name does not resolve (DNS)."""
+
+    default_error = "dns_error"
+    default_hint = "Check the spelling of the host in the URL."
+
+
+class InvalidURLError(NetworkError, ValueError):
+    """The URL cannot be requested: no scheme, another scheme than http(s), or malformed."""
+
+    default_error = "invalid_url"
+    default_hint = "URLs start with https:// (or http:// for the local sandbox)."
+
+
 class NotJSONError(NetworkError, ValueError):
     """The server answered with something other than the JSON the protocol expects."""
 
@@ -134,6 +148,13 @@ class DiscoveryError(FortellisError):
 
     default_error = "discovery_failed"
     uri = "https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig"
+
+
+class EndpointNotSupportedError(DiscoveryError):
+    """The server's metadata names no endpoint for this step."""
+
+    default_error = "endpoint_not_supported"
+    default_hint = "This server does not offer that step."
 
 
 class IssuerMismatchError(DiscoveryError):
@@ -210,6 +231,18 @@ class MissingCodeError(RedirectParseError):
     default_error = "missing_code"
     default_hint = ("Did you copy the address before the redirect finished? The URL must contain "
                     "`?code=...&state=...`.")
+
+
+class IssMismatchError(RedirectParseError):
+    """The redirect's ``iss`` names another issuer than the one the request went to.
+
+    RFC 9207, section 2.4: a client compares the ``iss`` it received with the issuer
+    identifier of the server it sent the authorization request to, and rejects a mismatch.
+    """
+
+    default_error = "iss_mismatch"
+    default_hint = "RFC 9207: a response from another server must not be used (a mix-up attack)."
+    uri = "https://www.rfc-editor.org/rfc/rfc9207#section-2.4"
 
 
 class StateMismatchError(RedirectParseError):

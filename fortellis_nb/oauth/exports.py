@@ -127,7 +127,7 @@ class _Variables:
             shown = shown.replace(f"client_id={self.values['api_key']}", "client_id={{api_key}}")
         for name in ("issuer", "api_base_url"):
             base = self.values[name].rstrip("/")
-            if base and (shown == base or shown.startswith(base + "/") or shown.startswith(base + "?")):
+            if base and (shown == base or shown.startswith((base + "/", base + "?"))):
                 return "{{" + name + "}}" + shown[len(base):]
         return shown
 

@@ -12,8 +12,8 @@ a sentence both need is written here once and used there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .redact import shorten
 
@@ -41,7 +41,7 @@ ASK_A_SUBSET = "ask for a subset of the scopes you were granted, or sign in agai
 USER_DECLINED = ("The user declined, or is not assigned to the app. Sign in again and choose Allow, or ask the "
                  "app's owner to assign the user.")
 KNOWN_SCOPES = "Ask only for scopes the server knows (openid, offline_access, ...), separated by spaces."
-OFFLINE_ACCESS = "Refresh tokens come only when the authorize URL asks for `offline_access`."
+OFFLINE_ACCESS = "Refresh tokens come only when the authorize URL asks for `offline_access`"
 SET_API_BASE_URL = "Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production)"
 PASS_A_PATH = "Pass a path (e.g. /sales/v1/...) or a URL under the API base URL"
 USE_PKCE = ("A server that requires PKCE for this app needs authorization_url(pkce=True): the client keeps the "

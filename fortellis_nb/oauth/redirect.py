@@ -143,10 +143,7 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
     notes: list[str] = []
     params = _redirect_parameters(text, redirect_uri, browser_redirect_uri, notes)
     if issuer and params.get("iss") is not None and params["iss"] != issuer:
-        raise errors.RedirectParseError(
-            f"The redirect says it comes from issuer {params['iss']!r}, not {issuer!r}.",
-            error="iss_mismatch",
-            hint="RFC 9207: a response from another server must not be used (a mix-up attack).")
+        raise errors.IssMismatchError(f"The redirect says it comes from issuer {params['iss']!r}, not {issuer!r}.")
     if "error" in params:
         raise _authorization_error(params, states)
     code = params.get("code")
@@ -194,14 +191,7 @@ def _url_parts(text: str, redirect_uri: str):
     if not text:
         raise errors.EmptyRedirectError("The redirect URL is empty.")
     if any(c.isspace() or _is_control(c) for c in text) or "://" not in text:
-        hint = None
-        if text.startswith(("code=", "?code=", "error=", "?error=")):
-            hint = ("That is only the end of the address; paste the whole URL, starting with "
-                    f"{redirect_uri}, so it can be checked.")
-        elif "://" in text:
-            hint = ("An address has no spaces, tabs or control characters; copy it again from the "
-                    "browser's address bar.")
-        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=hint)
+        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=_not_a_url_hint(text, redirect_uri))
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
@@ -209,6 +199,18 @@ def _url_parts(text: str, redirect_uri: str):
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not an http(s) URL.")
     return parts
+
+
+def _not_a_url_hint(text: str, redirect_uri: str) -> str | None:
+    """What the pasted text looks like instead: the query alone, or a URL with spaces in it
+    (None: the class's own hint)."""
+    if text.startswith(("code=", "?code=", "error=", "?error=")):
+        return (f"That is only the end of the address; paste the whole URL, starting with {redirect_uri}, "
+                "so it can be checked.")
+    if "://" in text:
+        return ("An address has no spaces, tabs or control characters; copy it again from the browser's "
+                "address bar.")
+    return None
 
 
 def _parameters_once(query: str) -> dict[str, str]:
@@ -225,7 +227,7 @@ def _parameters_once(query: str) -> dict[str, str]:
 def _authorization_error(params: dict[str, str], states: PendingStates | None) -> errors.AuthorizationError:
     """The error the server sent back instead of a code; its state is spent either way."""
     state = params.get("state")
-    request = states.take(state) if states is not None and state in states else None
+    request = states.take(state) if states is not None and state is not None and state in states else None
     error = params["error"]
     sent = hints.Sent("authorize", verifier_sent=None if request is None else request.code_verifier is not None)
     cls = errors.AuthorizationDenied if error == "access_denied" else errors.AuthorizationError

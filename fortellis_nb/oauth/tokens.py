@@ -239,7 +239,7 @@ def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | 
     if not refresh_token:
         raise errors.ConfigurationError(
             "There is no refresh token to use.", error="no_refresh_token",
-            hint=hints.OFFLINE_ACCESS)
+            hint=f"{hints.OFFLINE_ACCESS}.")
     form = {"grant_type": "refresh_token", **(extra or {}), "refresh_token": refresh_token}
     requested = None
     if scopes is not None:
@@ -274,7 +274,7 @@ def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_sec
 
 
 def _about_a_token(http: Http, endpoint: str, token: str, token_type_hint: str | None, *, api_key: str,
-                   api_secret: str, label: str, context: str):
+                   api_secret: str | None, label: str, context: str):
     """POST ``token`` (and its type hint) with client authentication; the exchange, or the error."""
     form = {"token": token}
     if token_type_hint:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors, hints
+from fortellis_nb.oauth.config import Config
 
 RFC6749_TOKEN_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
                         "unsupported_grant_type", "invalid_scope"}
@@ -71,8 +71,10 @@ def test_unknown_oauth_error_keeps_its_code(local_server):
 
 
 # --- hints: chosen by the error code and what the client sent, each sentence written once ---
-@pytest.mark.parametrize("description", ["", "Client authentication failed. Either the client or the client "
-                                         "credentials are invalid.", "No client credentials found.", "Bad client."])
+OKTA_UNKNOWN_CLIENT = "Client authentication failed. Either the client or the client credentials are invalid."
+
+
+@pytest.mark.parametrize("description", ["", OKTA_UNKNOWN_CLIENT, "No client credentials found.", "Bad client."])
 def test_a_hint_does_not_depend_on_the_servers_wording(local_server, description):
     body = {"error": "invalid_client", "error_description": description}
     server = local_server({("POST", "/oauth2/aus1/v1/token"): lambda h: (401, {}, body)})
