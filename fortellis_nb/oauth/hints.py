@@ -22,7 +22,7 @@ from .redact import shorten
 CODE_LIFETIME = 60
 #: Seconds an access token lives: the tutorial's ``expires_in`` (Okta's default).
 ACCESS_TOKEN_LIFETIME = 3600
-#: Seconds a refresh token may go unused before it expires (Okta's default, the sandbox's too).
+#: Days a refresh token may go unused before it expires (Okta's default, the sandbox's too).
 REFRESH_IDLE_DAYS = 7
 #: Okta's answer (the sandbox's too) to a refresh that asks for a scope the original grant
 #: lacks; RFC 6749 names invalid_scope for it, which other servers answer.
