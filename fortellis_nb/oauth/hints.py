@@ -65,16 +65,18 @@ class Sent:
     requested_scopes: tuple[str, ...] | None = None
 
 
-def _client_refused(sent: Sent) -> str:
+def _client_refused(sent: Sent) -> str | None:
     # The server says only that it does not know the client (Okta's words); this client knows
     # what it sent, and can say what the likely mistake is.
+    if sent.api_key is None:  # no client credentials were sent (a bearer token was): the class's hint
+        return None
     if sent.swapped:
-        return (f"The API Key and API Secret are swapped: this request sent `{shorten(sent.api_key or '')}` as the "
+        return (f"The API Key and API Secret are swapped: this request sent `{shorten(sent.api_key)}` as the "
                 f"API Key, which is shaped like a secret, and the API Key as the secret. {API_KEY_FIRST}")
     if not sent.secret_sent:
         return ("This request named the app by its API Key alone, without an API Secret: a confidential app sends "
                 "`Authorization: Basic base64(API Key:API Secret)`.")
-    return (f"The server accepts no app with the API Key `{shorten(sent.api_key or '')}` and this API Secret: use "
+    return (f"The server accepts no app with the API Key `{shorten(sent.api_key)}` and this API Secret: use "
             f"both exactly as the developer portal shows them (no stray spaces). {API_KEY_FIRST}")
 
 
@@ -124,7 +126,7 @@ ANY = "*"  # a hint for the error code at every step
 
 #: (error code, step) -> the hint, or a function of what was sent that writes it. Steps: the
 #: grant types at the token endpoint, "authorize" (the redirect back), "api" (the gateway).
-HINTS: dict[tuple[str, str], str | Callable[[Sent], str]] = {
+HINTS: dict[tuple[str, str], str | Callable[[Sent], str | None]] = {
     ("invalid_client", ANY): _client_refused,
     ("invalid_grant", "authorization_code"): _code_refused,
     ("invalid_grant", "refresh_token"): _refresh_token_refused,

@@ -147,3 +147,4 @@ def test_the_hint_follows_what_the_client_sent(code, sent, fact, not_said):
 def test_an_error_the_table_does_not_know_keeps_its_class_hint():
     assert hints.hint("invalid_grant", hints.Sent("client_credentials")) is None
     assert hints.hint("unsupported_grant_type", hints.Sent("refresh_token")) is None
+    assert hints.hint("invalid_client", hints.Sent("userinfo")) is None  # a bearer token, no client credentials
