@@ -89,7 +89,12 @@ def lab_command(folder: Path, extra: list[str]) -> list[str]:
 
 def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=None, out=print) -> int:
     from .install import kernel_config
-    from .sandbox import SandboxStartError, ensure_sandbox, running_sandbox, stop_sandbox
+    from .sandbox import (
+        SandboxStartError,
+        ensure_sandbox,
+        running_sandbox,
+        stop_sandbox,
+    )
 
     folder = folder.expanduser().resolve()
     copy_notebooks(folder, out=out)
@@ -140,60 +145,81 @@ def _wait(process: subprocess.Popen) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["sandbox"]:  # everything after it is the sandbox's own command line
-        from .sandbox.__main__ import main as sandbox_main
-        return sandbox_main(argv[1:], prog=f"{self_command()} sandbox")
-    if argv[:2] == ["example", "backend"]:
-        from .examples.backend import main as backend_main
-        return backend_main(argv[2:])
-    parser, lab_parser = _parsers()
-    if argv[:1] == ["lab"]:  # lab [DIR] [--stop-sandbox] [anything for JupyterLab]
-        rest = argv[1:]
-        if {"-h", "--help"} & set(rest):
-            lab_parser.print_help()
-            return 0
-        folder = rest.pop(0) if rest and not rest[0].startswith("-") else DEFAULT_FOLDER
-        stop_after = "--stop-sandbox" in rest
-        return lab(Path(folder), [arg for arg in rest if arg != "--stop-sandbox"], stop_after=stop_after)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if passed_on and not args.passes_on:
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    return args.run(args, passed_on)
 
-    args = parser.parse_args(argv)
-    if args.command == "notebooks":
-        copy_notebooks(Path(args.folder).expanduser())
-        print(f"Open {Path(args.folder) / FIRST_NOTEBOOK} first, or run: {self_command()} lab {args.folder}")
-        return 0
-    from .install import kernel_config, run_checks
-    if args.command == "check":
-        return run_checks(args.state_dir, keep_sandbox=args.keep_sandbox)
+
+# Each command is run with its parsed options and the arguments it passes on to the program it
+# starts (JupyterLab, the sandbox's own command, the example backend), which it does not know.
+def _run_lab(args, passed_on: list[str]) -> int:
+    # DIR comes first: after an option JupyterLab reads, a word is that option's value.
+    has_folder = bool(passed_on) and not passed_on[0].startswith("-")
+    folder = passed_on[0] if has_folder else DEFAULT_FOLDER
+    return lab(Path(folder), passed_on[has_folder:], stop_after=args.stop_sandbox)
+
+
+def _run_notebooks(args, passed_on: list[str]) -> int:
+    copy_notebooks(Path(args.folder).expanduser())
+    print(f"Open {Path(args.folder) / FIRST_NOTEBOOK} first, or run: {self_command()} lab {args.folder}")
+    return 0
+
+
+def _run_check(args, passed_on: list[str]) -> int:
+    from .install import run_checks
+    return run_checks(args.state_dir, keep_sandbox=args.keep_sandbox)
+
+
+def _run_kernel_config(args, passed_on: list[str]) -> int:
+    from .install import kernel_config
     return kernel_config(args.prefix)
 
 
-def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+def _run_sandbox(args, passed_on: list[str]) -> int:
+    from .sandbox.__main__ import main as sandbox_main
+    return sandbox_main(passed_on, prog=f"{self_command()} sandbox")
+
+
+def _run_example_backend(args, passed_on: list[str]) -> int:
+    from .examples.backend import main as backend_main
+    return backend_main(passed_on)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fortellis-nb", description="One command for everything a learner or "
                                      "an instructor runs by hand (python -m fortellis_nb is the same).",
                                      epilog="More: fortellis-nb COMMAND --help")
+    parser.set_defaults(passes_on=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # allow_abbrev=False: JupyterLab's --stop... must not be read as an abbreviated --stop-sandbox.
     lab_parser = commands.add_parser(
         "lab", help="copy the notebooks (unless there), start the sandbox, open JupyterLab on notebook 01",
-        usage="fortellis-nb lab [DIR] [--stop-sandbox] [JupyterLab's options]",
-        description="Copy the notebooks into DIR unless they are there, start the sandbox, and open JupyterLab "
-        "on notebook 01. DIR comes first; the options this command does not know go to JupyterLab "
-        "(e.g. --port 8899 --no-browser).")
-    lab_parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER, metavar="DIR",
-                            help=f"where the notebooks are or go (default ./{DEFAULT_FOLDER})")
+        usage="fortellis-nb lab [DIR] [--stop-sandbox] [JupyterLab's options]", allow_abbrev=False,
+        description=f"Copy the notebooks into DIR (default ./{DEFAULT_FOLDER}) unless they are there, start the "
+        "sandbox, and open JupyterLab on notebook 01. DIR comes first; the options this command does not know go to "
+        "JupyterLab (e.g. --port 8899 --no-browser).")
     lab_parser.add_argument("--stop-sandbox", action="store_true",
                             help="stop the sandbox when JupyterLab stops (default: leave it running for next time)")
+    lab_parser.set_defaults(run=_run_lab, passes_on=True)
     copy = commands.add_parser("notebooks", help="copy the notebooks into a folder (files already there are kept)")
     copy.add_argument("folder", metavar="DIR")
+    copy.set_defaults(run=_run_notebooks)
     check = commands.add_parser("check", help="check the installation for workshop day")
     check.add_argument("--state-dir", help="the sandbox's state folder (default: the usual one)")
     check.add_argument("--keep-sandbox", action="store_true", help="leave a sandbox started by the check running")
+    check.set_defaults(run=_run_check)
     config = commands.add_parser("kernel-config", help="make this environment's kernels explain errors as the "
                                  "notebooks do (a file in sys.prefix/etc/ipython)")
     config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
-    commands.add_parser("sandbox", help="the sandbox identity server: serve, start, status, stop, report "
-                        "(fortellis-nb sandbox --help)")
+    config.set_defaults(run=_run_kernel_config)
+    # The sandbox's and the example's own command lines read their arguments (and their --help).
+    commands.add_parser("sandbox", add_help=False, help="the sandbox identity server: serve, start, status, stop, "
+                        "report (fortellis-nb sandbox --help)").set_defaults(run=_run_sandbox, passes_on=True)
     example = commands.add_parser("example", help="run an example: backend, a server-side app that does the "
                                   "whole flow for its users (fortellis-nb example backend --help)")
-    example.add_argument("name", choices=["backend"])
-    return parser, lab_parser
+    examples = example.add_subparsers(dest="example", required=True, metavar="EXAMPLE")
+    examples.add_parser("backend", add_help=False, help="the example backend (notebook 10): "
+                        "[--port N] [--rotate]").set_defaults(run=_run_example_backend, passes_on=True)
+    return parser

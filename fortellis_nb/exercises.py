@@ -14,6 +14,12 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from .oauth.errors import InvalidClientError
+from .oauth.hints import ACCESS_TOKEN_LIFETIME, WIDER_SCOPE_ON_REFRESH
+
+#: What the token endpoint answers a Basic header of `API Secret:API Key` (the client's error for it).
+SWAP_ANSWER = InvalidClientError.default_error
+
 NOT_ANSWERED = "Not answered yet: replace the ... with your answer and run the cell again."
 
 
@@ -61,9 +67,15 @@ def check_basic_header(answer, *, api_key: str, api_secret: str) -> Check:
         return Check(True, "Basic base64(API Key:API Secret), API Key first, as RFC 6749 section 2.3.1 says.")
     if decoded == f"{api_secret}:{api_key}":
         return Check(False, "Swapped: you encoded 'API Secret:API Key', as the tutorial's note says. The server "
-                     "expects the API Key (the client_id) first and answers the swap with invalid_client.")
+                     f"expects the API Key (the client_id) first and answers the swap with {SWAP_ANSWER}.")
     if ":" not in decoded:
         return Check(False, "The encoded text has no ':' between the API Key and the API Secret.")
+    return Check(False, "The decoded pair does not match 'API Key:API Secret'.",
+                 _pair_notes(decoded, api_key, api_secret))
+
+
+def _pair_notes(decoded: str, api_key: str, api_secret: str) -> list[str]:
+    """Which half of ``key:secret`` is wrong, and whether only by white space."""
     key, _, secret = decoded.partition(":")
     notes = []
     if key != api_key:
@@ -71,7 +83,7 @@ def check_basic_header(answer, *, api_key: str, api_secret: str) -> Check:
     if secret != api_secret:
         notes.append("The part after ':' is not your API Secret." +
                      (" (A trailing newline? Use printf, not echo.)" if secret.strip() == api_secret else ""))
-    return Check(False, "The decoded pair does not match 'API Key:API Secret'.", notes)
+    return notes
 
 
 def check_authorize_url(answer, *, authorization_endpoint: str, api_key: str, redirect_uri: str,
@@ -81,17 +93,23 @@ def check_authorize_url(answer, *, authorization_endpoint: str, api_key: str, re
         return Check(False, NOT_ANSWERED)
     text = str(answer).strip()
     parts = urlsplit(text)
-    base = f"{parts.scheme}://{parts.netloc}{parts.path}"
     notes: list[str] = []
-    if base != authorization_endpoint:
+    if f"{parts.scheme}://{parts.netloc}{parts.path}" != authorization_endpoint:
         notes.append(f"The URL must start with the authorize endpoint {authorization_endpoint}, then '?'.")
     params = parse_qs(parts.query, keep_blank_values=True)
-    for name, values in params.items():
-        if len(values) > 1:
-            notes.append(f"'{name}' appears {len(values)} times; each parameter may appear once.")
-    value = {k: v[0] for k, v in params.items()}
+    notes += [f"'{name}' appears {len(values)} times; each parameter may appear once."
+              for name, values in params.items() if len(values) > 1]
     if api_secret and api_secret in text:
         notes.append("The URL contains your API Secret! The secret never goes into a URL; client_id is the API Key.")
+    notes += _authorize_parameter_notes({k: v[0] for k, v in params.items()}, api_key, redirect_uri)
+    if notes:
+        return Check(False, "Some parameters need another look.", notes)
+    return Check(True, "Every parameter the tutorial lists is there, with the right value.")
+
+
+def _authorize_parameter_notes(value: dict[str, str], api_key: str, redirect_uri: str) -> list[str]:
+    """What is wrong with the values of the tutorial's parameters (nothing when they are right)."""
+    notes = []
     if value.get("client_id") != api_key:
         notes.append("client_id must be your API Key.")
     if value.get("response_type") != "code":
@@ -107,9 +125,7 @@ def check_authorize_url(answer, *, authorization_endpoint: str, api_key: str, re
             notes.append(f"redirect_uri must be exactly {redirect_uri}.")
     if not value.get("state"):
         notes.append("state is missing: send a fresh unique value (for example a UUID) with every request.")
-    if notes:
-        return Check(False, "Some parameters need another look.", notes)
-    return Check(True, "Every parameter the tutorial lists is there, with the right value.")
+    return notes
 
 
 def check_token_lifetime(answer, *, claims: dict) -> Check:
@@ -122,7 +138,9 @@ def check_token_lifetime(answer, *, claims: dict) -> Check:
     except (TypeError, ValueError):
         return Check(False, "Give a number of seconds.")
     if given == expected:
-        return Check(True, f"exp - iat = {expected} seconds ({expected // 60} minutes), the tutorial's expires_in.")
+        usual = ("the tutorial's expires_in" if expected == ACCESS_TOKEN_LIFETIME
+                 else f"where the tutorial's expires_in is {ACCESS_TOKEN_LIFETIME}")
+        return Check(True, f"exp - iat = {expected} seconds ({expected // 60} minutes), {usual}.")
     if given in (int(claims["exp"]), int(claims["iat"])):
         return Check(False, "That is a moment in time (seconds since 1970), not a duration: subtract iat from exp.")
     return Check(False, "Subtract the iat claim from the exp claim.")
@@ -138,7 +156,7 @@ def check_refresh_scopes(answer, *, granted) -> Check:
         return Check(False, "Ask for at least one scope, or leave scope out to keep the original grant.")
     if extra:
         return Check(False, f"{', '.join(extra)} was not in the original authorize request: the server answers "
-                     "invalid_scope. A refresh can keep or narrow the scopes, never widen them.")
+                     f"{WIDER_SCOPE_ON_REFRESH}. A refresh can keep or narrow the scopes, never widen them.")
     return Check(True, "A subset of the original grant: the refresh will succeed.")
 
 
@@ -149,26 +167,39 @@ def check_api_headers(answer, *, access_token: str, subscription_id: str) -> Che
     if not isinstance(answer, dict):
         return Check(False, "Give the headers as a dict, for example {'Authorization': '...', ...}.")
     headers = {str(k).lower(): str(v) for k, v in answer.items()}
-    notes = []
-    auth = headers.get("authorization", "")
-    if not auth:
-        notes.append("Authorization is missing: the gateway answers MISSING-AUTHORIZATION.")
-    elif auth == access_token:
-        notes.append("Authorization needs the word 'Bearer' and a space before the token.")
-    elif auth != f"Bearer {access_token}":
-        notes.append("Authorization must be 'Bearer ' followed by the access token (not the ID token).")
+    notes = _authorization_notes(headers.get("authorization", ""), access_token)
     if not headers.get("subscription-id"):
         notes.append("Subscription-Id is missing: the gateway answers MISSING-SUBSCRIPTION-ID.")
     elif headers["subscription-id"] != subscription_id:
         notes.append("Subscription-Id must be the one the dealer's activation of your app created.")
-    request_id = headers.get("request-id")
-    if not request_id:
-        notes.append("Request-Id is missing: send a fresh UUID per request (uuid.uuid4()).")
-    else:
-        try:
-            uuid.UUID(request_id)
-        except ValueError:
-            notes.append("Request-Id should be a UUID, fresh for every request.")
+    refused = bool(notes)
+    request_id = headers.get("request-id", "").strip()
+    if not request_id:  # the gateway makes one up: the call works, and the app cannot trace it
+        notes.append("Request-Id is missing: send one with every request, so its answer and logs can be matched "
+                     "to it (a fresh UUID, uuid.uuid4(), is good practice).")
     if notes:
-        return Check(False, "The gateway would not accept these headers yet.", notes)
-    return Check(True, "Bearer token, Subscription-Id and a fresh Request-Id: the gateway will let this through.")
+        return Check(False, "The gateway would not accept these headers yet." if refused else
+                     "The gateway would answer, with a Request-Id it made up.", notes)
+    # The gateway accepts and echoes any Request-Id; a fresh UUID is a habit, not its rule.
+    practice = [] if _is_uuid(request_id) else [
+        (f"Request-Id {request_id!r} works: the gateway accepts it and echoes it back. A fresh UUID per request "
+         "(uuid.uuid4()) is good practice: it tells one call from every other in the logs.")]
+    return Check(True, "Bearer token, Subscription-Id and a Request-Id: the gateway will let this through.", practice)
+
+
+def _authorization_notes(auth: str, access_token: str) -> list[str]:
+    if not auth:
+        return ["Authorization is missing: the gateway answers MISSING-AUTHORIZATION."]
+    if auth == access_token:
+        return ["Authorization needs the word 'Bearer' and a space before the token."]
+    if auth != f"Bearer {access_token}":
+        return ["Authorization must be 'Bearer ' followed by the access token (not the ID token)."]
+    return []
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -11,27 +11,13 @@ from __future__ import annotations
 import uuid
 import warnings
 from dataclasses import dataclass
-
 from urllib.parse import urlsplit
 
-from . import errors, redact
+from . import errors, hints, redact
 from .transcript import Http
 
-#: What each gateway error code means for the learner.
-GATEWAY_HINTS = {
-    "MISSING-AUTHORIZATION": "Send the access token as `Authorization: Bearer <access_token>`.",
-    "INVALID-TOKEN": "The access token is not one the gateway accepts (altered, revoked, or from another "
-                     "server). Get a new one.",
-    "TOKEN-EXPIRED": "Access tokens last an hour. Refresh (needs `offline_access`) or sign in again.",
-    "TOKEN-ISSUER-MISMATCH": "The token comes from another authorization server than the one this API trusts.",
-    "TOKEN-AUDIENCE-MISMATCH": "The token was not minted for the APIs (aud must be `api_providers`); "
-                               "do not send the ID token.",
-    "MISSING-SUBSCRIPTION-ID": "Add the `Subscription-Id` header: the dealer's subscription to your app.",
-    "SUBSCRIPTION-MISMATCH": "This Subscription-Id does not belong to the app the token was issued to.",
-    "API-SUBSCRIPTION-INACTIVE": "The dealer's subscription to your app is not active (yet): the API's "
-                                 "developer approves each one. Use an active Subscription-Id, or `test`.",
-    "API-DOES-NOT-EXIST": "No API answers at this path: check the URL (the API's base URL and its path).",
-}
+#: What each gateway error code means for the learner (the "api" rows of the hint table).
+GATEWAY_HINTS = {code: text for (code, step), text in hints.HINTS.items() if step == "api"}
 
 
 @dataclass
@@ -65,18 +51,17 @@ def api_url(api_base_url: str | None, path: str) -> str:
             raise errors.ConfigurationError(
                 f"No API base URL is configured, so {redact.url(path)!r} is not known to be the API: the access "
                 "token is not sent there.",
-                hint="Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production) and pass a path.")
+                hint=f"{hints.SET_API_BASE_URL} and pass a path.")
         if not under_base(path, api_base_url):
             raise errors.ConfigurationError(
                 f"{redact.url(path)!r} is not under the API base URL {api_base_url!r}: the access token is sent "
                 "only to the configured API.",
-                hint="Pass a path (e.g. /sales/v1/...) or a URL under the API base URL; to call another API, "
-                     "configure its base URL (FORTELLIS_API_BASE_URL).")
+                hint=f"{hints.PASS_A_PATH}; to call another API, configure its base URL (FORTELLIS_API_BASE_URL).")
         return path
     if not api_base_url:
         raise errors.ConfigurationError(
             f"{path!r} is a path, but no API base URL is configured.",
-            hint="Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production).")
+            hint=f"{hints.SET_API_BASE_URL}.")
     return api_base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
@@ -134,20 +119,29 @@ def call_api(http: Http, url: str, *, access_token: str | None, subscription_id:
         warnings.warn(errors.RequestIdWarning(
             f"Sent Request-Id {request_id}, got back {echoed!r}. The gateway echoes the request's "
             "Request-Id; a different one means it did not see ours."), stacklevel=2)
-    if exchange.ok:
-        data = exchange.json() if exchange.response_body.strip() else None
-        return ApiResponse(status=exchange.status, data=data, request_id=request_id,
-                           echoed_request_id=echoed, exchange=exchange)
+    if not exchange.ok:
+        raise _gateway_error(exchange, f"{method} {url}", echoed)
+    return _api_response(exchange, request_id, echoed)
+
+
+def _api_response(exchange, request_id: str, echoed: str | None) -> ApiResponse:
+    data = exchange.json() if exchange.response_body.strip() else None
+    return ApiResponse(status=exchange.status, data=data, request_id=request_id,
+                       echoed_request_id=echoed, exchange=exchange)
+
+
+def _gateway_error(exchange, call: str, echoed: str | None) -> errors.GatewayError:
+    """The gateway's refusal: its code (``{"code": "TOKEN-EXPIRED", ...}``) and the hint for it."""
     try:
         body = exchange.json()
     except errors.NotJSONError as exc:
-        raise errors.GatewayError(f"{method} {url} answered HTTP {exchange.status} with a non-JSON body "
-                                  f"({exc.description})", error=f"HTTP-{exchange.status}",
-                                  exchange=exchange, request_id=echoed,
-                                  hint="Check the URL; an HTML page means this is not the API gateway.") from None
+        return errors.GatewayError(f"{call} answered HTTP {exchange.status} with a "
+                                   f"non-JSON body ({exc.description})", error=f"HTTP-{exchange.status}",
+                                   exchange=exchange, request_id=echoed,
+                                   hint="Check the URL; an HTML page means this is not the API gateway.")
     body = body if isinstance(body, dict) else {}
     code = str(body.get("code") or body.get("error") or f"HTTP-{exchange.status}")
     message = str(body.get("message") or body.get("error_description") or exchange.reason)
-    raise errors.GatewayError(f"HTTP {exchange.status}: {message}", error=code, exchange=exchange,
-                              request_id=body.get("requestId") or echoed,
-                              hint=GATEWAY_HINTS.get(code.upper(), ""))
+    return errors.GatewayError(f"HTTP {exchange.status}: {message}", error=code, exchange=exchange,
+                               request_id=body.get("requestId") or echoed,
+                               hint=hints.hint(code.upper(), hints.Sent("api")) or "")

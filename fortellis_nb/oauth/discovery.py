@@ -10,6 +10,7 @@ works against real Fortellis, the sandbox and any standards-compliant provider.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import errors
 from .transcript import Http
@@ -47,18 +48,16 @@ class ProviderMetadata:
     raw: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def okta_paths(cls, issuer: str) -> "ProviderMetadata":
+    def okta_paths(cls, issuer: str) -> ProviderMetadata:
         base = issuer.rstrip("/")
-        return cls(issuer=issuer, **{k: base + path for k, path in OKTA_PATHS.items()},
-                   source="fallback /v1 paths")
+        endpoints: dict[str, Any] = {k: base + path for k, path in OKTA_PATHS.items()}
+        return cls(issuer=issuer, **endpoints, source="fallback /v1 paths")
 
     def endpoint(self, name: str) -> str:
         """An endpoint URL, or a DiscoveryError saying the server has none."""
         url = getattr(self, name, None)
         if not url:
-            raise errors.DiscoveryError(f"The server at {self.issuer} publishes no {name}.",
-                                        error="endpoint_not_supported",
-                                        hint="This server does not offer that step.")
+            raise errors.EndpointNotSupportedError(f"The server at {self.issuer} publishes no {name}.")
         return url
 
 
@@ -106,7 +105,7 @@ def _from_document(issuer: str, document: dict, exchange) -> ProviderMetadata:
     if missing:
         raise errors.DiscoveryError(f"{exchange.url} lacks {', '.join(missing)}.", exchange=exchange,
                                     error="incomplete_metadata")
-    known = {k: document.get(k) for k in OKTA_PATHS}
+    known: dict[str, Any] = {k: document.get(k) for k in OKTA_PATHS}
     return ProviderMetadata(
         issuer=published, **known,
         scopes_supported=list(document.get("scopes_supported") or []),

@@ -16,7 +16,7 @@ re-raised as one of these, ``from None``, so a learner sees one clear message.
 
 from __future__ import annotations
 
-TUTORIAL = "the Fortellis tutorial 'Authorization Code Flow'"
+from . import hints
 
 
 class FortellisError(Exception):
@@ -113,6 +113,20 @@ class TLSError(NetworkError):
                     "a proxy that intercepts HTTPS causes this too.")
 
 
+class HostNotFoundError(NetworkError):
+    """The URL's host name does not resolve (DNS)."""
+
+    default_error = "dns_error"
+    default_hint = "Check the spelling of the host in the URL."
+
+
+class InvalidURLError(NetworkError, ValueError):
+    """The URL cannot be requested: no scheme, another scheme than http(s), or malformed."""
+
+    default_error = "invalid_url"
+    default_hint = "URLs start with https:// (or http:// for the local sandbox)."
+
+
 class NotJSONError(NetworkError, ValueError):
     """The server answered with something other than the JSON the protocol expects."""
 
@@ -134,6 +148,13 @@ class DiscoveryError(FortellisError):
 
     default_error = "discovery_failed"
     uri = "https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig"
+
+
+class EndpointNotSupportedError(DiscoveryError):
+    """The server's metadata names no endpoint for this step."""
+
+    default_error = "endpoint_not_supported"
+    default_hint = "This server does not offer that step."
 
 
 class IssuerMismatchError(DiscoveryError):
@@ -212,6 +233,18 @@ class MissingCodeError(RedirectParseError):
                     "`?code=...&state=...`.")
 
 
+class IssMismatchError(RedirectParseError):
+    """The redirect's ``iss`` names another issuer than the one the request went to.
+
+    RFC 9207, section 2.4: a client compares the ``iss`` it received with the issuer
+    identifier of the server it sent the authorization request to, and rejects a mismatch.
+    """
+
+    default_error = "iss_mismatch"
+    default_hint = "RFC 9207: a response from another server must not be used (a mix-up attack)."
+    uri = "https://www.rfc-editor.org/rfc/rfc9207#section-2.4"
+
+
 class StateMismatchError(RedirectParseError):
     """The `state` in the redirect is not one this client sent.
 
@@ -260,8 +293,7 @@ class AuthorizationDenied(AuthorizationError):
     """access_denied: the user (or a policy) refused the request."""
 
     default_error = "access_denied"
-    default_hint = ("The user declined, or is not assigned to the app. Sign in again and choose "
-                    "Allow, or ask the app's owner to assign the user.")
+    default_hint = hints.USER_DECLINED
 
 
 # --- token endpoint ------------------------------------------------------------
@@ -288,8 +320,7 @@ class InvalidClientError(TokenRequestError):
     authentication included, or unsupported authentication method)." (RFC 6749, 5.2)"""
 
     default_error = "invalid_client"
-    default_hint = ("The Authorization header must be `Basic base64(API Key:API Secret)`, API Key first. "
-                    "The tutorial says `API Secret:API Key`; that order fails.")
+    default_hint = f"The Authorization header must be `Basic base64(API Key:API Secret)`. {hints.API_KEY_FIRST}"
 
 
 class InvalidGrantError(TokenRequestError):
@@ -298,8 +329,7 @@ class InvalidGrantError(TokenRequestError):
     authorization request, or was issued to another client." (RFC 6749, 5.2)"""
 
     default_error = "invalid_grant"
-    default_hint = ("A code lives 60 seconds and works once. Sign in again for a fresh code and "
-                    "exchange it straight away, with exactly the same redirect_uri.")
+    default_hint = hints.CODE_GONE
 
 
 class UnauthorizedClientError(TokenRequestError):
@@ -323,8 +353,7 @@ class InvalidScopeError(TokenRequestError):
     the scope granted by the resource owner." (RFC 6749, 5.2)"""
 
     default_error = "invalid_scope"
-    default_hint = ("When you refresh, you cannot include a scope that is not in the original call; "
-                    "ask for a subset of the scopes you were granted, or sign in again with more.")
+    default_hint = hints.KNOWN_SCOPES
 
 
 class AccessDeniedError(TokenRequestError):
@@ -333,8 +362,7 @@ class AccessDeniedError(TokenRequestError):
     refresh request were not granted in the original authorize request.")."""
 
     default_error = "access_denied"
-    default_hint = ("When you refresh, you cannot include a scope that is not in the original call; "
-                    "ask for a subset of the scopes you were granted, or sign in again with more.")
+    default_hint = f"{hints.NO_WIDER_SCOPE}; {hints.ASK_A_SUBSET}"
 
 
 class RateLimitedError(TokenRequestError):
@@ -432,7 +460,7 @@ class TokenExpiredError(TokenVerificationError):
     """The token's `exp` is in the past."""
 
     default_error = "token_expired"
-    default_hint = "Access tokens last an hour; refresh (with offline_access) or sign in again."
+    default_hint = hints.TOKEN_EXPIRED
 
 
 class TokenNotYetValidError(TokenVerificationError):
@@ -546,7 +574,7 @@ class MalformedRedirectWarning(FortellisWarning):
 
 
 class CodeAgeWarning(FortellisWarning):
-    """The authorization code is older than its 60-second lifetime."""
+    """The authorization code is older than its lifetime (hints.CODE_LIFETIME)."""
 
 
 class RequestIdWarning(FortellisWarning):

@@ -57,12 +57,12 @@ def _pairs(mapping) -> list[dict]:
     return [{"name": k, "value": v} for k, v in (mapping.items() if isinstance(mapping, dict) else mapping)]
 
 
-def _har_entry(exchange, full: bool) -> dict:
-    parts = urlsplit(exchange.url)
+def _har_request(exchange, full: bool) -> dict:
     headers = {k: v if full else redact.text(redact.header(k, v)) for k, v in exchange.request_headers.items()}
     request = {"method": exchange.method, "url": redact.url(exchange.url, full), "httpVersion": "HTTP/1.1",
                "cookies": [], "headers": _pairs(headers),
-               "queryString": _pairs(redact.pairs(parse_qsl(parts.query, keep_blank_values=True), full)),
+               "queryString": _pairs(redact.pairs(parse_qsl(urlsplit(exchange.url).query, keep_blank_values=True),
+                                                  full)),
                "headersSize": -1, "bodySize": -1}
     if exchange.form is not None:
         shown = redact.pairs(exchange.form, full)
@@ -73,21 +73,29 @@ def _har_entry(exchange, full: bool) -> dict:
         request["postData"] = {"mimeType": headers.get("Content-Type", "application/octet-stream"),
                                "text": _body(exchange, full)}
         request["bodySize"] = len(request["postData"]["text"].encode())
+    return request
+
+
+def _har_response(exchange, full: bool) -> dict:
     body = exchange.response_text(full) if exchange.status is not None else ""
     body = body if full else redact.text(body)  # a page may quote a code too
     # redact.text too: a Location header carries the code back to the redirect URI.
-    response_headers = {k: v if full else redact.text(redact.header(k, v)) for k, v in exchange.response_headers.items()}
-    response = {"status": exchange.status or 0, "statusText": exchange.reason or (exchange.failure or ""),
-                "httpVersion": "HTTP/1.1", "cookies": [], "headers": _pairs(response_headers),
-                "content": {"size": len(body.encode()), "mimeType": exchange.header("Content-Type", "") or "",
-                            "text": body},
-                "redirectURL": exchange.header("Location", "") if full else redact.url(exchange.header("Location", "")),
-                "headersSize": -1, "bodySize": len(body.encode())}
+    headers = {k: v if full else redact.text(redact.header(k, v)) for k, v in exchange.response_headers.items()}
+    location = exchange.header("Location", "")
+    return {"status": exchange.status or 0, "statusText": exchange.reason or (exchange.failure or ""),
+            "httpVersion": "HTTP/1.1", "cookies": [], "headers": _pairs(headers),
+            "content": {"size": len(body.encode()), "mimeType": exchange.header("Content-Type", "") or "",
+                        "text": body},
+            "redirectURL": location if full else redact.url(location),
+            "headersSize": -1, "bodySize": len(body.encode())}
+
+
+def _har_entry(exchange, full: bool) -> dict:
     millis = round(exchange.elapsed * 1000, 3)
     started = datetime.fromtimestamp(exchange.started_at or 0, tz=timezone.utc)
     entry = {"startedDateTime": started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-             "time": millis, "request": request, "response": response, "cache": {},
-             "timings": {"send": 0, "wait": millis, "receive": 0}}
+             "time": millis, "request": _har_request(exchange, full), "response": _har_response(exchange, full),
+             "cache": {}, "timings": {"send": 0, "wait": millis, "receive": 0}}
     if exchange.label:
         entry["comment"] = exchange.label
     return entry
@@ -119,7 +127,7 @@ class _Variables:
             shown = shown.replace(f"client_id={self.values['api_key']}", "client_id={{api_key}}")
         for name in ("issuer", "api_base_url"):
             base = self.values[name].rstrip("/")
-            if base and (shown == base or shown.startswith(base + "/") or shown.startswith(base + "?")):
+            if base and (shown == base or shown.startswith((base + "/", base + "?"))):
                 return "{{" + name + "}}" + shown[len(base):]
         return shown
 
@@ -130,6 +138,19 @@ class _Variables:
         except ValueError:
             return False
         return bool(self.values["api_key"]) and decoded.partition(":")[0] == self.values["api_key"]
+
+    def header(self, name: str, value: str) -> str:
+        """A request header's value, a variable where it carries one."""
+        lower = name.lower()
+        if lower == "authorization" and value.lower().startswith("bearer "):
+            return "Bearer {{access_token}}"
+        if lower == "subscription-id" and value == self.values["subscription_id"]:
+            return "{{subscription_id}}"
+        if lower == "request-id":
+            return "{{$guid}}"
+        if lower in redact.SECRET_HEADERS and not self.full:
+            return redact.header(name, value)
+        return value
 
     def field(self, name: str, value: str) -> str:
         if name == "client_id" and value == self.values["api_key"]:
@@ -155,15 +176,7 @@ def _request_parts(exchange, variables: _Variables) -> tuple[str, list[tuple[str
         if lower == "authorization" and value.lower().startswith("basic ") and variables.basic(value):
             basic = True
             continue
-        if lower == "authorization" and value.lower().startswith("bearer "):
-            value = "Bearer {{access_token}}"
-        elif lower == "subscription-id" and value == variables.values["subscription_id"]:
-            value = "{{subscription_id}}"
-        elif lower == "request-id":
-            value = "{{$guid}}"
-        elif lower in redact.SECRET_HEADERS and not variables.full:
-            value = redact.header(name, value)
-        headers.append((name, value))
+        headers.append((name, variables.header(name, value)))
     form = None if exchange.form is None else [(k, variables.field(k, v)) for k, v in exchange.form]
     return variables.url(exchange.url), headers, basic, form
 
@@ -191,18 +204,7 @@ def postman(transcript, context: dict, full: bool = False) -> str:
     variables = _Variables(context, full)
     items = []
     for name, exchange in zip(_names(transcript), transcript.exchanges):
-        url, headers, basic, form = _request_parts(exchange, variables)
-        request = {"method": exchange.method, "header": [{"key": k, "value": v} for k, v in headers], "url": url}
-        if basic:
-            request["auth"] = {"type": "basic", "basic": [
-                {"key": "username", "value": "{{api_key}}", "type": "string"},
-                {"key": "password", "value": "{{api_secret}}", "type": "string"}]}
-        if form is not None:
-            request["header"] = [h for h in request["header"] if h["key"].lower() != "content-type"]
-            request["body"] = {"mode": "urlencoded", "urlencoded": [{"key": k, "value": v} for k, v in form]}
-        elif exchange.request_body:
-            request["body"] = {"mode": "raw", "raw": _body(exchange, full)}
-        item = {"name": name, "request": request}
+        item = {"name": name, "request": _postman_request(exchange, variables)}
         if _is_token_request(exchange):
             item["event"] = [{"listen": "test", "script": {"type": "text/javascript", "exec": _SET_TOKENS}}]
         items.append(item)
@@ -211,6 +213,21 @@ def postman(transcript, context: dict, full: bool = False) -> str:
                            "description": "Exported by fortellis-nb. Set api_secret (left empty) before sending."},
                   "item": items, "variable": [{"key": k, "value": v, "type": "string"} for k, v in listed.items()]}
     return json.dumps(collection, indent=2)
+
+
+def _postman_request(exchange, variables: _Variables) -> dict:
+    url, headers, basic, form = _request_parts(exchange, variables)
+    request = {"method": exchange.method, "header": [{"key": k, "value": v} for k, v in headers], "url": url}
+    if basic:
+        request["auth"] = {"type": "basic", "basic": [
+            {"key": "username", "value": "{{api_key}}", "type": "string"},
+            {"key": "password", "value": "{{api_secret}}", "type": "string"}]}
+    if form is not None:
+        request["header"] = [h for h in request["header"] if h["key"].lower() != "content-type"]
+        request["body"] = {"mode": "urlencoded", "urlencoded": [{"key": k, "value": v} for k, v in form]}
+    elif exchange.request_body:
+        request["body"] = {"mode": "raw", "raw": _body(exchange, variables.full)}
+    return request
 
 
 # --------------------------------------------------------------------------- .http
@@ -222,40 +239,63 @@ _HTTP_SET_TOKENS = ["> {%",
                     "%}"]
 
 
+_HTTP_PREAMBLE = [
+    "# Exported by fortellis-nb, for JetBrains' HTTP client and httpyac (its VS Code extension too).",
+    "# A code exchange does not replay: a code works once. The client-credentials request and the API",
+    "# calls do, once the API Secret is set: a line `@api_secret = ...` below, or from the tool",
+    "# (httpyac send FILE --name NAME --var api_secret=...). Each token request's answer sets",
+    "# {{access_token}} and {{refresh_token}}; `# @ref` sends the one a request needs first.", ""]
+
+
 def http_file(transcript, context: dict, full: bool = False) -> str:
     variables = _Variables(context, full)
-    lines = ["# Exported by fortellis-nb, for JetBrains' HTTP client and httpyac (its VS Code extension too).",
-             "# A code exchange does not replay: a code works once. The client-credentials request and the API",
-             "# calls do, once the API Secret is set: a line `@api_secret = ...` below, or from the tool",
-             "# (httpyac send FILE --name NAME --var api_secret=...). Each token request's answer sets",
-             "# {{access_token}} and {{refresh_token}}; `# @ref` sends the one a request needs first.", ""]
     # No empty `@name =` line: tools read one as an error in every variable of the file.
-    lines += [f"@{name} = {value}" for name, value in variables.listed().items() if value]
-    token_request = refresh_request = None  # the latest token answers, whose tokens later requests use
+    lines = _HTTP_PREAMBLE + [f"@{name} = {value}" for name, value in variables.listed().items() if value]
+    answers = _TokenAnswers()
     for index, (name, exchange) in enumerate(zip(_names(transcript), transcript.exchanges)):
-        url, headers, basic, form = _request_parts(exchange, variables)
-        request_name = re.sub(r"\W+", "_", name.lower()).strip("_") or f"request{index + 1}"
-        lines += ["", f"### {name}", f"# @name {request_name}"]
-        needs = []
-        if token_request and any(v == "Bearer {{access_token}}" for _, v in headers):
-            needs.append(token_request)
-        if refresh_request and any(v == "{{refresh_token}}" for _, v in form or ()):
-            needs.append(refresh_request)
-        lines += [f"# @ref {r}" for r in dict.fromkeys(needs)]
-        lines.append(f"{exchange.method} {url}")
-        if basic:
-            lines.append("Authorization: Basic {{api_key}}:{{api_secret}}")
-        lines += [f"{header_name}: {value}" for header_name, value in headers]
-        if form is not None:
-            lines += ["", "&".join(f"{k}={_http_value(v)}" for k, v in form)]
-        elif exchange.request_body:
-            lines += ["", _body(exchange, full)]
-        if _is_token_request(exchange) and exchange.ok:
-            lines += [""] + _HTTP_SET_TOKENS
-            token_request = request_name
-            if '"refresh_token"' in exchange.response_body:
-                refresh_request = request_name
+        lines += _http_request(name, index, exchange, variables, answers)
     return "\n".join(lines) + "\n"
+
+
+class _TokenAnswers:
+    """The latest token requests, whose answers set the tokens later requests use (``# @ref``)."""
+
+    def __init__(self):
+        self.access: str | None = None
+        self.refresh: str | None = None
+
+    def needed_by(self, headers: list[tuple[str, str]], form: list | None) -> list[str]:
+        needs = []
+        if self.access and any(v == "Bearer {{access_token}}" for _, v in headers):
+            needs.append(self.access)
+        if self.refresh and any(v == "{{refresh_token}}" for _, v in form or ()):
+            needs.append(self.refresh)
+        return list(dict.fromkeys(needs))
+
+    def answered(self, request_name: str, exchange) -> None:
+        self.access = request_name
+        if '"refresh_token"' in exchange.response_body:
+            self.refresh = request_name
+
+
+def _http_request(name: str, index: int, exchange, variables: _Variables, answers: _TokenAnswers) -> list[str]:
+    """One request of the .http file, after a blank line."""
+    url, headers, basic, form = _request_parts(exchange, variables)
+    request_name = re.sub(r"\W+", "_", name.lower()).strip("_") or f"request{index + 1}"
+    lines = ["", f"### {name}", f"# @name {request_name}"]
+    lines += [f"# @ref {r}" for r in answers.needed_by(headers, form)]
+    lines.append(f"{exchange.method} {url}")
+    if basic:
+        lines.append("Authorization: Basic {{api_key}}:{{api_secret}}")
+    lines += [f"{header_name}: {value}" for header_name, value in headers]
+    if form is not None:
+        lines += ["", "&".join(f"{k}={_http_value(v)}" for k, v in form)]
+    elif exchange.request_body:
+        lines += ["", _body(exchange, variables.full)]
+    if _is_token_request(exchange) and exchange.ok:
+        lines += [""] + _HTTP_SET_TOKENS
+        answers.answered(request_name, exchange)
+    return lines
 
 
 def _http_value(value: str) -> str:

@@ -16,22 +16,8 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from . import errors, redact
+from . import errors, hints, redact
 from .authorize import AuthorizationRequest, PendingStates
-
-#: What each error the server may put in the redirect means, and what to do about it.
-AUTHORIZATION_ERROR_HINTS = {
-    "access_denied": errors.AuthorizationDenied.default_hint,
-    "invalid_scope": "Ask only for scopes the server knows (openid, offline_access, ...), separated by spaces.",
-    "invalid_request": "A parameter is missing or repeated; rebuild the URL with authorization_url().",
-    "unauthorized_client": "The app may not use the authorization code flow; check its registration.",
-    "unsupported_response_type": "response_type must be `code`.",
-    "login_required": "prompt=none was sent and the user has no session: sign in without prompt=none.",
-    "consent_required": "prompt=none was sent but the user has not consented yet.",
-    "interaction_required": "The server needs the user; drop prompt=none.",
-    "server_error": "The identity server failed; try again in a moment.",
-    "temporarily_unavailable": "The identity server is overloaded or down for maintenance; try again later.",
-}
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -67,17 +53,6 @@ class AuthorizationResponse:
                 f"url={redact.url(self.url)!r})")
 
     __str__ = __repr__
-
-
-def authorization_error_hint(error: str, description: str, request: AuthorizationRequest | None) -> str:
-    """What to do about an error the server sent back to the redirect URI."""
-    lowered = description.lower()
-    if error == "invalid_request" and ("pkce" in lowered or "code_challenge" in lowered or "code challenge" in lowered):
-        if request is None or request.code_verifier is None:
-            return ("This server requires PKCE for this app: build the URL with authorization_url(pkce=True); the "
-                    "client keeps the code_verifier and sends it with the code exchange (RFC 7636).")
-        return "The URL carried a PKCE challenge the server refused; build a fresh one with authorization_url(pkce=True)."
-    return AUTHORIZATION_ERROR_HINTS.get(error, "")
 
 
 def _origin_and_path(parts) -> tuple[str, str, int | None, str]:
@@ -120,6 +95,18 @@ def _check_redirect_target(parts, redirect_uri: str, url: str, browser_redirect_
     if browser_redirect_uri and _lands_on(parts, url, browser_redirect_uri):
         return
     expected = urlsplit(redirect_uri)
+    problems = _target_problems(parts, expected, url)
+    if problems:
+        got_path, exp_path = _origin_and_path(parts)[3], _origin_and_path(expected)[3]
+        hint = None
+        if len(problems) == 1 and got_path != exp_path and got_path.rstrip("/") == exp_path.rstrip("/"):
+            hint = "The paths differ only by the trailing '/'; the redirect URI must match exactly."
+        raise errors.RedirectMismatchError(
+            f"{redact.text(url)!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
+
+
+def _target_problems(parts, expected, url: str) -> list[str]:
+    """How the URL differs from the expected redirect URI (nothing when it is the same)."""
     got_scheme, got_host, got_port, got_path = _origin_and_path(parts)
     exp_scheme, exp_host, exp_port, exp_path = _origin_and_path(expected)
     problems = []
@@ -136,12 +123,7 @@ def _check_redirect_target(parts, redirect_uri: str, url: str, browser_redirect_
         problems.append(f"host {parts.netloc!r} instead of {expected.netloc!r}")
     if got_path != exp_path:
         problems.append(f"path {got_path!r} instead of {exp_path!r}")
-    if problems:
-        hint = None
-        if len(problems) == 1 and got_path != exp_path and got_path.rstrip("/") == exp_path.rstrip("/"):
-            hint = "The paths differ only by the trailing '/'; the redirect URI must match exactly."
-        raise errors.RedirectMismatchError(
-            f"{redact.text(url)!r} is not the configured redirect URI {redirect_uri!r}: {'; '.join(problems)}.", hint=hint)
+    return problems
 
 
 def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None = None,
@@ -158,85 +140,105 @@ def parse_redirect(url: str, *, redirect_uri: str, states: PendingStates | None 
     """
     received_at = clock()
     text = (url or "").strip().strip("'\"<>").strip()
+    notes: list[str] = []
+    params = _redirect_parameters(text, redirect_uri, browser_redirect_uri, notes)
+    if issuer and params.get("iss") is not None and params["iss"] != issuer:
+        raise errors.IssMismatchError(f"The redirect says it comes from issuer {params['iss']!r}, not {issuer!r}.")
+    if "error" in params:
+        raise _authorization_error(params, states)
+    code = params.get("code")
+    if not code:
+        raise errors.MissingCodeError(
+            f"The redirect URL has {'an empty' if 'code' in params else 'no'} `code` parameter.")
+    state = params.get("state")
+    if states is None:
+        _check_expected_state(state, expected_state)
+        return AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
+                                     iss=params.get("iss"), notes=notes)
+    earlier = states.answered(state)
+    if earlier is not None and hmac.compare_digest(earlier.code.encode(), code.encode()):
+        return earlier  # the same redirect read again: the same answer
+    response = AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
+                                     request=states.take(state), iss=params.get("iss"), notes=notes)
+    states.record(response)
+    return response
+
+
+def _redirect_parameters(text: str, redirect_uri: str, browser_redirect_uri: str | None,
+                         notes: list[str]) -> dict[str, str]:
+    """The parameters of ``text``, once it is known to be a URL at the redirect URI (or where the
+    browser lands for it), each parameter once. The tutorial's form without '?' is read with a note."""
+    parts = _url_parts(text, redirect_uri)
+    fixed = _split_tutorial_form(parts)
+    if fixed is not None:
+        message = (f"{redact.text(text[:80])!r} has no '?' before its parameters, like the tutorial's example "
+                   "`https://yourRedirectURL/code=...&state=...`. Read as if the '?' were there; "
+                   "a real redirect is `https://yourRedirectURL/?code=...&state=...`.")
+        warnings.warn(errors.MalformedRedirectWarning(message), stacklevel=3)  # parse_redirect's caller
+        notes.append(message)
+        parts = fixed
+    params = _parameters_once(parts.query)
+    if "response_type" in params and "client_id" in params and not ({"code", "error"} & set(params)):
+        raise errors.AuthorizeURLPastedError(
+            "This is the authorize URL (the link that opens the sign-in page), not the address the browser "
+            "is sent back to.")
+    _check_redirect_target(parts, redirect_uri, text, browser_redirect_uri)
+    return params
+
+
+def _url_parts(text: str, redirect_uri: str):
+    """``text`` split as a URL, or the reason it is not an http(s) URL."""
     if not text:
         raise errors.EmptyRedirectError("The redirect URL is empty.")
     if any(c.isspace() or _is_control(c) for c in text) or "://" not in text:
-        hint = None
-        if text.startswith(("code=", "?code=", "error=", "?error=")):
-            hint = ("That is only the end of the address; paste the whole URL, starting with "
-                    f"{redirect_uri}, so it can be checked.")
-        elif "://" in text:
-            hint = ("An address has no spaces, tabs or control characters; copy it again from the "
-                    "browser's address bar.")
-        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=hint)
+        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=_not_a_url_hint(text, redirect_uri))
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL: its host cannot be read.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not an http(s) URL.")
+    return parts
 
-    notes = []
-    fixed = _split_tutorial_form(parts)
-    if fixed is not None:
-        message = (f"{redact.text(text[:80])!r} has no '?' before its parameters, like the tutorial's example "
-                   "`https://yourRedirectURL/code=...&state=...`. Read as if the '?' were there; "
-                   "a real redirect is `https://yourRedirectURL/?code=...&state=...`.")
-        warnings.warn(errors.MalformedRedirectWarning(message), stacklevel=2)
-        notes.append(message)
-        parts = fixed
 
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    seen, repeated = set(), []
-    for name, _ in pairs:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
+def _not_a_url_hint(text: str, redirect_uri: str) -> str | None:
+    """What the pasted text looks like instead: the query alone, or a URL with spaces in it
+    (None: the class's own hint)."""
+    if text.startswith(("code=", "?code=", "error=", "?error=")):
+        return (f"That is only the end of the address; paste the whole URL, starting with {redirect_uri}, "
+                "so it can be checked.")
+    if "://" in text:
+        return ("An address has no spaces, tabs or control characters; copy it again from the browser's "
+                "address bar.")
+    return None
+
+
+def _parameters_once(query: str) -> dict[str, str]:
+    """The query's parameters; one that appears twice is refused (RFC 6749, 3.1)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    names = [name for name, _ in pairs]
+    repeated = list(dict.fromkeys(name for name in names if names.count(name) > 1))
     if repeated:
         raise errors.DuplicateParameterError(
             f"The redirect URL carries {', '.join(repr(n) for n in repeated)} more than once.")
-    params = dict(pairs)
+    return dict(pairs)
 
-    if "response_type" in params and "client_id" in params and not ({"code", "error"} & set(params)):
-        raise errors.AuthorizeURLPastedError(
-            "This is the authorize URL (the link that opens the sign-in page), not the address the browser "
-            "is sent back to.")
-    _check_redirect_target(parts, redirect_uri, text, browser_redirect_uri)
 
-    if issuer and params.get("iss") is not None and params["iss"] != issuer:
-        raise errors.RedirectParseError(
-            f"The redirect says it comes from issuer {params['iss']!r}, not {issuer!r}.",
-            error="iss_mismatch",
-            hint="RFC 9207: a response from another server must not be used (a mix-up attack).")
-
-    if "error" in params:
-        state = params.get("state")
-        request = states.take(state) if states is not None and state in states else None  # over either way
-        error = params["error"]
-        description = params.get("error_description") or ""
-        cls = errors.AuthorizationDenied if error == "access_denied" else errors.AuthorizationError
-        raise cls(description or f"The server answered {error}.", error=error,
-                  state=state, hint=authorization_error_hint(error, description, request))
-
-    code = params.get("code")
-    if not code:
-        raise errors.MissingCodeError(
-            f"The redirect URL has {'an empty' if 'code' in params else 'no'} `code` parameter.")
-
+def _authorization_error(params: dict[str, str], states: PendingStates | None) -> errors.AuthorizationError:
+    """The error the server sent back instead of a code; its state is spent either way."""
     state = params.get("state")
-    request = None
-    if states is not None:
-        earlier = states.answered(state)
-        if earlier is not None and hmac.compare_digest(earlier.code.encode(), code.encode()):
-            return earlier  # the same redirect read again: the same answer
-        request = states.take(state)
-    elif expected_state is not None:
-        if state is None:
-            raise errors.MissingStateError("The redirect URL has no `state`, but the request sent one.")
-        if not hmac.compare_digest(state.encode(), expected_state.encode()):
-            raise errors.StateMismatchError(f"The state {state!r} is not the one sent ({expected_state!r}).")
-    response = AuthorizationResponse(code=code, state=state, url=text, received_at=received_at,
-                                     request=request, iss=params.get("iss"), notes=notes)
-    if states is not None:
-        states.record(response)
-    return response
+    request = states.take(state) if states is not None and state is not None and state in states else None
+    error = params["error"]
+    sent = hints.Sent("authorize", verifier_sent=None if request is None else request.code_verifier is not None)
+    cls = errors.AuthorizationDenied if error == "access_denied" else errors.AuthorizationError
+    return cls(params.get("error_description") or f"The server answered {error}.", error=error,
+               state=state, hint=hints.hint(error, sent) or "")
+
+
+def _check_expected_state(state: str | None, expected_state: str | None) -> None:
+    if expected_state is None:
+        return
+    if state is None:
+        raise errors.MissingStateError("The redirect URL has no `state`, but the request sent one.")
+    if not hmac.compare_digest(state.encode(), expected_state.encode()):
+        raise errors.StateMismatchError(f"The state {state!r} is not the one sent ({expected_state!r}).")

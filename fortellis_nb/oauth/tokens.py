@@ -22,12 +22,11 @@ from urllib.parse import quote_plus, urlencode
 
 from requests.utils import parse_dict_header
 
-from . import errors
+from . import errors, hints
+from .hints import CODE_LIFETIME
 from .redact import shorten
 from .transcript import Http
 from .verify import decode, expires_in_words, looks_like_jwt, token_shape
-
-CODE_LIFETIME = 60  # seconds, per the tutorial
 
 
 def basic_authorization(api_key: str, api_secret: str) -> str:
@@ -102,19 +101,25 @@ class TokenResponse:
     __str__ = __repr__
 
 
-def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = None, **details):
-    """Turn a failed token-endpoint exchange into the matching TokenRequestError."""
+def _server_failed(exchange) -> errors.UnexpectedResponseError:
+    """A 5xx answer: what the server said, if it said it in OAuth's terms."""
+    try:
+        body = exchange.json()
+    except errors.NotJSONError:
+        body = {}
+    said = ""
+    if isinstance(body, dict) and body.get("error"):
+        said = f" ({body.get('error')}: {body.get('error_description')})"
+    return errors.UnexpectedResponseError(
+        f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}{said or '.'}",
+        exchange=exchange, hint=hints.SERVER_FAILED)
+
+
+def _raise_for_oauth_error(exchange, sent: hints.Sent):
+    """Turn a failed token-endpoint exchange into the matching TokenRequestError, its hint chosen
+    by the error code and what this client sent (``sent``)."""
     if exchange.status is not None and exchange.status >= 500:
-        try:
-            body = exchange.json()
-        except errors.NotJSONError:
-            body = {}
-        said = ""
-        if isinstance(body, dict) and body.get("error"):
-            said = f" ({body.get('error')}: {body.get('error_description')})"
-        raise errors.UnexpectedResponseError(
-            f"{exchange.method} {exchange.url} failed on the server: HTTP {exchange.status}{said or '.'}",
-            exchange=exchange, hint="The server failed; try again in a moment.")
+        raise _server_failed(exchange)
     body = exchange.json()
     if exchange.status == 429 and isinstance(body, dict) and body.get("errorCode"):  # Okta's error object
         raise errors.RateLimitedError(str(body.get("errorSummary") or "Too many requests."),
@@ -126,8 +131,14 @@ def _raise_for_oauth_error(exchange, *, context: str = "", hint: str | None = No
     code = str(body["error"])
     description = str(body.get("error_description") or "")
     cls = errors.OAUTH_ERRORS.get(code, errors.TokenRequestError)
-    hint = hint if hint is not None else _hint_for(code, description, context, **details)
-    raise cls(description or f"The server answered {code}.", error=code, hint=hint, exchange=exchange)
+    raise cls(description or f"The server answered {code}.", error=code, hint=hints.hint(code, sent),
+              exchange=exchange)
+
+
+def _sent(step: str, api_key: str, api_secret: str | None, **known) -> hints.Sent:
+    """What a token request sent, as the hints need it."""
+    return hints.Sent(step, api_key=api_key, secret_sent=api_secret is not None,
+                      swapped=looks_swapped(api_key, api_secret), **known)
 
 
 #: An API Key as Fortellis (and the sandbox) hand them out: 32 letters and digits.
@@ -151,59 +162,6 @@ def _rate_limit_hint(exchange) -> str:
     return (f"This app may make {limit} requests a minute here; the window resets in {wait} s "
             "(X-Rate-Limit-Reset). Wait, then try again; in a backend, keep tokens and reuse them instead of "
             "asking for new ones on every call.")
-
-
-def _hint_for(code: str, description: str, context: str, *, code_age: float | None = None,
-              code_used_before: bool = False, redirect_uri: str | None = None,
-              original_scopes=None, requested_scopes=None, sent_key: str | None = None,
-              sent_secret: str | None = None, verifier_sent: bool = False) -> str | None:
-    lowered = description.lower()
-    if code == "invalid_client":
-        # The server says only that it does not know the client (Okta's words); this client knows
-        # what it sent, and can say what the likely mistake is.
-        if looks_swapped(sent_key, sent_secret):
-            return (f"The API Key and API Secret are swapped: this request sent `{shorten(sent_key)}` as the "
-                    "API Key, which is shaped like a secret, and the API Key as the secret. Encode "
-                    "`API Key:API Secret`, key first. (The tutorial's `API Secret:API Key` is a known mistake.)")
-        if "no client credentials" in lowered:
-            return "Send `Authorization: Basic base64(API Key:API Secret)` with the request."
-        if "either the client or the client credentials" in lowered:
-            return (f"The server knows no app with the API Key `{shorten(sent_key or '')}`. Use the API Key "
-                    "exactly as the developer portal shows it, first in `API Key:API Secret` (the tutorial's "
-                    "`API Secret:API Key` is a known mistake).")
-        return None
-    if code == "invalid_grant" and context == "authorization_code":
-        pkce_words = ("pkce", "code challenge", "code_challenge", "code verifier", "code_verifier")
-        if any(word in lowered for word in pkce_words):
-            return ("The code_verifier must be the one made for this code's authorize request: its SHA-256 "
-                    "is the code_challenge the server kept (RFC 7636, section 4.6).")
-        if "redirect" in lowered:
-            return (f"This request sent redirect_uri={redirect_uri!r}. Send exactly the redirect_uri of the "
-                    "authorize URL, character for character, trailing '/' included.")
-        if code_used_before:
-            return ("This code was already exchanged once; a code works a single time (and reusing it "
-                    "revokes the tokens it gave). Sign in again for a new code.")
-        if code_age is not None and code_age > CODE_LIFETIME:
-            return (f"The code was {code_age:.0f} seconds old; codes expire after {CODE_LIFETIME}. "
-                    "Sign in again and exchange the new code straight away.")
-        if verifier_sent:
-            return ("The server does not say why. The likely causes: the code expired or was used already, the "
-                    "redirect_uri differs from the authorize request's, or the code_verifier is not the one made "
-                    "for this code's authorize request (PKCE). Sign in again with a fresh authorize URL.")
-        return None
-    if code == "invalid_grant" and context == "refresh_token":
-        return ("The refresh token is unknown, revoked or expired (unused for 7 days), or, where refresh tokens "
-                "rotate, one a refresh replaced (it works only for the app's grace period; used after it, the "
-                "whole grant ends). Sign in again with `offline_access` in the scope, and store the refresh "
-                "token of every refresh answer.")
-    if code in ("invalid_scope", "access_denied") and context == "refresh_token":
-        extra = sorted(set(requested_scopes or ()) - set(original_scopes or ())) if original_scopes else []
-        return ("When you refresh, you cannot include a scope that is not in the original call"
-                + (f": {', '.join(extra)} was not granted" if extra else "")
-                + (f" (granted: {' '.join(original_scopes)})." if original_scopes else "."))
-    if code == "invalid_scope" and context == "client_credentials":
-        return "Client credentials tokens are for the `anonymous` scope."
-    return None
 
 
 def _token_request(http: Http, token_endpoint: str, form: dict, *, api_key: str, api_secret: str | None,
@@ -242,12 +200,14 @@ def _token_response(exchange, grant_type: str, received_at: float) -> TokenRespo
 
 def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None, code: str,
                   redirect_uri: str, code_verifier: str | None = None, code_received_at: float | None = None,
-                  code_used_before: bool = False, params_in: str = "body", clock=time.time) -> TokenResponse:
+                  code_used_before: bool = False, authorized_redirect_uri: str | None = None,
+                  params_in: str = "body", clock=time.time) -> TokenResponse:
     """Trade an authorization code for tokens.
 
-    ``code_received_at`` lets the age of the code be checked: past 60 seconds a
+    ``code_received_at`` lets the age of the code be checked: past CODE_LIFETIME seconds a
     :class:`~errors.CodeAgeWarning` is given (the request is still sent, so the
-    server's own answer can be seen).
+    server's own answer can be seen). ``code_used_before`` and ``authorized_redirect_uri`` (the
+    authorize request's, when known) let a refusal's hint name its cause.
     """
     age = None
     if code_received_at is not None:
@@ -262,9 +222,10 @@ def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: 
     exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
                                            label="Exchange the code", params_in=params_in, clock=clock)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="authorization_code", code_age=age,
-                               code_used_before=code_used_before, redirect_uri=redirect_uri,
-                               sent_key=api_key, sent_secret=api_secret, verifier_sent=bool(code_verifier))
+        _raise_for_oauth_error(exchange, _sent(
+            "authorization_code", api_key, api_secret, code_age=age, code_used_before=code_used_before,
+            redirect_uri=redirect_uri, authorized_redirect_uri=authorized_redirect_uri,
+            verifier_sent=bool(code_verifier)))
     return _token_response(exchange, "authorization_code", received_at)
 
 
@@ -278,7 +239,7 @@ def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | 
     if not refresh_token:
         raise errors.ConfigurationError(
             "There is no refresh token to use.", error="no_refresh_token",
-            hint="Refresh tokens come only when the authorize URL asked for `offline_access`.")
+            hint=f"{hints.OFFLINE_ACCESS}.")
     form = {"grant_type": "refresh_token", **(extra or {}), "refresh_token": refresh_token}
     requested = None
     if scopes is not None:
@@ -287,8 +248,9 @@ def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | 
     exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
                                            label="Refresh", params_in=params_in, clock=clock)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="refresh_token", original_scopes=original_scopes,
-                               requested_scopes=requested, sent_key=api_key, sent_secret=api_secret)
+        granted = None if original_scopes is None else tuple(original_scopes)
+        _raise_for_oauth_error(exchange, _sent("refresh_token", api_key, api_secret, granted_scopes=granted,
+                                               requested_scopes=requested))
     response = _token_response(exchange, "refresh_token", received_at)
     if response.refresh_token is None:
         response.refresh_token_status = "not returned"
@@ -307,19 +269,19 @@ def client_credentials(http: Http, token_endpoint: str, *, api_key: str, api_sec
     exchange, received_at = _token_request(http, token_endpoint, form, api_key=api_key, api_secret=api_secret,
                                            label="Client credentials", clock=clock)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context="client_credentials", sent_key=api_key, sent_secret=api_secret)
+        _raise_for_oauth_error(exchange, _sent("client_credentials", api_key, api_secret))
     return _token_response(exchange, "client_credentials", received_at)
 
 
 def _about_a_token(http: Http, endpoint: str, token: str, token_type_hint: str | None, *, api_key: str,
-                   api_secret: str, label: str, context: str):
+                   api_secret: str | None, label: str, context: str):
     """POST ``token`` (and its type hint) with client authentication; the exchange, or the error."""
     form = {"token": token}
     if token_type_hint:
         form["token_type_hint"] = token_type_hint
     exchange, _ = _token_request(http, endpoint, form, api_key=api_key, api_secret=api_secret, label=label)
     if exchange.status != 200:
-        _raise_for_oauth_error(exchange, context=context, sent_key=api_key, sent_secret=api_secret)
+        _raise_for_oauth_error(exchange, _sent(context, api_key, api_secret))
     return exchange
 
 
@@ -363,5 +325,5 @@ def userinfo(http: Http, userinfo_endpoint: str, *, access_token: str) -> dict:
             cls = errors.OAUTH_ERRORS.get(code, errors.TokenRequestError)
             raise cls(params.get("error_description") or f"The server answered {code}.",
                       error=code, exchange=exchange)
-        _raise_for_oauth_error(exchange, context="userinfo")
+        _raise_for_oauth_error(exchange, hints.Sent("userinfo"))
     return exchange.json()

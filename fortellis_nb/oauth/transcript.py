@@ -25,6 +25,12 @@ from .redact import readable_query as _readable_query
 _AUTOMATIC_HEADERS = frozenset({"user-agent", "accept-encoding", "connection", "content-length"})
 
 
+def _python_dict(pairs) -> str:
+    """A dict literal, one item a line, as it sits among a call's arguments."""
+    inner = "".join(f"        {k!r}: {v!r},\n" for k, v in pairs)
+    return "{\n" + inner + "    }"
+
+
 @dataclass
 class Exchange:
     """One HTTP request and its response (or the failure that replaced the response)."""
@@ -65,7 +71,7 @@ class Exchange:
             return json.loads(self.response_body)
         except ValueError:
             pass
-        title = re.search(r"<title[^>]*>(.*?)</title>", self.response_body, re.I | re.S)
+        title = re.search(r"<title[^>]*>(.*?)</title>", self.response_body, re.IGNORECASE | re.DOTALL)
         body = self.response_body.strip()
         if body[:1] in ("{", "[") or self.content_type.endswith("json"):
             raise errors.NotJSONError(
@@ -118,14 +124,12 @@ class Exchange:
         call = f"requests.{func}(" if func else f"requests.request({self.method!r}, "
         args = [repr(redact.url(self.url, full))]
         headers = self._shown_headers(full)
-        if self.form is not None:
+        if self.form is not None:  # requests sets the form's Content-Type itself
             headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
         if headers:
-            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in headers)
-            args.append("headers={\n" + inner + "    }")
+            args.append("headers=" + _python_dict(headers))
         if self.form is not None:
-            inner = "".join(f"        {k!r}: {v!r},\n" for k, v in redact.pairs(self.form, full))
-            args.append("data={\n" + inner + "    }")
+            args.append("data=" + _python_dict(redact.pairs(self.form, full)))
         elif self.request_body:
             args.append(f"data={self.request_body!r}")
         args.append("allow_redirects=False")
@@ -239,20 +243,25 @@ def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors
     if isinstance(exc, requests.exceptions.Timeout):
         return errors.Timeout(f"{target}: no answer within {exchange.elapsed:.1f} s.", exchange=exchange)
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if "refused" in text.lower() or "errno 111" in text.lower():
-            return errors.ConnectionRefused(f"{target}: connection refused.", exchange=exchange)
-        if "name or service not known" in text.lower() or "failed to resolve" in text.lower() \
-                or "nodename nor servname" in text.lower():
-            return errors.NetworkError(f"{target}: the host name does not resolve.", exchange=exchange,
-                                       error="dns_error",
-                                       hint="Check the spelling of the host in the URL.")
-        return errors.NetworkError(f"{target}: connection failed ({text[:160]}).", exchange=exchange)
+        return _connection_error(target, text, exchange)
     if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
                         requests.exceptions.InvalidURL)):
-        return errors.NetworkError(f"{exchange.url!r} is not a usable URL ({text[:120]}).",
-                                   exchange=exchange, error="invalid_url",
-                                   hint="URLs start with https:// (or http:// for the local sandbox).")
+        return errors.InvalidURLError(f"{exchange.url!r} is not a usable URL ({text[:120]}).", exchange=exchange)
     return errors.NetworkError(f"{target}: {text[:200]}", exchange=exchange)
+
+
+#: How the operating system words a refused connection and an unknown host, as requests passes it on.
+_REFUSED = ("refused", "errno 111")
+_UNKNOWN_HOST = ("name or service not known", "failed to resolve", "nodename nor servname")
+
+
+def _connection_error(target: str, text: str, exchange: Exchange) -> errors.NetworkError:
+    lowered = text.lower()
+    if any(words in lowered for words in _REFUSED):
+        return errors.ConnectionRefused(f"{target}: connection refused.", exchange=exchange)
+    if any(words in lowered for words in _UNKNOWN_HOST):
+        return errors.HostNotFoundError(f"{target}: the host name does not resolve.", exchange=exchange)
+    return errors.NetworkError(f"{target}: connection failed ({text[:160]}).", exchange=exchange)
 
 
 class Http:

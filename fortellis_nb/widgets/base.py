@@ -115,38 +115,69 @@ def snapshot_html(widget) -> str:
             f'<p><em>{html_module.escape(SNAPSHOT_NOTE)}</em></p>{body}</div>')
 
 
+def _escape(text) -> str:
+    return html_module.escape(str(text or ""))
+
+
+def _html_part(widget) -> str:
+    classes = " ".join(_escape(c) for c in widget._dom_classes)
+    return f'<div class="{classes}">{widget.value}</div>' if classes else widget.value
+
+
+def _button(widget) -> str:
+    return f"<button disabled>{_escape(widget.description)}</button> "
+
+
+def _checkbox(widget) -> str:
+    mark = " checked" if widget.value else ""
+    return f'<label><input type="checkbox" disabled{mark}> {_escape(widget.description)}</label> '
+
+
+def _text_field(widget) -> str:
+    shown = "" if isinstance(widget, widgets.Password) else widget.value
+    return (f"<div><label>{_escape(widget.description)} "
+            f'<input type="text" disabled value="{_escape(shown)}" '
+            f'placeholder="{_escape(widget.placeholder)}" size="60"></label></div>')
+
+
+def _choice(widget) -> str:
+    return f"<div>{_escape(widget.description)} <strong>{_escape(str(widget.label))}</strong></div>"
+
+
+def _sections(widget) -> str:
+    """A Tab or an Accordion: each part as <details>, the selected one open."""
+    titles = list(getattr(widget, "titles", ()) or ())
+    parts = []
+    for index, child in enumerate(widget.children):
+        title = titles[index] if index < len(titles) and titles[index] else f"part {index + 1}"
+        opened = " open" if widget.selected_index == index else ""
+        parts.append(f"<details{opened}><summary>{_escape(title)}</summary>{_snapshot(child)}</details>")
+    return "".join(parts)
+
+
+#: How each kind of widget is drawn in a snapshot, the first matching kind winning.
+_DRAWN = (
+    (widgets.HTML, _html_part),
+    ((widgets.Button, widgets.ToggleButton), _button),
+    (widgets.Checkbox, _checkbox),
+    ((widgets.Text, widgets.Password, widgets.Textarea), _text_field),
+    ((widgets.ToggleButtons, widgets.Dropdown, widgets.RadioButtons), _choice),
+    ((widgets.Tab, widgets.Accordion), _sections),
+)
+
+
 def _snapshot(widget) -> str:
     layout = getattr(widget, "layout", None)
     if layout is not None and getattr(layout, "display", None) == "none":
         return ""
-    if isinstance(widget, widgets.HTML):
-        classes = " ".join(html_module.escape(c) for c in widget._dom_classes)
-        return f'<div class="{classes}">{widget.value}</div>' if classes else widget.value
-    if isinstance(widget, widgets.Button):
-        return f"<button disabled>{html_module.escape(widget.description)}</button> "
-    if isinstance(widget, widgets.ToggleButton):
-        return f"<button disabled>{html_module.escape(widget.description)}</button> "
-    if isinstance(widget, widgets.Checkbox):
-        mark = " checked" if widget.value else ""
-        return (f'<label><input type="checkbox" disabled{mark}> {html_module.escape(widget.description)}</label> ')
-    if isinstance(widget, (widgets.Text, widgets.Password, widgets.Textarea)):
-        shown = "" if isinstance(widget, widgets.Password) else widget.value
-        return (f"<div><label>{html_module.escape(widget.description)} "
-                f'<input type="text" disabled value="{html_module.escape(shown)}" '
-                f'placeholder="{html_module.escape(widget.placeholder)}" size="60"></label></div>')
-    if isinstance(widget, (widgets.ToggleButtons, widgets.Dropdown, widgets.RadioButtons)):
-        return f"<div>{html_module.escape(widget.description or '')} <strong>{html_module.escape(str(widget.label))}</strong></div>"
-    if isinstance(widget, (widgets.Tab, widgets.Accordion)):
-        titles = list(getattr(widget, "titles", ()) or ())
-        parts = []
-        for index, child in enumerate(widget.children):
-            title = titles[index] if index < len(titles) and titles[index] else f"part {index + 1}"
-            opened = " open" if widget.selected_index == index else ""
-            parts.append(f"<details{opened}><summary>{html_module.escape(title)}</summary>{_snapshot(child)}</details>")
-        return "".join(parts)
-    children = getattr(widget, "children", None)
-    if children is not None:
-        inner = "".join(_snapshot(child) for child in children)
-        classes = " ".join(html_module.escape(c) for c in widget._dom_classes if c != "fnb-widget")
-        return f'<div class="{classes}">{inner}</div>' if classes or isinstance(widget, widgets.HBox) else inner
-    return ""
+    for kinds, draw in _DRAWN:
+        if isinstance(widget, kinds):
+            return draw(widget)
+    return _box(widget) if getattr(widget, "children", None) is not None else ""
+
+
+def _box(widget) -> str:
+    """A box of widgets: its children, in a <div> with its classes (an HBox's always)."""
+    inner = "".join(_snapshot(child) for child in widget.children)
+    classes = " ".join(_escape(c) for c in widget._dom_classes if c != "fnb-widget")
+    return f'<div class="{classes}">{inner}</div>' if classes or isinstance(widget, widgets.HBox) else inner

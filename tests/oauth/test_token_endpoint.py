@@ -3,7 +3,7 @@ import warnings
 import pytest
 
 from fortellis_nb.oauth.config import Config
-from fortellis_nb.oauth import FortellisClient, errors
+from fortellis_nb.oauth import FortellisClient, errors, hints
 from fortellis_nb.oauth.tokens import basic_authorization
 from fortellis_nb.oauth.verify import decode
 
@@ -189,3 +189,28 @@ def test_a_wrong_pkce_verifier_gets_a_pkce_hint(client):
         client.exchange_code(response, code_verifier="w" * 43)
     assert caught.value.description == "PKCE verification failed."
     assert "code_challenge" in caught.value.hint
+
+
+# --- the lifetimes the hints quote are the server's -----------------------------------------
+def test_a_code_works_for_the_lifetime_the_hints_quote_and_not_after(own_sandbox, clock):
+    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    fresh = signed_in(client)
+    clock.advance(hints.CODE_LIFETIME - 1)
+    assert client.exchange_code(fresh).access_token
+    old = signed_in(client)
+    clock.advance(hints.CODE_LIFETIME + 1)
+    with pytest.warns(errors.CodeAgeWarning), pytest.raises(errors.InvalidGrantError) as caught:
+        client.exchange_code(old)
+    assert f"codes expire after {hints.CODE_LIFETIME}" in caught.value.hint
+
+
+def test_a_refresh_token_unused_for_the_days_the_hint_says_expires(own_sandbox, clock):
+    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client.exchange_code(signed_in(client))
+    idle = hints.REFRESH_IDLE_DAYS * 24 * 3600
+    clock.advance(idle - 60)
+    client.refresh()  # used in time: the idle time starts again
+    clock.advance(idle + 60)
+    with pytest.raises(errors.InvalidGrantError) as caught:
+        client.refresh()
+    assert f"unused for {hints.REFRESH_IDLE_DAYS} days" in caught.value.hint
