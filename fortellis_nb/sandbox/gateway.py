@@ -43,7 +43,10 @@ CAUSES = {
 }
 
 
-class GatewayError(Exception):
+class GatewayRefusal(Exception):
+    """The gateway's refusal of a call: one of CAUSES, its values filled in (not the client's
+    ``oauth.errors.GatewayError``, which is how a client sees such a refusal)."""
+
     def __init__(self, code: str, **values):
         status, message = CAUSES[code]
         super().__init__(message)
@@ -57,7 +60,7 @@ class SampleApi(SandboxHandler):
         self.request_id = incoming if REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         self.set_header("Request-Id", self.request_id)
 
-    def refuse(self, err: GatewayError):
+    def refuse(self, err: GatewayRefusal):
         if err.status == 401:
             self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{err.code}"')
         self.send_json({"code": err.code, "message": err.message, "requestId": self.request_id}, err.status)
@@ -65,10 +68,10 @@ class SampleApi(SandboxHandler):
     def get(self, path: str):
         try:
             if path.rstrip("/") not in RESOURCES:
-                raise GatewayError("API-DOES-NOT-EXIST")
+                raise GatewayRefusal("API-DOES-NOT-EXIST")
             claims = self.check_token()
             subscription = self.check_subscription(claims)
-        except GatewayError as err:
+        except GatewayRefusal as err:
             return self.refuse(err)
         self.store.count(claims["cid"], "api_call", self.now)
         caller = {"apiKey": claims["cid"], "user": claims.get("sub") if "uid" in claims else None,
@@ -81,38 +84,38 @@ class SampleApi(SandboxHandler):
 
     def post(self, path: str):
         # The sample API only reads; any other method on it, or any path, is an API there is not.
-        return self.refuse(GatewayError("API-DOES-NOT-EXIST"))
+        return self.refuse(GatewayRefusal("API-DOES-NOT-EXIST"))
 
     put = delete = patch = post
 
     def check_token(self) -> dict:
         header = self.request.headers.get("Authorization", "")
         if not header.strip():
-            raise GatewayError("MISSING-AUTHORIZATION")
+            raise GatewayRefusal("MISSING-AUTHORIZATION")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise GatewayError("INVALID-TOKEN")
+            raise GatewayRefusal("INVALID-TOKEN")
         try:
             claims = verify(token.strip(), self.authority.published_keys())
         except TokenInvalid:
-            raise GatewayError("INVALID-TOKEN") from None
+            raise GatewayRefusal("INVALID-TOKEN") from None
         if claims.get("iss") != self.authority.issuer:
-            raise GatewayError("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
+            raise GatewayRefusal("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
         if claims.get("aud") != ACCESS_TOKEN_AUDIENCE:
-            raise GatewayError("TOKEN-AUDIENCE-MISMATCH")
+            raise GatewayRefusal("TOKEN-AUDIENCE-MISMATCH")
         if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= self.now:
-            raise GatewayError("TOKEN-EXPIRED")
+            raise GatewayRefusal("TOKEN-EXPIRED")
         if self.store.access_token_revoked(str(claims.get("jti"))):
-            raise GatewayError("INVALID-TOKEN")
+            raise GatewayRefusal("INVALID-TOKEN")
         return claims
 
     def check_subscription(self, claims: dict):
         subscription_id = self.request.headers.get("Subscription-Id", "").strip()
         if not subscription_id:
-            raise GatewayError("MISSING-SUBSCRIPTION-ID")
+            raise GatewayRefusal("MISSING-SUBSCRIPTION-ID")
         subscription = self.store.subscription(subscription_id)
         if subscription is None or subscription["api_key"] not in (None, claims.get("cid")):
-            raise GatewayError("SUBSCRIPTION-MISMATCH")
+            raise GatewayRefusal("SUBSCRIPTION-MISMATCH")
         if not subscription["active"]:
-            raise GatewayError("API-SUBSCRIPTION-INACTIVE")
+            raise GatewayRefusal("API-SUBSCRIPTION-INACTIVE")
         return subscription

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import shlex
 import time
 from urllib.parse import parse_qsl
 
@@ -21,10 +22,16 @@ from .web import SandboxHandler
 MAX_REDIRECT_URIS = 10
 
 
+def status_command(state_dir) -> str:
+    """The command that prints this sandbox's JSON line, the demo app's API Secret included."""
+    return f"python -m fortellis_nb.sandbox status --state {shlex.quote(str(state_dir))}"
+
+
 class Home(SandboxHandler):
     def get(self):
         demo = self.store.app(self.store.meta("demo_api_key"))
         self.page("home.html", issuer=self.authority.issuer, demo=demo,
+                  secret_command=status_command(self.authority.settings.state_dir),
                   consent=self.store.app(self.store.meta("consent_api_key")),
                   demo_redirects=self.authority.registered_redirect_uris(demo),
                   users=self.store.users(), password=DEMO_PASSWORD,
