@@ -98,17 +98,21 @@ def authenticate_client(store, authorization: str | None, query: dict, params: d
     app = next((found for found in (store.app(client_id) for client_id, _ in readings) if found), None)
     if app is None:
         raise OAuthError("invalid_client")
-    secrets_sent = [secret for client_id, secret in readings if client_id == app.api_key or
-                    unquote_plus(client_id) == app.api_key]
+    check_secret(app, [secret for client_id, secret in readings
+                        if client_id == app.api_key or unquote_plus(client_id) == app.api_key])
+    return app
+
+
+def check_secret(app: App, secrets_sent: list[str | None]) -> None:
+    """A public client sends no secret (RFC 6749 section 2.1), a confidential one its own."""
     if app.public:
-        if any(secrets_sent):  # a public client has no secret to send
+        if any(secrets_sent):
             raise OAuthError("invalid_client")
-        return app
+        return
     if not any(secrets_sent):
         raise OAuthError("invalid_client")
     if not any(app.secret_matches(secret) for secret in secrets_sent if secret):
         raise OAuthError("invalid_client_secret")
-    return app
 
 
 # --- the authorize request -------------------------------------------------------------------
