@@ -165,7 +165,8 @@ class Apps(FormHandler):
                   leeway=inputs.shown(str((typed.get("refresh_token") or {}).get("leeway", ""))),
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
                   or f"{self.authority.public_base()}/callback/",
-                  logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])))
+                  logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])),
+                  default_leeway=f"{self.authority.settings.refresh_grace:g}")
 
     def form_data(self, fields: dict) -> dict:
         return {"name": fields.get("name", ""), "redirect_uris": fields.get("redirect_uris", "").split(),
