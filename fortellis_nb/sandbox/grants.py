@@ -21,7 +21,7 @@ from . import ids
 from .authority import CLIENT_CREDENTIALS_SCOPES, SCOPES, Authority
 from .jwt_rs256 import TokenInvalid, verify
 from .okta import GRANT_TYPES, RESPONSE_MODES, OAuthError
-from .storage import App
+from .storage import App, Grant
 
 STATE_PATTERN = re.compile(r"[A-Za-z0-9,._\-]{1,1024}")  # Okta's rule for `state`
 CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{43}")  # base64url of a SHA-256 (RFC 7636 section 4.2)
@@ -264,7 +264,7 @@ def session_to_use(authority: Authority, request: dict, session: dict | None) ->
         app = authority.store.app(request["client_id"])
         if not fresh_enough:
             raise Redirected(OAuthError("login_required"), request["redirect_uri"], request["state"], request["mode"])
-        if app.consent:  # no page may be shown, and this app asks for consent
+        if app is not None and app.consent:  # no page may be shown, and this app asks for consent
             raise Redirected(OAuthError("consent_required", ", ".join(request["scopes"])), request["redirect_uri"],
                              request["state"], request["mode"])
         return session
@@ -366,6 +366,8 @@ def exchange_code(authority: Authority, app: App, code_value: str, code) -> dict
     with the winner's (the code was used twice, section 4.1.2)."""
     store, now = authority.store, authority.now
     user = store.user(code.user_id)
+    if user is None:  # users are never removed: a code always has its user
+        raise OAuthError("invalid_authorization_code")
     refresh = ids.refresh_token() if "offline_access" in code.scopes else None
     with store.transaction():
         grant_id = store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
@@ -427,14 +429,14 @@ def live_grant(authority: Authority, app: App, presented: str):
                 store.revoke_grant(grant.id, now)
                 raise OAuthError("invalid_refresh_token")
             within_grace = True
-    if not grant_is_live(authority, app, grant):
+    if grant is None or not grant_is_live(authority, app, grant):
         raise OAuthError("invalid_refresh_token")
     return grant, within_grace
 
 
-def grant_is_live(authority: Authority, app: App, grant) -> bool:
+def grant_is_live(authority: Authority, app: App, grant: Grant) -> bool:
     """A grant of this app, not revoked, its refresh token used within the idle lifetime."""
-    return (grant is not None and grant.api_key == app.api_key and grant.revoked is None
+    return (grant.api_key == app.api_key and grant.revoked is None and grant.refresh_used is not None
             and grant.refresh_used >= authority.now - authority.settings.refresh_idle_lifetime)
 
 
@@ -526,13 +528,14 @@ def introspect(authority: Authority, app: App, token: str) -> dict:
 
 def introspect_refresh_token(authority: Authority, app: App, token: str) -> dict:
     grant = authority.store.grant_by_refresh_token(token)
-    if not grant_is_live(authority, app, grant):
+    if grant is None or grant.refresh_used is None or not grant_is_live(authority, app, grant):
         return {"active": False}
     user = authority.store.user(grant.user_id)
+    username = user.username if user is not None else None
     # Okta's members for a refresh token: no iat, aud, iss or jti (and device_id, for device SSO).
     return {"active": True, "token_type": "Bearer", "scope": " ".join(grant.scopes), "client_id": app.api_key,
-            "username": user.username, "exp": int(grant.refresh_used + authority.settings.refresh_idle_lifetime),
-            "sub": user.username}
+            "username": username, "exp": int(grant.refresh_used + authority.settings.refresh_idle_lifetime),
+            "sub": username}
 
 
 def revoke(authority: Authority, app: App, token: str) -> None:
@@ -544,8 +547,9 @@ def revoke(authority: Authority, app: App, token: str) -> None:
     claims = signed_claims(authority, token)
     if claims is not None:
         if str(claims.get("jti", "")).startswith("AT.") and claims.get("cid") == app.api_key:
-            exp = claims.get("exp") if isinstance(claims.get("exp"), (int, float)) else now
-            store.revoke_access_token(claims["jti"], app.api_key, float(exp), now)
+            exp = claims.get("exp")
+            store.revoke_access_token(claims["jti"], app.api_key, float(exp if isinstance(exp, (int, float)) else now),
+                                      now)
         return
     grant = store.grant_by_refresh_token(token)
     if grant is not None and grant.api_key == app.api_key:

@@ -448,9 +448,9 @@ class AdminUnknown(AdminAction):
     """An action there is not: 404, with the list of those there are (``actions``: each
     action's name and class, as the route table has them)."""
 
-    def initialize(self, authority, actions: dict, shutdown=None):
+    def initialize(self, authority, shutdown=None, actions: dict | None = None):
         super().initialize(authority, shutdown)
-        self.actions = actions
+        self.actions = actions or {}
 
     def not_found(self, action: str):
         listed = ", ".join(f"{handler.method} {name}" for name, handler in self.actions.items())
