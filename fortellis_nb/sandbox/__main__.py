@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -163,7 +164,6 @@ def remote_refusal(args) -> int | None:
 def report(state, *, as_json: bool = False, out=print) -> int:
     """The instructor's view of a room: for each app, how many successful code exchanges,
     refreshes and API calls it made (``GET /sandbox/admin/progress`` with the admin token)."""
-    import time
     import urllib.request
 
     info = running_sandbox(state)
@@ -177,16 +177,21 @@ def report(state, *, as_json: bool = False, out=print) -> int:
     if as_json:
         out(json.dumps(rows, indent=2))
         return 0
+    for line in progress_table(rows):
+        out(line)
+    done = sum(1 for r in rows if r["exchanges"] and r["refreshes"] and r["api_calls"])
+    out(f"{len(rows)} apps; {done} got through exchange, refresh and an API call.")
+    return 0
+
+
+def progress_table(rows: list[dict]) -> list[str]:
+    """The progress rows as a plain-text table, a line each, columns aligned."""
     header = ("app", "api key", "exchanges", "refreshes", "api calls", "last (UTC)")
     lines = [header] + [
         (r["name"][:30], r["api_key"], str(r["exchanges"]), str(r["refreshes"]), str(r["api_calls"]),
          time.strftime("%H:%M:%S", time.gmtime(r["last"])) if r["last"] else "-") for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        out("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-    done = sum(1 for r in rows if r["exchanges"] and r["refreshes"] and r["api_calls"])
-    out(f"{len(rows)} apps; {done} got through exchange, refresh and an API call.")
-    return 0
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The identity server's endpoints under the issuer ``/oauth2/{server id}``, answering as
-Fortellis' Okta custom authorization server does: its rules, and its error texts from the
-catalog in okta.py (docs/fidelity.md lists each case with its source)."""
+Fortellis' Okta custom authorization server does: its error texts from the catalog in okta.py
+(docs/fidelity.md lists each case with its source). The rules are in grants.py; a handler here
+reads the request into plain values, calls them, and writes the answer (a redirect, a page,
+JSON), with what only a browser has: cookies, the sign-in and consent forms, CORS."""
 
 from __future__ import annotations
 
