@@ -268,11 +268,7 @@ class Authorize(IssuerHandler):
             return self.error_page(403, "Sign-in refused", "invalid_request",
                                    f"The sign-in form was posted from a page of another site ({origin}).",
                                    "Sign in on the sandbox's own sign-in page: open the authorize link again.")
-        csrf_cookie = self.get_cookie(self.cookie_name("csrf")) or ""
-        sent = fields.get("csrf", "")
-        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
-        if not (sent and hmac.compare_digest(sent.encode(), csrf.encode())
-                and hmac.compare_digest(csrf_cookie.encode(), csrf.encode())):
+        if not self.csrf_matches(fields.get("csrf", ""), csrf):
             return self.error_page(403, "Sign-in refused", "invalid_request",
                                    "The form's CSRF token does not match this browser's cookie.",
                                    "Open the authorize link again in this browser and sign in from that page.")
@@ -286,6 +282,13 @@ class Authorize(IssuerHandler):
                                                               "state": request["state"]}, request["mode"])
             return self.finish_authorize(request, request["user_id"], request["auth_time"])
         await self.sign_in(request, fields)
+
+    def csrf_matches(self, sent: str, csrf: str) -> bool:
+        """The form's token and this browser's cookie are both the transaction's (double submit)."""
+        cookie = self.get_cookie(self.cookie_name("csrf")) or ""
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
+        return bool(sent) and hmac.compare_digest(sent.encode(), csrf.encode()) \
+            and hmac.compare_digest(cookie.encode(), csrf.encode())
 
     async def sign_in(self, request: dict, fields: dict):
         username = fields.get("username", "").strip()

@@ -139,6 +139,11 @@ class FormHandler(SandboxHandler):
             self.show_result(result)
 
 
+def is_seconds(value, most: float) -> bool:
+    """A JSON number (not a boolean) from 0 to ``most``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
+
+
 class Apps(FormHandler):
     def get(self):
         if self.answer_kind() == "json":
@@ -224,8 +229,7 @@ class Apps(FormHandler):
             raise BadInput("'refresh_token.rotation_type' is ROTATE (a new refresh token at every refresh) or "
                            "STATIC (the same one each time), Okta's names.")
         leeway = settings.get("leeway")
-        if leeway is not None and (isinstance(leeway, bool) or not isinstance(leeway, (int, float))
-                                   or not 0 <= leeway <= 60):
+        if leeway is not None and not is_seconds(leeway, 60):
             raise BadInput("'refresh_token.leeway' is a number of seconds from 0 to 60 (Okta's range): how long "
                            "a rotated-out refresh token still works.")
         if rotation is None and leeway is not None and not public:
