@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from dataclasses import fields
 from pathlib import Path
 
 from .authority import Settings, is_loopback
@@ -25,51 +27,94 @@ from .storage import StateInUse
 
 #: The options ``start`` hands on to the server it starts in the background.
 SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")
+#: The server's own defaults (Settings), which --help states and the options start from.
+DEFAULTS = {f.name: f.default for f in fields(Settings)}
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sandbox") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "start", "status", "stop", "report"])
+def parser_for(prog: str) -> argparse.ArgumentParser:
+    """The command line: a subcommand each (``serve`` when none is given), each with the
+    function that runs it (``set_defaults(func=...)``)."""
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument("--state", default=None, help=f"state directory (default {default_state_dir()})")
+    server = argparse.ArgumentParser(add_help=False)
+    add_server_options(server)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], parents=[state, server])
+    parser.set_defaults(func=serve)
+    commands = parser.add_subparsers(title="commands (serve when none is given)", metavar="COMMAND")
+    for name, func, parents, text in (
+            ("serve", serve, [state, server], "run the server in this terminal (the default)"),
+            ("start", start, [state, server], "run it in the background, or reuse the running one"),
+            ("status", status, [state], "print the running server's JSON line (issuer, API Key and Secret, ...)"),
+            ("stop", stop, [state], "stop the running server"),
+            ("report", report_command, [state], "per app: code exchanges, refreshes, API calls")):
+        command = commands.add_parser(name, parents=parents, help=text, description=text)
+        command.set_defaults(func=func)
+        if name == "report":
+            command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: only this machine can reach it)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a --host other machines can reach (0.0.0.0, a LAN address): a workshop room")
     parser.add_argument("--port", type=int, default=None, help="port (default: the last one used, else a free one)")
-    parser.add_argument("--state", default=None, help=f"state directory (default {default_state_dir()})")
     parser.add_argument("--public-url", default=None,
                         help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
-    parser.add_argument("--code-lifetime", type=float, default=60, help="seconds an authorization code lives (60)")
-    parser.add_argument("--token-lifetime", type=float, default=3600, help="seconds an access token lives (3600)")
+    parser.add_argument("--code-lifetime", type=float, default=DEFAULTS['code_lifetime'],
+                        help=f"seconds an authorization code lives ({DEFAULTS['code_lifetime']:g})")
+    parser.add_argument("--token-lifetime", type=float, default=DEFAULTS['token_lifetime'],
+                        help=f"seconds an access token lives ({DEFAULTS['token_lifetime']:g})")
     parser.add_argument("--token-profile", choices=TOKEN_PROFILES, default=None,
                         help="the tokens' shape: tutorial (the tutorial's examples, the default) or fortellis-2022 "
                         "(Fortellis' tokens of 2020-2022); also FORTELLIS_SANDBOX_TOKEN_PROFILE")
-    parser.add_argument("--rate-limit", type=int, default=1200, metavar="N",
-                        help="requests a minute one client may make to /v1/authorize and /v1/token (1200; 0: none)")
-    parser.add_argument("--json", action="store_true", help="report: print JSON instead of a table")
+    parser.add_argument("--rate-limit", type=int, default=DEFAULTS['rate_limit_per_minute'], metavar="N",
+                        help="requests a minute one client may make to /v1/authorize and /v1/token "
+                        f"({DEFAULTS['rate_limit_per_minute']}; 0: none)")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sandbox") -> int:
+    parser = parser_for(prog)
     args = parser.parse_args(argv)
-    state = (default_state_dir() if args.state is None else Path(args.state)).expanduser()
+    args.state = (default_state_dir() if args.state is None else Path(args.state)).expanduser()
+    args.prog, args.parser = prog, parser
+    return args.func(args)
 
-    if args.command == "status":
-        info = running_sandbox(state)
-        print(json.dumps(info.as_dict()) if info else "not running")
-        return 0 if info else 1
-    if args.command == "stop":
-        print("stopped" if stop_sandbox(state) else "not running")
-        return 0
-    if args.command == "report":
-        return report(state, as_json=args.json)
-    if args.command == "start":
-        passed = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in SERVER_OPTIONS
-                  if getattr(args, name) != parser.get_default(name)]
-        if args.allow_remote:
-            passed.append("--allow-remote")
-        running = running_sandbox(state)
-        if running is not None and passed:
-            print(f"A sandbox is already running for {state} at {running.base_url}; it keeps its own settings "
-                  f"({' '.join(passed)} not applied). Stop it first to start one with them.", file=sys.stderr)
-        print(json.dumps(ensure_sandbox(state, extra_args=tuple(passed)).as_dict()))
-        return 0
 
+def status(args) -> int:
+    info = running_sandbox(args.state)
+    print(json.dumps(info.as_dict()) if info else "not running")
+    return 0 if info else 1
+
+
+def stop(args) -> int:
+    print("stopped" if stop_sandbox(args.state) else "not running")
+    return 0
+
+
+def report_command(args) -> int:
+    return report(args.state, as_json=args.json)
+
+
+def start(args) -> int:
+    """The running sandbox of this state directory, or a new one in the background; its JSON line."""
+    state = args.state
+    passed = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in SERVER_OPTIONS
+              if getattr(args, name) != args.parser.get_default(name)]
+    if args.allow_remote:
+        passed.append("--allow-remote")
+    running = running_sandbox(state)
+    if running is not None and passed:
+        print(f"A sandbox is already running for {state} at {running.base_url}; it keeps its own settings "
+              f"({' '.join(passed)} not applied). Stop it first to start one with them.", file=sys.stderr)
+    print(json.dumps(ensure_sandbox(state, extra_args=tuple(passed)).as_dict()))
+    return 0
+
+
+def serve(args) -> int:
+    """Serve in this terminal until Ctrl+C, after one JSON line that says how to use the server."""
+    state, prog = args.state, args.prog
     running = running_sandbox(state)
     if running is not None:
         print(f"A sandbox is already running for {state} at {running.base_url} (pid {running.pid}).\n"
@@ -77,12 +122,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sand
               f"line (issuer, API Key and Secret, ...).\n"
               f"To run one in this terminal instead, stop it first: {prog} stop --state {state}", file=sys.stderr)
         return 1
-    if not is_loopback(args.host):
-        if not args.allow_remote:
-            print(f"Refusing to listen on {args.host}: other machines could reach this sandbox. Add --allow-remote "
-                  "to do that on purpose, or leave --host at 127.0.0.1.", file=sys.stderr)
-            return 2
-        print(f"Listening on {args.host}: other machines can reach this sandbox.", file=sys.stderr)
+    refusal = remote_refusal(args)
+    if refusal is not None:
+        return refusal
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = args.port if args.port is not None else preferred_port(state, args.host)
     profile = {"token_profile": args.token_profile} if args.token_profile else {}  # else the environment's
@@ -107,10 +149,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sand
     return 0
 
 
+def remote_refusal(args) -> int | None:
+    """2 (after saying why) for a --host other machines can reach without --allow-remote."""
+    if is_loopback(args.host):
+        return None
+    if not args.allow_remote:
+        print(f"Refusing to listen on {args.host}: other machines could reach this sandbox. Add --allow-remote "
+              "to do that on purpose, or leave --host at 127.0.0.1.", file=sys.stderr)
+        return 2
+    print(f"Listening on {args.host}: other machines can reach this sandbox.", file=sys.stderr)
+    return None
+
+
 def report(state, *, as_json: bool = False, out=print) -> int:
     """The instructor's view of a room: for each app, how many successful code exchanges,
     refreshes and API calls it made (``GET /sandbox/admin/progress`` with the admin token)."""
-    import time
     import urllib.request
 
     info = running_sandbox(state)
@@ -124,16 +177,21 @@ def report(state, *, as_json: bool = False, out=print) -> int:
     if as_json:
         out(json.dumps(rows, indent=2))
         return 0
+    for line in progress_table(rows):
+        out(line)
+    done = sum(1 for r in rows if r["exchanges"] and r["refreshes"] and r["api_calls"])
+    out(f"{len(rows)} apps; {done} got through exchange, refresh and an API call.")
+    return 0
+
+
+def progress_table(rows: list[dict]) -> list[str]:
+    """The progress rows as a plain-text table, a line each, columns aligned."""
     header = ("app", "api key", "exchanges", "refreshes", "api calls", "last (UTC)")
     lines = [header] + [
         (r["name"][:30], r["api_key"], str(r["exchanges"]), str(r["refreshes"]), str(r["api_calls"]),
          time.strftime("%H:%M:%S", time.gmtime(r["last"])) if r["last"] else "-") for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        out("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-    done = sum(1 for r in rows if r["exchanges"] and r["refreshes"] and r["api_calls"])
-    out(f"{len(rows)} apps; {done} got through exchange, refresh and an API call.")
-    return 0
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
 
 
 if __name__ == "__main__":

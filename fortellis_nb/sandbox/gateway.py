@@ -18,7 +18,6 @@ from .jwt_rs256 import TokenInvalid, verify
 from .web import SandboxHandler
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:]{1,128}")
-RESOURCES = ("sandbox/v1/dealership", "sandbox/v1/customers")
 
 CUSTOMERS = (
     {"customerId": "C-1001", "name": "Avery Chen", "vehicle": "2021 Sandbox Roadster"},
@@ -43,76 +42,108 @@ CAUSES = {
 }
 
 
-class GatewayError(Exception):
+class GatewayRefusal(Exception):
+    """The gateway's refusal of a call: one of CAUSES, its values filled in (not the client's
+    ``oauth.errors.GatewayError``, which is how a client sees such a refusal)."""
+
     def __init__(self, code: str, **values):
         status, message = CAUSES[code]
         super().__init__(message)
         self.status, self.code, self.message = status, code, message.format(**values)
 
 
-class SampleApi(SandboxHandler):
+class GatewayHandler(SandboxHandler):
+    """An address under ``/api/``: every answer carries the call's Request-Id. The sample API
+    only reads: any other method, like any path that is no resource, is an API there is not."""
+
     def prepare(self):
         incoming = self.request.headers.get("Request-Id", "").strip()
         # The gateway makes an id up when the caller sent none (or one it cannot echo safely).
         self.request_id = incoming if REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         self.set_header("Request-Id", self.request_id)
 
-    def refuse(self, err: GatewayError):
+    def refuse(self, err: GatewayRefusal):
         if err.status == 401:
             self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{err.code}"')
         self.send_json({"code": err.code, "message": err.message, "requestId": self.request_id}, err.status)
 
-    def get(self, path: str):
+    def no_such_api(self, *args):
+        return self.refuse(GatewayRefusal("API-DOES-NOT-EXIST"))
+
+    post = put = delete = patch = no_such_api
+
+    def authorized_call(self):
+        """(token claims, subscription) of a call the gateway lets through, counted for its app;
+        None after refusing it."""
         try:
-            if path.rstrip("/") not in RESOURCES:
-                raise GatewayError("API-DOES-NOT-EXIST")
             claims = self.check_token()
             subscription = self.check_subscription(claims)
-        except GatewayError as err:
-            return self.refuse(err)
+        except GatewayRefusal as err:
+            self.refuse(err)
+            return None
         self.store.count(claims["cid"], "api_call", self.now)
-        caller = {"apiKey": claims["cid"], "user": claims.get("sub") if "uid" in claims else None,
-                  "scopes": claims.get("scp", [])}
-        if path.rstrip("/").endswith("dealership"):
-            body = {"subscriptionId": subscription["id"], "dealership": subscription["dealership"], "caller": caller}
-        else:
-            body = {"subscriptionId": subscription["id"], "items": list(CUSTOMERS), "count": len(CUSTOMERS)}
-        self.send_json({**body, "requestId": self.request_id})
-
-    def post(self, path: str):
-        # The sample API only reads; any other method on it, or any path, is an API there is not.
-        return self.refuse(GatewayError("API-DOES-NOT-EXIST"))
-
-    put = delete = patch = post
+        return claims, subscription
 
     def check_token(self) -> dict:
         header = self.request.headers.get("Authorization", "")
         if not header.strip():
-            raise GatewayError("MISSING-AUTHORIZATION")
+            raise GatewayRefusal("MISSING-AUTHORIZATION")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise GatewayError("INVALID-TOKEN")
+            raise GatewayRefusal("INVALID-TOKEN")
         try:
             claims = verify(token.strip(), self.authority.published_keys())
         except TokenInvalid:
-            raise GatewayError("INVALID-TOKEN") from None
+            raise GatewayRefusal("INVALID-TOKEN") from None
         if claims.get("iss") != self.authority.issuer:
-            raise GatewayError("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
+            raise GatewayRefusal("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
         if claims.get("aud") != ACCESS_TOKEN_AUDIENCE:
-            raise GatewayError("TOKEN-AUDIENCE-MISMATCH")
+            raise GatewayRefusal("TOKEN-AUDIENCE-MISMATCH")
         if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= self.now:
-            raise GatewayError("TOKEN-EXPIRED")
+            raise GatewayRefusal("TOKEN-EXPIRED")
         if self.store.access_token_revoked(str(claims.get("jti"))):
-            raise GatewayError("INVALID-TOKEN")
+            raise GatewayRefusal("INVALID-TOKEN")
         return claims
 
     def check_subscription(self, claims: dict):
         subscription_id = self.request.headers.get("Subscription-Id", "").strip()
         if not subscription_id:
-            raise GatewayError("MISSING-SUBSCRIPTION-ID")
+            raise GatewayRefusal("MISSING-SUBSCRIPTION-ID")
         subscription = self.store.subscription(subscription_id)
         if subscription is None or subscription["api_key"] not in (None, claims.get("cid")):
-            raise GatewayError("SUBSCRIPTION-MISMATCH")
+            raise GatewayRefusal("SUBSCRIPTION-MISMATCH")
         if not subscription["active"]:
-            raise GatewayError("API-SUBSCRIPTION-INACTIVE")
+            raise GatewayRefusal("API-SUBSCRIPTION-INACTIVE")
         return subscription
+
+
+class NoSuchApi(GatewayHandler):
+    """Any path under ``/api/`` that is not one of the sample API's resources."""
+
+    get = GatewayHandler.no_such_api
+
+
+class Dealership(GatewayHandler):
+    """``GET /api/sandbox/v1/dealership``: the subscribed dealership, and who is calling."""
+
+    def get(self):
+        call = self.authorized_call()
+        if call is None:
+            return
+        claims, subscription = call
+        caller = {"apiKey": claims["cid"], "user": claims.get("sub") if "uid" in claims else None,
+                  "scopes": claims.get("scp", [])}
+        self.send_json({"subscriptionId": subscription["id"], "dealership": subscription["dealership"],
+                        "caller": caller, "requestId": self.request_id})
+
+
+class Customers(GatewayHandler):
+    """``GET /api/sandbox/v1/customers``: the dealership's customers."""
+
+    def get(self):
+        call = self.authorized_call()
+        if call is None:
+            return
+        _, subscription = call
+        self.send_json({"subscriptionId": subscription["id"], "items": list(CUSTOMERS), "count": len(CUSTOMERS),
+                        "requestId": self.request_id})

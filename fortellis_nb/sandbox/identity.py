@@ -1,99 +1,33 @@
 """The identity server's endpoints under the issuer ``/oauth2/{server id}``, answering as
-Fortellis' Okta custom authorization server does: its rules, and its error texts from the
-catalog in okta.py (docs/fidelity.md lists each case with its source)."""
+Fortellis' Okta custom authorization server does: its error texts from the catalog in okta.py
+(docs/fidelity.md lists each case with its source). The rules are in grants.py; a handler here
+reads the request into plain values, calls them, and writes the answer (a redirect, a page,
+JSON), with what only a browser has: cookies, the sign-in and consent forms, CORS."""
 
 from __future__ import annotations
 
 import asyncio
-
-import base64
-import binascii
-import hashlib
 import hmac
 import math
-import re
 import secrets
 import time
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 import tornado.ioloop
 
-from . import ids, inputs
+from . import grants, ids, inputs
 from .authority import CLIENT_CREDENTIALS_SCOPES, DEMO_USERS, SCOPE_CLAIMS, SCOPES, user_claims
+from .grants import NotRedirected, Redirected, parse_basic
 from .inputs import BadInput, csp_source
-from .jwt_rs256 import TokenInvalid, verify
 from .okta import GRANT_TYPES, RESPONSE_MODES, OAuthError
 from .storage import check_password, hash_password
 from .throttle import RATE_LIMIT_HEADERS
 from .web import BASE_CSP, DuplicateParameter, SandboxHandler, add_query, foreign_origin
 
-STATE_PATTERN = re.compile(r"[A-Za-z0-9,._\-]{1,1024}")  # Okta's rule for `state`
-CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{43}")  # base64url of a SHA-256 (RFC 7636 section 4.2)
-VERIFIER_PATTERN = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 section 4.1
-PROMPTS = ("none", "consent", "login")
 DUMMY_HASH = hash_password("no user has this password")
 # What a browser may send along with a CORS request here (the preflight's answer), and see of the answer.
 CORS_REQUEST_HEADERS = "Accept, Authorization, Content-Type"
 CORS_EXPOSED_HEADERS = "Date, " + ", ".join(RATE_LIMIT_HEADERS)
-
-
-def origin_of(uri: str) -> str:
-    """The origin (RFC 6454) of a URL, as a browser's Origin header spells it."""
-    parts = urlsplit(uri)
-    scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-def parse_basic(authorization: str) -> tuple[str, str] | None:
-    """(client id, secret) from ``Basic base64(id:secret)``; None when it is not that."""
-    scheme, _, encoded = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, secret = decoded.partition(":")
-    return (client_id, secret) if sep and client_id else None
-
-
-def authenticate_client(store, authorization: str | None, query: dict, params: dict):
-    """RFC 6749 section 2.3.1: the Basic header, or client_id and client_secret in the body,
-    never both and never in the URL's query. Returns the app; raises OAuthError."""
-    if "client_secret" in query or "client_assertion" in query:
-        raise OAuthError("client_credentials_in_query")
-    body_id, body_secret = params.get("client_id"), params.get("client_secret")
-    if authorization:
-        pair = parse_basic(authorization)
-        if pair is None:
-            raise OAuthError("invalid_basic_auth_creds")
-        # Section 2.3.1 form-urlencodes the id and the secret before base64 (openid-client and other
-        # certified clients do); most clients send them as they are. Both are understood.
-        decoded = (unquote_plus(pair[0]), unquote_plus(pair[1]))
-        readings = [pair] if decoded == pair else [pair, decoded]
-        if body_secret is not None or (body_id is not None and body_id not in {r[0] for r in readings}):
-            raise OAuthError("multiple_client_credentials")
-    elif body_id is not None:
-        readings = [(body_id, body_secret)]
-    else:
-        raise OAuthError("missing_client_credentials")
-    app = next((found for found in (store.app(client_id) for client_id, _ in readings) if found), None)
-    if app is None:
-        raise OAuthError("invalid_client")
-    secrets_sent = [secret for client_id, secret in readings if client_id == app.api_key or
-                    unquote_plus(client_id) == app.api_key]
-    if app.public:
-        if any(secrets_sent):  # a public client has no secret to send
-            raise OAuthError("invalid_client")
-        return app
-    if not any(secrets_sent):
-        raise OAuthError("invalid_client")
-    if not any(app.secret_matches(secret) for secret in secrets_sent if secret):
-        raise OAuthError("invalid_client_secret")
-    return app
 
 
 class IssuerHandler(SandboxHandler):
@@ -110,19 +44,12 @@ class IssuerHandler(SandboxHandler):
             return self.send_json({"errorCode": "E0000007",
                                    "errorSummary": f"Not found: Resource not found: {server_id} (AuthorizationServer)"},
                                   404)
-        self.cors_allowed = bool(self.cors_methods) and self.trusted_origin(self.request.headers.get("Origin"))
+        self.cors_allowed = bool(self.cors_methods) and grants.trusted_origin(self.authority, self.request.headers.get("Origin"))
         if self.cors_allowed:
             self.set_header("Access-Control-Allow-Origin", self.request.headers["Origin"])
             self.set_header("Access-Control-Expose-Headers", CORS_EXPOSED_HEADERS)
         if self.cors_methods:
             self.add_header("Vary", "Origin")
-
-    def trusted_origin(self, origin: str | None, app=None) -> bool:
-        """True for the origin of a registered redirect URI (of ``app``, or of any app)."""
-        if not origin:
-            return False
-        apps = [app] if app is not None else self.store.apps()
-        return any(origin_of(uri) == origin.lower() for a in apps for uri in self.authority.registered_redirect_uris(a))
 
     def options(self, server_id: str, *args, **kwargs):
         """A CORS preflight: allowed for a trusted origin, answered without CORS headers otherwise
@@ -161,15 +88,18 @@ class IssuerHandler(SandboxHandler):
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
+        return grants.access_token_claims(self.authority, token.strip())
+
+    def client_params(self) -> tuple[dict, dict]:
+        """(query and body parameters, the query's alone) of a request a client authenticates
+        in; a parameter given twice or not UTF-8 is Okta's invalid_request."""
         try:
-            claims = verify(token.strip(), self.authority.published_keys())
-        except TokenInvalid:
-            return None
-        if (claims.get("iss") != self.authority.issuer or not isinstance(claims.get("exp"), (int, float))
-                or claims["exp"] <= self.now or not str(claims.get("jti", "")).startswith("AT.")
-                or self.store.access_token_revoked(str(claims.get("jti")))):
-            return None
-        return claims
+            return self.params(), self.params(body=False)
+        except DuplicateParameter as dup:
+            raise OAuthError("sandbox_duplicate_parameter", dup.name) from None
+        except BadInput as bad:
+            raise OAuthError("sandbox_unreadable_parameter", str(bad).split("'")[1] if "'" in str(bad) else "?") \
+                from None
 
 
 class Discovery(IssuerHandler):
@@ -252,76 +182,17 @@ class Authorize(IssuerHandler):
             return self.error_page(400, "Bad request", "invalid_request", str(bad))
         if self.limited("authorize", params.get("client_id", "")):
             return
-        if duplicate in ("client_id", "redirect_uri"):
-            # It is not known where to send the error: the page says so (RFC 6749 section 4.1.2.1).
-            err = OAuthError("sandbox_duplicate_parameter", duplicate)
-            return self.error_page(400, "Bad request", err.error, err.description,
-                                   "Each authorize parameter may appear only once in the URL.")
-        app = self.store.app(params.get("client_id", ""))
-        if app is None:
-            err = OAuthError("invalid_client_id")
-            return self.error_page(err.status, "Bad request", err.error, err.description,
-                                   "The client_id must be your app's API Key, exactly as the developer portal "
-                                   "shows it.")
-        redirect_uri = params.get("redirect_uri")
-        registered = self.authority.registered_redirect_uris(app)
-        if not redirect_uri or redirect_uri not in registered:
-            return self.redirect_uri_error(redirect_uri, registered)
-        state = params.get("state")
-        mode = params.get("response_mode", "query")
-
-        def fail(err: OAuthError, keep_state: bool = True):
-            self.respond(redirect_uri, {"error": err.error, "error_description": err.description,
-                                        "state": state if keep_state else None},
-                         mode if mode in ("query", "fragment", "form_post") else "query")
-
-        if duplicate:
-            return fail(OAuthError("sandbox_duplicate_parameter", duplicate))
-        if mode not in RESPONSE_MODES.split(", "):
-            return fail(OAuthError("unsupported_response_mode", RESPONSE_MODES))
-        if params.get("response_type") != "code":
-            return fail(OAuthError("unsupported_response_type", "code"))
-        if mode == "okta_post_message":
-            return fail(OAuthError("unsupported_response_mode_okta_post_message_with_code"))
-        if not state or not STATE_PATTERN.fullmatch(state):
-            return fail(OAuthError("invalid_state"), keep_state=False)
-        scopes = params.get("scope", "").split()
-        if not scopes:
-            return fail(OAuthError("no_default_scopes"))
-        if any(s not in SCOPES for s in scopes):
-            return fail(OAuthError("no_matching_scope"))
-        challenge = params.get("code_challenge")
-        method = params.get("code_challenge_method")
-        if challenge is not None or method is not None:
-            if method != "S256":
-                return fail(OAuthError("pkce_unsupported_code_challenge_method", "S256"))
-            if not challenge or not CHALLENGE_PATTERN.fullmatch(challenge):
-                return fail(OAuthError("pkce_invalid_challenge"))
-        elif app.public:
-            return fail(OAuthError("pkce_missing_challenge"))
-        prompts = params.get("prompt", "").split()
-        if any(p not in PROMPTS for p in prompts) or ("none" in prompts and len(prompts) > 1):
-            return fail(OAuthError("invalid_prompt", ", ".join(PROMPTS)))
-        max_age = params.get("max_age")
-        if max_age is not None and not (re.fullmatch(r"[0-9]{1,10}", max_age) and int(max_age) < 2 ** 31):
-            return fail(OAuthError("invalid_max_age"))
-
-        request = {
-            "client_id": app.api_key, "redirect_uri": redirect_uri, "state": state, "scopes": scopes,
-            "nonce": params.get("nonce"), "code_challenge": challenge, "mode": mode,
-            "login_hint": params.get("login_hint", ""), "prompt_consent": "consent" in prompts,
-        }
-        session = self.current_session()
-        fresh_enough = session is not None and (max_age is None or self.now - session["auth_time"] <= int(max_age))
-        if "none" in prompts:
-            if not fresh_enough:
-                return fail(OAuthError("login_required"))
-            if app.consent:  # no page may be shown, and this app asks for consent
-                return fail(OAuthError("consent_required", ", ".join(scopes)))
-            return self.finish_authorize(request, session["user_id"], session["auth_time"])
-        if fresh_enough and "login" not in prompts:
-            return self.signed_in(request, session["user_id"], session["auth_time"])
-        self.show_sign_in(request)
+        try:
+            request = grants.authorize_request(self.authority, params, duplicate)
+            session = grants.session_to_use(self.authority, request, self.current_session())
+        except NotRedirected as refused:
+            return self.error_page(refused.status, "Bad request", refused.error, refused.description, refused.hint,
+                                   registered=refused.registered)
+        except Redirected as refused:
+            return self.respond(refused.redirect_uri, refused.params, refused.mode)
+        if session is None:
+            return self.show_sign_in(request)
+        self.signed_in(request, session["user_id"], session["auth_time"])
 
     def first_values(self, body: bool) -> dict[str, str]:
         """The parameters with only the first value of each: to know where to send an error."""
@@ -330,16 +201,6 @@ class Authorize(IssuerHandler):
             for name, values in source.items():
                 raw.setdefault(name, values[0].decode("utf-8", "replace"))
         return raw
-
-    def redirect_uri_error(self, redirect_uri: str | None, registered: list[str]):
-        err = OAuthError("missing_redirect_uri" if not redirect_uri else "illegal_redirect_uri")
-        hint = "Use exactly one of the callback URLs registered for this app."
-        if redirect_uri:
-            near = [u for u in registered if u.rstrip("/") == redirect_uri.rstrip("/")]
-            if near:
-                hint = (f"Only the trailing slash differs: the registered callback is {near[0]} and the request "
-                        f"sent {redirect_uri}. Use the redirect URI you registered, with its trailing '/'.")
-        self.error_page(err.status, "Bad request", err.error, err.description, hint, registered=registered)
 
     def respond(self, redirect_uri: str, params: dict, mode: str):
         """Send the authorization response to the app: in the query, the fragment, or (form_post)
@@ -407,11 +268,7 @@ class Authorize(IssuerHandler):
             return self.error_page(403, "Sign-in refused", "invalid_request",
                                    f"The sign-in form was posted from a page of another site ({origin}).",
                                    "Sign in on the sandbox's own sign-in page: open the authorize link again.")
-        csrf_cookie = self.get_cookie(self.cookie_name("csrf")) or ""
-        sent = fields.get("csrf", "")
-        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
-        if not (sent and hmac.compare_digest(sent.encode(), csrf.encode())
-                and hmac.compare_digest(csrf_cookie.encode(), csrf.encode())):
+        if not self.csrf_matches(fields.get("csrf", ""), csrf):
             return self.error_page(403, "Sign-in refused", "invalid_request",
                                    "The form's CSRF token does not match this browser's cookie.",
                                    "Open the authorize link again in this browser and sign in from that page.")
@@ -425,6 +282,13 @@ class Authorize(IssuerHandler):
                                                               "state": request["state"]}, request["mode"])
             return self.finish_authorize(request, request["user_id"], request["auth_time"])
         await self.sign_in(request, fields)
+
+    def csrf_matches(self, sent: str, csrf: str) -> bool:
+        """The form's token and this browser's cookie are both the transaction's (double submit)."""
+        cookie = self.get_cookie(self.cookie_name("csrf")) or ""
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged form).
+        return bool(sent) and hmac.compare_digest(sent.encode(), csrf.encode()) \
+            and hmac.compare_digest(cookie.encode(), csrf.encode())
 
     async def sign_in(self, request: dict, fields: dict):
         username = fields.get("username", "").strip()
@@ -476,18 +340,7 @@ class Authorize(IssuerHandler):
             "doubles the wait."))
 
     def finish_authorize(self, request: dict, user_id: str, auth_time: float):
-        user = self.store.user(user_id)
-        if user is None or not user.assigned:
-            err = OAuthError("user_not_assigned")
-            params = {"error": err.error, "error_description": err.description, "state": request["state"]}
-        else:
-            code = ids.authorization_code()
-            self.store.add_code(
-                code, api_key=request["client_id"], user_id=user.id, redirect_uri=request["redirect_uri"],
-                scopes=request["scopes"], nonce=request["nonce"], code_challenge=request["code_challenge"],
-                auth_time=auth_time, expires=self.now + self.authority.settings.code_lifetime, issued=self.now,
-            )
-            params = {"code": code, "state": request["state"]}
+        params = grants.issue_code(self.authority, request, user_id, auth_time)
         self.respond(request["redirect_uri"], params, request.get("mode", "query"))
 
 
@@ -518,142 +371,11 @@ class Token(IssuerHandler):
 
     def issue(self) -> dict:
         """The token response; raises OAuthError."""
-        request = self.request
-        if request.body and self.media_type() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if self.request.body and self.media_type() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
             raise OAuthError("sandbox_token_request_body")
-        try:
-            params = self.params()
-            query = self.params(body=False)
-        except DuplicateParameter as dup:
-            raise OAuthError("sandbox_duplicate_parameter", dup.name) from None
-        except BadInput as bad:
-            raise OAuthError("sandbox_unreadable_parameter", str(bad).split("'")[1] if "'" in str(bad) else "?") \
-                from None
-        app = authenticate_client(self.store, request.headers.get("Authorization"), query, params)
-        grant_type = params.get("grant_type")
-        if not grant_type:
-            raise OAuthError("token_request_missing_grant_type", GRANT_TYPES)
-        grant = {
-            "authorization_code": self.authorization_code,
-            "refresh_token": self.refresh_token,
-            "client_credentials": self.client_credentials,
-        }.get(grant_type)
-        if grant is None:
-            raise OAuthError("unsupported_grant_type", GRANT_TYPES)
-        origin = request.headers.get("Origin")
-        if origin is not None:  # a browser's request (Okta tells them by their Origin header)
-            if not self.trusted_origin(origin, app):
-                raise OAuthError("illegal_origin_browser_request")
-            if grant_type == "client_credentials":
-                raise OAuthError("unsupported_grant_type_browser_request")
-        return grant(app, params, browser=origin is not None)
-
-    def authorization_code(self, app, params, *, browser: bool):
-        code_value = params.get("code")
-        if not code_value:
-            raise OAuthError("missing_token_request_parameter", "code")
-        code = self.store.code(code_value)
-        if code is None:
-            raise OAuthError("invalid_authorization_code")
-        if code.api_key != app.api_key:
-            raise OAuthError("mismatched_client")
-        if code.used is not None:
-            # RFC 6749 section 4.1.2: a code used twice revokes what it was exchanged for.
-            if code.grant_id:
-                self.store.revoke_grant(code.grant_id, self.now)
-            raise OAuthError("invalid_authorization_code")
-        if code.expires <= self.now:
-            raise OAuthError("invalid_authorization_code")
-        if params.get("redirect_uri") != code.redirect_uri:
-            raise OAuthError("mismatched_redirect_uri")
-        verifier = params.get("code_verifier")
-        if code.code_challenge is None:
-            if verifier is not None:
-                raise OAuthError("pkce_missing_challenge_verifier_present")
-            if browser:
-                raise OAuthError("unsupported_auth_method_browser_request")
-        else:
-            if verifier is None:
-                raise OAuthError("pkce_missing_verifier")
-            computed = ids.b64url(hashlib.sha256(verifier.encode("utf-8")).digest())
-            if not VERIFIER_PATTERN.fullmatch(verifier) or not hmac.compare_digest(computed, code.code_challenge):
-                raise OAuthError("pkce_verification_failed")
-        user = self.store.user(code.user_id)
-        refresh = ids.refresh_token() if "offline_access" in code.scopes else None
-        with self.store.transaction():  # one commit for the grant, the code and the tokens
-            grant_id = self.store.add_grant(api_key=app.api_key, user_id=user.id, scopes=code.scopes,
-                                            auth_time=code.auth_time, now=self.now, refresh_token=refresh)
-            if not self.store.use_code(code_value, self.now, grant_id):
-                # Another request used the code first: a reuse, so neither keeps its tokens.
-                self.store.revoke_grant(grant_id, self.now)
-                winner = self.store.code(code_value)
-                if winner is not None and winner.grant_id:
-                    self.store.revoke_grant(winner.grant_id, self.now)
-                body = None
-            else:
-                self.store.count(app.api_key, "exchange", self.now)
-                body = self.authority.issue_tokens(
-                    api_key=app.api_key, scopes=code.scopes, user=user, grant_id=grant_id,
-                    auth_time=code.auth_time, nonce=code.nonce, refresh_token=refresh)
-        if body is None:
-            raise OAuthError("invalid_authorization_code")
-        return body
-
-    def refresh_token(self, app, params, *, browser: bool):
-        presented = params.get("refresh_token")
-        if not presented:
-            raise OAuthError("missing_token_request_parameter", "refresh_token")
-        grant, within_grace = self.store.grant_by_refresh_token(presented), False
-        leeway = self.authority.settings.refresh_grace if app.leeway is None else app.leeway
-        if grant is None:
-            replaced = self.store.grant_by_replaced_refresh_token(presented)
-            if replaced is not None and replaced[0].api_key == app.api_key and replaced[0].revoked is None:
-                grant, rotated = replaced
-                if self.now - rotated > leeway:
-                    # Okta: a rotated-out token used again invalidates the newest refresh token and
-                    # every access token issued since the user signed in.
-                    self.store.revoke_grant(grant.id, self.now)
-                    raise OAuthError("invalid_refresh_token")
-                within_grace = True
-        if (grant is None or grant.api_key != app.api_key or grant.revoked is not None
-                or grant.refresh_used < self.now - self.authority.settings.refresh_idle_lifetime):
-            raise OAuthError("invalid_refresh_token")
-        scopes = list(grant.scopes)
-        if "scope" in params:
-            asked = params["scope"].split()
-            denied = [s for s in asked if s not in grant.scopes]
-            if denied:
-                raise OAuthError("refresh_scopes_denied", ", ".join(denied))
-            if asked:
-                scopes = [s for s in grant.scopes if s in asked]
-        user = self.store.user(grant.user_id)
-        self.store.touch_refresh_token(grant.id, self.now)
-        self.store.count(app.api_key, "refresh", self.now)
-        # Okta's refresh_token.rotation_type, per app: STATIC, the default for web apps, gives the
-        # same token back (as in the tutorial); ROTATE, the default for single-page and other
-        # public apps, a new one each time, the replaced one still honoured for the app's leeway.
-        refresh = presented
-        if app.rotation_type == "ROTATE":
-            refresh = ids.refresh_token()
-            self.store.rotate_refresh_token(grant.id, refresh, self.now, keep_previous=within_grace)
-        return self.authority.issue_tokens(
-            api_key=app.api_key, scopes=scopes, user=user, grant_id=grant.id,
-            auth_time=grant.auth_time, refresh_token=refresh)
-
-    def client_credentials(self, app, params, *, browser: bool):
-        if app.public:
-            raise OAuthError("unauthorized_client", "authorization_code, refresh_token")
-        asked = params.get("scope", "").split()
-        if not asked:
-            raise OAuthError("no_default_scopes")
-        if "openid" in asked:
-            raise OAuthError("openid_not_allowed_client_creds")
-        if any(s in SCOPES for s in asked):  # a scope of this server, but not one for a client alone
-            raise OAuthError("invalid_scope")
-        if any(s not in CLIENT_CREDENTIALS_SCOPES for s in asked):
-            raise OAuthError("no_matching_scope")
-        self.store.count(app.api_key, "client_credentials", self.now)
-        return self.authority.issue_tokens(api_key=app.api_key, scopes=list(dict.fromkeys(asked)))
+        params, query = self.client_params()
+        app = grants.authenticate_client(self.store, self.request.headers.get("Authorization"), query, params)
+        return grants.token_response(self.authority, app, params, self.request.headers.get("Origin"))
 
 
 class UserInfo(IssuerHandler):
@@ -689,14 +411,8 @@ class ClientEndpoint(IssuerHandler):
     def client_and_token(self):
         """(app, token) of the request, or None after answering with the error."""
         try:
-            try:
-                params, query = self.params(), self.params(body=False)
-            except DuplicateParameter as dup:
-                raise OAuthError("sandbox_duplicate_parameter", dup.name) from None
-            except BadInput as bad:
-                raise OAuthError("sandbox_unreadable_parameter", str(bad).split("'")[1] if "'" in str(bad) else "?") \
-                    from None
-            app = authenticate_client(self.store, self.request.headers.get("Authorization"), query, params)
+            params, query = self.client_params()
+            app = grants.authenticate_client(self.store, self.request.headers.get("Authorization"), query, params)
             token = params.get("token")
             if not token:
                 raise OAuthError("request_missing_token")
@@ -705,12 +421,6 @@ class ClientEndpoint(IssuerHandler):
             return None
         return app, token
 
-    def verified(self, token: str) -> dict | None:
-        try:
-            return verify(token, self.authority.published_keys())
-        except TokenInvalid:
-            return None
-
 
 class Introspect(ClientEndpoint):
     """RFC 7662, with the members Okta answers with for each kind of token."""
@@ -718,36 +428,7 @@ class Introspect(ClientEndpoint):
     def post(self, server_id: str):
         found = self.client_and_token()
         if found is not None:
-            self.send_json(self.describe(*found))
-
-    def describe(self, app, token: str) -> dict:
-        claims = self.verified(token)
-        if claims is not None:
-            if (claims.get("iss") != self.authority.issuer or not isinstance(claims.get("exp"), (int, float))
-                    or claims["exp"] <= self.now):
-                return {"active": False}
-            jti = str(claims.get("jti", ""))
-            if jti.startswith("AT."):
-                if claims.get("cid") != app.api_key or self.store.access_token_revoked(jti):
-                    return {"active": False}
-                return {"active": True, "token_type": "Bearer", "scope": " ".join(claims.get("scp", [])),
-                        "client_id": claims["cid"], "username": claims.get("sub"), "exp": claims["exp"],
-                        "iat": claims["iat"], "sub": claims.get("sub"), "aud": claims["aud"], "iss": claims["iss"],
-                        "jti": jti, **({"uid": claims["uid"]} if "uid" in claims else {})}
-            if self.store.id_token_app(jti) != app.api_key:
-                return {"active": False}
-            # Okta documents no example for an ID token: its claims, as the members it lists.
-            return {"active": True, "client_id": app.api_key, "sub": claims.get("sub"), "exp": claims["exp"],
-                    "iat": claims.get("iat"), "iss": claims["iss"], "aud": claims.get("aud"), "jti": jti}
-        grant = self.store.grant_by_refresh_token(token)
-        idle = self.authority.settings.refresh_idle_lifetime
-        if (grant is None or grant.api_key != app.api_key or grant.revoked is not None
-                or grant.refresh_used < self.now - idle):
-            return {"active": False}
-        user = self.store.user(grant.user_id)
-        # Okta's members for a refresh token: no iat, aud, iss or jti (and device_id, for device SSO).
-        return {"active": True, "token_type": "Bearer", "scope": " ".join(grant.scopes), "client_id": app.api_key,
-                "username": user.username, "exp": int(grant.refresh_used + idle), "sub": user.username}
+            self.send_json(grants.introspect(self.authority, *found))
 
 
 class Revoke(ClientEndpoint):
@@ -757,17 +438,7 @@ class Revoke(ClientEndpoint):
         found = self.client_and_token()
         if found is None:
             return
-        app, token = found
-        claims = self.verified(token)
-        if claims is not None:
-            # Only an access token of this app (ID tokens are not revocable, like at Okta).
-            if str(claims.get("jti", "")).startswith("AT.") and claims.get("cid") == app.api_key:
-                exp = claims.get("exp") if isinstance(claims.get("exp"), (int, float)) else self.now
-                self.store.revoke_access_token(claims["jti"], app.api_key, float(exp), self.now)
-        else:
-            grant = self.store.grant_by_refresh_token(token)
-            if grant is not None and grant.api_key == app.api_key:
-                self.store.revoke_grant(grant.id, self.now)
+        grants.revoke(self.authority, *found)
         self.set_status(200)
         self.finish()
 
@@ -782,35 +453,15 @@ class Logout(IssuerHandler):
             params = self.params(body=False)
         except BadInput as bad:
             return self.error_page(400, "Sign-out refused", "invalid_request", str(bad))
-        hint, target = params.get("id_token_hint"), params.get("post_logout_redirect_uri")
-        app = self.hinted_app(hint) if hint else None
-        if app is None:
-            # Okta sends the browser to an error page for an invalid hint (its text is not documented).
-            return self.error_page(400, "Sign-out refused", "invalid_request",
-                                   "The 'id_token_hint' parameter must be an ID token this server issued."
-                                   if hint else "The 'id_token_hint' parameter is required.",
-                                   "Send the ID token of the sign-in you end (the id_token of its token response).")
-        logout_uris = [u for registered in app.logout_uris for u in self.authority.expand_redirect_uri(registered)]
-        if target is not None and target not in logout_uris:
-            err = OAuthError("illegal_post_logout_redirect_uri")
-            return self.error_page(err.status, "Sign-out refused", err.error, err.description,
-                                   "Use one of the sign-out redirect URIs registered for this app.",
-                                   registered=logout_uris)
+        try:
+            signing_out = grants.sign_out(self.authority, params)
+        except NotRedirected as refused:
+            return self.error_page(refused.status, "Sign-out refused", refused.error, refused.description,
+                                   refused.hint, registered=refused.registered)
         session_id = self.get_cookie(self.cookie_name("session"))
         if session_id:
             self.store.end_session(session_id)
         self.clear_cookie(self.cookie_name("session"), path="/")
-        if target is None:
+        if signing_out.target is None:
             return self.page("signed_out.html", state=None)
-        self.redirect(add_query(self.browser_address(target), {"state": params.get("state")}))
-
-    def hinted_app(self, hint: str):
-        """The app an ID token this server signed was issued to (its expiry does not matter)."""
-        try:
-            claims = verify(hint, self.authority.published_keys())
-        except TokenInvalid:
-            return None
-        if claims.get("iss") != self.authority.issuer or not str(claims.get("jti", "")).startswith("ID."):
-            return None
-        api_key = self.store.id_token_app(claims["jti"]) or claims.get("aud")
-        return self.store.app(api_key) if isinstance(api_key, str) else None
+        self.redirect(add_query(self.browser_address(signing_out.target), {"state": params.get("state")}))

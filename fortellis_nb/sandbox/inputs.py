@@ -199,21 +199,31 @@ def redirect_uri(value) -> str:
     authority, tail = rest[:end], rest[end:]
     if "@" in authority:
         raise BadInput(f"The callback URL {uri!r} has a user name or password before its host; a callback has none.")
-    hostname, port = authority, ""
-    if authority.startswith("["):
-        end = authority.find("]")
-        hostname, port = (authority[:end + 1], authority[end + 1:]) if end > 0 else (authority, "")
-    elif ":" in authority:
-        hostname, _, port = authority.rpartition(":")
-        port = ":" + port
+    hostname, port = split_authority(authority)
     host(hostname, uri)
     if port and not (re.fullmatch(r":[0-9]{1,5}", port) and 0 < int(port[1:]) <= 65535):
         raise BadInput(f"The callback URL {uri!r} has {port[1:]!r} as its port; a port is a number from 1 to 65535.")
+    path_and_query(tail, uri)
+    return uri
+
+
+def path_and_query(tail: str, uri: str) -> None:
+    """BadInput unless a callback URL's path and query hold only URI characters (RFC 3986)."""
     if not URI_CHARACTERS.fullmatch(tail) or LONE_PERCENT.search(tail):
         bad = next((c for c in tail if not URI_CHARACTERS.fullmatch(c)), "%")
         raise BadInput(f"The callback URL {uri!r} contains {bad!r}, which a URL's path or query may not hold "
                        "as it is; percent-encode it (a '%' must start %XX).")
-    return uri
+
+
+def split_authority(authority: str) -> tuple[str, str]:
+    """(host, ":port" or "") of a URL's authority without user info; an IPv6 host keeps its brackets."""
+    if authority.startswith("["):
+        end = authority.find("]")
+        return (authority[:end + 1], authority[end + 1:]) if end > 0 else (authority, "")
+    if ":" in authority:
+        hostname, _, port = authority.rpartition(":")
+        return hostname, ":" + port
+    return authority, ""
 
 
 def csp_source(uri: str) -> str:

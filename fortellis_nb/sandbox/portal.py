@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import shlex
 import time
 from urllib.parse import parse_qsl
 
@@ -21,10 +22,16 @@ from .web import SandboxHandler
 MAX_REDIRECT_URIS = 10
 
 
+def status_command(state_dir) -> str:
+    """The command that prints this sandbox's JSON line, the demo app's API Secret included."""
+    return f"python -m fortellis_nb.sandbox status --state {shlex.quote(str(state_dir))}"
+
+
 class Home(SandboxHandler):
     def get(self):
         demo = self.store.app(self.store.meta("demo_api_key"))
         self.page("home.html", issuer=self.authority.issuer, demo=demo,
+                  secret_command=status_command(self.authority.settings.state_dir),
                   consent=self.store.app(self.store.meta("consent_api_key")),
                   demo_redirects=self.authority.registered_redirect_uris(demo),
                   users=self.store.users(), password=DEMO_PASSWORD,
@@ -72,6 +79,8 @@ class CodeInfo(SandboxHandler):
     notebooks' countdown starts from the issue, not from when an address was pasted. A
     teaching aid of the sandbox's (Okta has no such endpoint); it takes the code in a POST
     body, never in a URL, and says nothing about a code it did not issue."""
+
+    json_only = True
 
     def post(self):
         try:
@@ -130,9 +139,14 @@ class FormHandler(SandboxHandler):
             self.show_result(result)
 
 
+def is_seconds(value, most: float) -> bool:
+    """A JSON number (not a boolean) from 0 to ``most``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
+
+
 class Apps(FormHandler):
     def get(self):
-        if self.wants_json():
+        if self.answer_kind() == "json":
             return self.send_json([self.describe(app) for app in self.store.apps()])
         self.show_form()
 
@@ -156,7 +170,8 @@ class Apps(FormHandler):
                   leeway=inputs.shown(str((typed.get("refresh_token") or {}).get("leeway", ""))),
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
                   or f"{self.authority.public_base()}/callback/",
-                  logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])))
+                  logout_uris=inputs.shown("\n".join(typed.get("post_logout_redirect_uris") or [])),
+                  default_leeway=f"{self.authority.settings.refresh_grace:g}")
 
     def form_data(self, fields: dict) -> dict:
         return {"name": fields.get("name", ""), "redirect_uris": fields.get("redirect_uris", "").split(),
@@ -214,8 +229,7 @@ class Apps(FormHandler):
             raise BadInput("'refresh_token.rotation_type' is ROTATE (a new refresh token at every refresh) or "
                            "STATIC (the same one each time), Okta's names.")
         leeway = settings.get("leeway")
-        if leeway is not None and (isinstance(leeway, bool) or not isinstance(leeway, (int, float))
-                                   or not 0 <= leeway <= 60):
+        if leeway is not None and not is_seconds(leeway, 60):
             raise BadInput("'refresh_token.leeway' is a number of seconds from 0 to 60 (Okta's range): how long "
                            "a rotated-out refresh token still works.")
         if rotation is None and leeway is not None and not public:
@@ -247,7 +261,7 @@ class Apps(FormHandler):
 class Users(FormHandler):
     def get(self):
         users = [self.describe(u) for u in self.store.users()]
-        if self.wants_json():
+        if self.answer_kind() == "json":
             return self.send_json(users)
         self.show_form()
 
@@ -293,7 +307,7 @@ class Subscriptions(FormHandler):
     may use at once.)"""
 
     def get(self):
-        if self.wants_json():
+        if self.answer_kind() == "json":
             return self.send_json(self.listed())
         self.show_form()
 
@@ -331,6 +345,8 @@ BUILD = ids.build_id()
 
 
 class Health(SandboxHandler):
+    json_only = True
+
     def get(self):
         self.send_json({"status": "ok", "sandbox": True, "server_id": self.authority.server_id,
                         "issuer": self.authority.issuer, "pid": os.getpid(), "build": BUILD})
@@ -375,13 +391,18 @@ class Instructor(SandboxHandler):
         self.page("instructor.html", rows=rows, error="")
 
 
-class Admin(SandboxHandler):
-    """Instructor actions, for the holder of the admin token the sandbox printed at start;
+class AdminAction(SandboxHandler):
+    """An instructor action, for the holder of the admin token the sandbox printed at start
+    (``python -m fortellis_nb.sandbox status`` shows it): one route each (``server.make_app``).
     ``POST shutdown`` is how ``python -m fortellis_nb.sandbox stop`` stops it on every system."""
+
+    json_only = True
+    #: The method the action is asked for with (the one the subclass defines).
+    method = "GET"
 
     def initialize(self, authority, shutdown=None):
         super().initialize(authority)
-        self.shutdown = shutdown
+        self.shutdown = shutdown  # what stops the server (POST shutdown)
 
     def prepare(self):
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
@@ -389,32 +410,55 @@ class Admin(SandboxHandler):
             self.send_json({"error": "unauthorized", "error_description": "Send 'Authorization: Bearer <admin_token>' "
                             "with the admin token the sandbox printed when it started."}, 401)
 
-    ACTIONS = {"progress": "GET", "activity": "GET", "rotate-keys": "POST", "shutdown": "POST"}
-
-    def unknown(self, action: str):
-        """404 for an action there is not, 405 (with Allow) for one asked with the wrong method."""
-        method = self.ACTIONS.get(action)
-        if method is None:
-            listed = ", ".join(f"{m} {a}" for a, m in self.ACTIONS.items())
-            return self.send_json({"error": "not_found", "error_description": f"There is no admin action "
-                                   f"{action!r}. The actions: {listed}."}, 404)
-        self.set_header("Allow", method)
+    def write_error(self, status_code: int, **kwargs):
+        if status_code != 405:
+            return super().write_error(status_code, **kwargs)
+        action = self.request.path.rsplit("/", 1)[-1]
+        self.set_header("Allow", self.method)
         self.send_json({"error": "method_not_allowed", "error_description": f"{action} is asked for with "
-                        f"{method}, not {self.request.method}."}, 405)
+                        f"{self.method}, not {self.request.method}."}, 405)
 
-    def get(self, action: str):
-        if action == "progress":
-            return self.send_json(progress(self.store))
-        if action != "activity":
-            return self.unknown(action)
+
+class AdminProgress(AdminAction):
+    def get(self):
+        self.send_json(progress(self.store))
+
+
+class AdminActivity(AdminAction):
+    def get(self):
         self.send_json([{"api_key": r["api_key"], "kind": r["kind"], "count": r["count"], "last": r["last"]}
                         for r in self.store.activity()])
 
-    async def post(self, action: str):
-        if action == "shutdown" and self.shutdown is not None:
-            await self.send_json({"stopping": True}, 202)  # written before the server stops
-            self.shutdown()
-            return
-        if action != "rotate-keys":
-            return self.unknown(action)
+
+class AdminRotateKeys(AdminAction):
+    method = "POST"
+
+    def post(self):
         self.send_json({"kid": self.authority.rotate_keys(), "jwks": self.authority.jwks()})
+
+
+class AdminShutdown(AdminAction):
+    method = "POST"
+
+    async def post(self):
+        if self.shutdown is None:  # a server without a way to stop (make_app without ``shutdown``)
+            return self.send_json({"error": "not_found", "error_description": "This server cannot be stopped "
+                                   "from here."}, 404)
+        await self.send_json({"stopping": True}, 202)  # written before the server stops
+        self.shutdown()
+
+
+class AdminUnknown(AdminAction):
+    """An action there is not: 404, with the list of those there are (``actions``: each
+    action's name and class, as the route table has them)."""
+
+    def initialize(self, authority, shutdown=None, actions: dict | None = None):
+        super().initialize(authority, shutdown)
+        self.actions = actions or {}
+
+    def not_found(self, action: str):
+        listed = ", ".join(f"{handler.method} {name}" for name, handler in self.actions.items())
+        self.send_json({"error": "not_found", "error_description": f"There is no admin action {action!r}. "
+                        f"The actions: {listed}."}, 404)
+
+    get = post = put = delete = patch = not_found

@@ -21,9 +21,10 @@ import tornado.netutil
 import tornado.web
 
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
-from .gateway import SampleApi
+from .gateway import Customers, Dealership, NoSuchApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
-from .portal import Admin, Apps, Callback, CodeInfo, Health, Home, Instructor, SignedOut, Subscriptions, Users
+from .portal import (AdminActivity, AdminProgress, AdminRotateKeys, AdminShutdown, AdminUnknown, Apps, Callback,
+                     CodeInfo, Health, Home, Instructor, SignedOut, Subscriptions, Users)
 from .storage import Store
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
@@ -82,11 +83,21 @@ SERVER_LIMITS = {
 
 
 def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
-    """The sandbox's one route table: every request it answers is routed here.
+    """The sandbox's one route table: every request it answers is routed here, each page,
+    endpoint, admin action and API resource to its own handler.
 
-    ``shutdown`` is what ``POST /sandbox/admin/shutdown`` calls (with the admin token)."""
+    ``shutdown`` is what ``POST /sandbox/admin/shutdown`` calls (with the admin token).
+
+    The error page (``templates/error.html``) is also read by scripts that sign in without a
+    browser, through a contract that stays when its visible text changes: the error card has
+    ``data-error`` (the error code) and ``data-error-description`` (the description, as the
+    JSON answers carry it), and each callback registered for the app is a
+    ``<code data-registered-callback>``. Whether a path answers JSON or a page is decided by
+    ``web.answer_kind`` alone."""
     sid = r"(?P<server_id>[^/]+)"
     args = {"authority": authority}
+    admin = {"progress": AdminProgress, "activity": AdminActivity, "rotate-keys": AdminRotateKeys,
+             "shutdown": AdminShutdown}
     routes = [
         # Every endpoint answers with or without a trailing slash: Fortellis' own sample app posts
         # to .../v1/token/.
@@ -101,13 +112,17 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (fr"/oauth2/{sid}/v1/introspect/?", Introspect, args),
         (fr"/oauth2/{sid}/v1/revoke/?", Revoke, args),
         (fr"/oauth2/{sid}/v1/logout/?", Logout, args),
-        (r"/api/(?P<path>.*)", SampleApi, args),
+        # The sample API behind its gateway: its two resources, and every other path under it.
+        (r"/api/sandbox/v1/dealership/*", Dealership, args),
+        (r"/api/sandbox/v1/customers/*", Customers, args),
+        (r"/api/.*", NoSuchApi, args),
         (r"/sandbox/apps", Apps, args),
         (r"/sandbox/users", Users, args),
         (r"/sandbox/subscriptions", Subscriptions, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/codes", CodeInfo, args),
-        (r"/sandbox/admin/(?P<action>[a-z\-]+)", Admin, {**args, "shutdown": shutdown}),
+        *((f"/sandbox/admin/{name}", action, {**args, "shutdown": shutdown}) for name, action in admin.items()),
+        (r"/sandbox/admin/(?P<action>[a-z\-]+)", AdminUnknown, {**args, "actions": admin, "shutdown": None}),
         (r"/sandbox/instructor", Instructor, args),
         (r"/static/(.*)", StaticFiles, {"path": str(HERE / "static")}),
     ]

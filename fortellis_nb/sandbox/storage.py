@@ -274,10 +274,6 @@ class Store:
         row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
         return _app(row) if row else None
 
-    def app_by_secret(self, secret: str) -> App | None:
-        row = self._one("SELECT * FROM apps WHERE secret_digest = ?", ids.digest(secret))
-        return _app(row) if row else None
-
     def apps(self) -> list[App]:
         return [_app(r) for r in self._all("SELECT * FROM apps ORDER BY created")]
 

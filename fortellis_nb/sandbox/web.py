@@ -148,6 +148,34 @@ def add_query(uri: str, params: dict, *, fragment: bool = False) -> str:
     return joined + (hash_mark + frag if hash_mark else "")
 
 
+def media_type(request) -> str:
+    """The request body's media type, lower case (media types are case-insensitive)."""
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def wants_json(request) -> bool:
+    """The client sent JSON, or asks for JSON and not for a page."""
+    accept = request.headers.get("Accept", "").lower()
+    return media_type(request) == "application/json" or ("application/json" in accept and "text/html" not in accept)
+
+
+def is_identity_path(path: str) -> bool:
+    """An address of the identity server (the issuer's endpoints and discovery documents)."""
+    return "/v1/" in path or "/.well-known/" in path
+
+
+def answer_kind(request, *, json_only: bool = False) -> str:
+    """How the sandbox answers, the one place that decides it: "gateway" under ``/api/`` (the
+    gateway's error body), "json" at the identity server's endpoints (Okta answers JSON), at an
+    endpoint that only speaks JSON (``json_only``) and to a client that asks for JSON, else
+    "html" (a page). Errors, refusals, "not found" and the portal's pages all ask here."""
+    if request.path.startswith("/api/"):
+        return "gateway"
+    if json_only or is_identity_path(request.path) or wants_json(request):
+        return "json"
+    return "html"
+
+
 BASIC_CHALLENGE = 'Basic realm="fortellis-nb sandbox"'
 SECURITY_HEADERS = (
     ("Content-Security-Policy", BASE_CSP),
@@ -198,6 +226,8 @@ class SandboxHandler(tornado.web.RequestHandler):
     """Base of every handler: headers, parameters, errors."""
 
     authority: Authority
+    #: An endpoint that answers JSON whatever the client asks for (``answer_kind``).
+    json_only = False
 
     def initialize(self, authority: Authority):
         self.authority = authority
@@ -254,12 +284,10 @@ class SandboxHandler(tornado.web.RequestHandler):
         return merge_params(self.request.body_arguments)
 
     def media_type(self) -> str:
-        """The request body's media type, lower case (media types are case-insensitive)."""
-        return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return media_type(self.request)
 
-    def wants_json(self) -> bool:
-        accept = self.request.headers.get("Accept", "").lower()
-        return self.media_type() == "application/json" or ("application/json" in accept and "text/html" not in accept)
+    def answer_kind(self) -> str:
+        return answer_kind(self.request, json_only=self.json_only)
 
     def send_json(self, body: dict | list, status: int = 200):
         """Answer with JSON; the returned future resolves once the answer is written."""
@@ -296,9 +324,10 @@ class SandboxHandler(tornado.web.RequestHandler):
             description = "The sandbox hit an unexpected error. Its log has the details."
         else:
             description = client_error_description(self, status_code, kwargs.get("exc_info"))
-        if self.request.path.startswith("/api/"):
+        kind = self.answer_kind()
+        if kind == "gateway":
             self.finish({"code": "GATEWAY-ERROR", "message": description})
-        elif "/v1/" in self.request.path or self.wants_json() or self.request.path.startswith("/sandbox/"):
+        elif kind == "json":
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(json.dumps({"error": "server_error" if status_code >= 500 else "invalid_request",
                                     "error_description": description}))
@@ -340,12 +369,15 @@ def client_error_description(handler: tornado.web.RequestHandler, status: int, e
 
 class NotFound(SandboxHandler):
     def prepare(self):
-        if "/v1/" in self.request.path or "/.well-known/" in self.request.path:
+        path = self.request.path
+        if is_identity_path(path):
             # Okta's answer for an unknown authorization server or endpoint.
-            self.send_json({"errorCode": "E0000007",
-                            "errorSummary": f"Not found: Resource not found: {self.request.path}"}, 404)
+            self.send_json({"errorCode": "E0000007", "errorSummary": f"Not found: Resource not found: {path}"}, 404)
+        elif self.answer_kind() == "json":
+            self.send_json({"error": "not_found", "error_description": f"Nothing lives at {path} in the sandbox."},
+                           404)
         else:
-            self.error_page(404, "Not found", "not_found", f"Nothing lives at {self.request.path} in the sandbox.",
+            self.error_page(404, "Not found", "not_found", f"Nothing lives at {path} in the sandbox.",
                             "The sandbox's home page lists what it serves.")
 
 
@@ -357,10 +389,10 @@ class Refused(SandboxHandler):
         self.description, self.hint = description, hint
 
     def prepare(self):
-        path = self.request.path
-        if path.startswith("/api/"):
+        kind = self.answer_kind()
+        if kind == "gateway":
             self.send_json({"code": "FORBIDDEN", "message": f"{self.description} {self.hint}"}, 403)
-        elif "/v1/" in path or "/.well-known/" in path or (path.startswith("/sandbox/") and self.wants_json()):
+        elif kind == "json":
             self.send_json({"error": "forbidden", "error_description": f"{self.description} {self.hint}"}, 403)
         else:
             self.error_page(403, "Request refused", "forbidden", self.description, self.hint)

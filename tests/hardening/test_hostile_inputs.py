@@ -384,7 +384,7 @@ def test_an_error_that_escapes_a_handler_is_a_short_500_logged_once(info, monkey
             f"{info.issuer}/v1/token", auth=(info.api_key, info.api_secret), timeout=10,
             data={"grant_type": "client_credentials", "scope": "anonymous"})),
         "page": ((portal.Home, "get"), lambda: requests.get(info.base_url + "/", timeout=10)),
-        "api": ((gateway.SampleApi, "check_token"), lambda: requests.get(
+        "api": ((gateway.GatewayHandler, "check_token"), lambda: requests.get(
             f"{info.api_base_url}/sandbox/v1/dealership", headers={"Authorization": "Bearer x"}, timeout=10)),
     }[where]
     monkeypatch.setattr(*target, broken)

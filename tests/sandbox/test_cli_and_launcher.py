@@ -219,3 +219,18 @@ def test_the_state_directory_is_the_users_own(monkeypatch, tmp_path):
     assert default_state_dir().parts[-2:] == ("fortellis-nb", "sandbox")
     monkeypatch.setenv("FORTELLIS_SANDBOX_STATE", str(tmp_path / "mine"))
     assert default_state_dir() == tmp_path / "mine"
+
+
+def test_each_command_is_an_argparse_subcommand_with_its_function():
+    from fortellis_nb.sandbox import __main__ as command_line
+    from fortellis_nb.sandbox.authority import Settings
+    parser = command_line.parser_for("sandbox")
+    assert parser.parse_args([]).func is command_line.serve  # no command: serve
+    assert parser.parse_args(["--port", "0"]).func is command_line.serve
+    for name in ("serve", "start", "status", "stop"):
+        assert parser.parse_args([name, "--state", "d"]).func is getattr(command_line, name)
+    assert parser.parse_args(["report", "--json"]).json is True
+    # The defaults --help states are the server's own.
+    assert parser.get_default("code_lifetime") == Settings.code_lifetime
+    with pytest.raises(SystemExit):
+        parser.parse_args(["status", "--port", "1"])  # status starts nothing: it takes no server option
