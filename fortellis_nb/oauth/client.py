@@ -102,7 +102,8 @@ class FortellisClient:
         """The audience this client checks access tokens for, or None when it leaves them to the API."""
         if self.access_token_audience is verify.FORTELLIS_ONLY:
             return verify.ACCESS_TOKEN_AUDIENCE if self.fortellis_issuer else None
-        return self.access_token_audience
+        audience = self.access_token_audience
+        return audience if isinstance(audience, str) else None
 
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}

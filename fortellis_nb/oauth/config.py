@@ -25,6 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
@@ -268,7 +269,7 @@ def check_redirect_uri(uri: str, stacklevel: int = 2) -> None:
 class FoundSettings:
     """The settings found in the arguments, the environment and ``.env``, with where each came from."""
 
-    values: dict[str, object]
+    values: dict[str, Any]
     sources: dict[str, str]
     #: The ``.env`` file that was read (or looked for), for messages; None when skipped.
     dotenv_path: Path | None = None
@@ -277,10 +278,13 @@ class FoundSettings:
 def _dotenv_values(dotenv: str | os.PathLike | bool | None) -> tuple[dict[str, str], Path | None]:
     if dotenv is False:
         return {}, None
-    path = Path(".env") if dotenv in (None, True) else Path(dotenv)
+    if dotenv is None or dotenv is True:
+        path, named = Path(".env"), False
+    else:
+        path, named = Path(dotenv), True
     if path.is_file():
         return parse_dotenv(read_dotenv(path)), path
-    if dotenv not in (None, True):
+    if named:
         raise ConfigurationError(f"No .env file at {str(path)!r}.")
     return {}, path
 
