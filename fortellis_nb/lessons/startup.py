@@ -3,10 +3,11 @@ caught up on in one go."""
 
 from __future__ import annotations
 
+from .. import local
 from ..local import SandboxClient, sandbox_client
-from ..local import start as client_for_settings
 from ..oauth import FortellisClient
 from ..oauth.errors import SandboxOnlyError
+from ..oauth.tokens import CODE_LIFETIME
 from .reports import install_friendly_errors
 
 
@@ -14,7 +15,7 @@ def start(**settings) -> SandboxClient:
     """A client for this notebook: the sandbox unless FORTELLIS_* settings say otherwise
     (:func:`fortellis_nb.local.start`), with errors shown as reports from here on."""
     install_friendly_errors()
-    return client_for_settings(**settings)
+    return local.start(**settings)
 
 
 def _sign_in_headless(client: FortellisClient, request) -> str:
@@ -26,7 +27,7 @@ def _sign_in_headless(client: FortellisClient, request) -> str:
     raise SandboxOnlyError(
         "Against real Fortellis a person must sign in.",
         hint=f"Open this link, sign in, and call catch_up(client, pasted_url='...') with the address "
-             f"you land on, within 60 seconds: {request.url}")
+             f"you land on, within {CODE_LIFETIME} seconds: {request.url}")
 
 
 def catch_up(client: FortellisClient, scopes: str = "openid offline_access", pasted_url: str = ""):

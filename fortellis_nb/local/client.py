@@ -6,7 +6,7 @@ import requests
 
 from ..oauth import FortellisClient, errors
 from ..oauth.authorize import AuthorizationRequest
-from ..oauth.config import DEFAULT_SCOPES, ENV_VARS, Config, find_settings, load_config, sandbox_browser_base
+from ..oauth.config import DEFAULT_SCOPES, ENV_VARS, Config, config_from, find_settings, sandbox_browser_base
 from ..oauth.redirect import AuthorizationResponse
 from . import headless, pages
 
@@ -115,7 +115,6 @@ def start(*, state_dir=None, env=None, dotenv=None, public: bool = False, **opti
         client = sandbox_client(state_dir, env=env, **found.values, **options)
         client.config.sources.update(found.sources)
         return client
-    config = load_config(env=env, dotenv=dotenv, public=public, **settings)
-    client = SandboxClient(config, **options)
+    client = SandboxClient(config_from(found, public=public), **options)
     recognise(client)
     return client

@@ -318,6 +318,12 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
     found = find_settings(env=env, dotenv=dotenv, issuer=issuer, api_key=api_key, api_secret=api_secret,
                           redirect_uri=redirect_uri, scopes=scopes, subscription_id=subscription_id,
                           api_base_url=api_base_url)
+    return config_from(found, public=public)
+
+
+def config_from(found: FoundSettings, *, public: bool = False) -> Config:
+    """The settings found, as a Config: refused when they name no issuer, or an issuer without
+    the app's API Key and (unless ``public``) API Secret."""
     if "issuer" not in found.values:
         where = f" or in {str(found.dotenv_path)!r}" if found.dotenv_path is not None else ""
         raise NoIssuerError(
