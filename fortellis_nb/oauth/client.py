@@ -201,9 +201,14 @@ class FortellisClient:
     def _revoked_by_reuse(self, code: str) -> None:
         """RFC 6749 section 4.1.2 (and Okta): a code used twice revokes the tokens it gave."""
         earlier = self._tokens_by_code.get(code)
-        if earlier is not None and earlier.revoked is None:
-            earlier.revoked = ("the code that gave them was exchanged again, and the server revoked the "
-                               "tokens it had given for it")
+        if earlier is not None:
+            self._mark_revoked(earlier, "the code that gave them was exchanged again, and the server revoked the "
+                                        "tokens it had given for it")
+
+    def _mark_revoked(self, result: tokens.TokenResponse, why: str) -> None:
+        """Remember why tokens no longer work (the first reason known), and tell the listeners."""
+        if result.revoked is None:
+            result.revoked = why
             self.transcript.notify()
 
     def _check_scopes(self, result: tokens.TokenResponse, asked: tuple[str, ...] | None) -> None:
@@ -268,9 +273,8 @@ class FortellisClient:
                                     refresh_token=refresh_token, scopes=scopes, params_in=params_in, extra=extra,
                                     original_scopes=self.granted_scopes, clock=self.clock)
         except errors.InvalidGrantError:
-            if current is not None and current.refresh_token == refresh_token and current.revoked is None:
-                current.revoked = "the server refused their refresh token (revoked, expired, or replaced)"
-                self.transcript.notify()
+            if current is not None and current.refresh_token == refresh_token:
+                self._mark_revoked(current, "the server refused their refresh token (revoked, expired, or replaced)")
             raise
         self._check(result)
         if result.id_claims and self.original_id_claims:
