@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from fortellis_nb.oauth.headless import parse_forms  # noqa: E402  (the package's own form reader)
+from fortellis_nb.local.headless import parse_forms  # noqa: E402  (the package's own form reader)
 
 OIDC_PROVIDER = "oidc-provider@8.8.1"  # the 8.x line runs on node 20
 

@@ -1,8 +1,10 @@
 """fortellis-nb: learn the Fortellis OAuth 2.0 authorization code flow, one runnable step at a time.
 
-The package has three layers, imported in one direction only:
+The package has four layers, imported in one direction only:
 
-* ``fortellis_nb.oauth``   - the protocol as plain Python (no widgets);
+* ``fortellis_nb.oauth``   - the protocol as plain Python (no widgets), knowing no sandbox;
+* ``fortellis_nb.local``   - what the client does only for the local sandbox (headless
+  sign-in, a code's issue time, app registration, finding or starting a sandbox);
 * ``fortellis_nb.widgets`` - ipywidgets views over the protocol;
 * ``fortellis_nb.sandbox`` - a stand-alone local identity server that behaves like
   Fortellis' (an Okta custom authorization server). It shares no logic with the client,

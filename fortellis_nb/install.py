@@ -129,10 +129,9 @@ def _flow_steps(client):
 
 
 def _run_flow(report: Report, info) -> None:
-    from .oauth.config import Config
-    from .oauth import FortellisClient
+    from .local import sandbox_client
 
-    _run_steps(report, "flow", _flow_steps(FortellisClient(Config.from_sandbox(info))))
+    _run_steps(report, "flow", _flow_steps(sandbox_client(info)))
 
 
 def _run_steps(report: Report, kind: str, steps) -> bool:
@@ -217,9 +216,10 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
 def _named_issuer(report: Report, config) -> None:
     """The server and app the FORTELLIS_* settings name: discovery, the key set, and on a
     sandbox (a room's) the API Key and Secret and an API call."""
+    from .local import recognise
     from .oauth import FortellisClient
 
-    client = FortellisClient(config)
+    client = recognise(FortellisClient(config))
     steps = [("discovery", lambda: client.metadata.source),
              ("key set", lambda: f"{len(client.jwks.keys)} key(s)")]
     if client.is_sandbox:

@@ -15,11 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fortellis_nb"
 
 # The parts of the package, lowest first. A part may import the parts below it, never one
-# above: notebooks -> lessons/exercises -> widgets -> the protocol (oauth) ; the sandbox
-# stands on its own (the protocol may start it, it knows nothing of the protocol). On top:
-# the install check, the fortellis-nb command, and python -m fortellis_nb.
-RANKS = {"sandbox": 0, "oauth": 1, "examples": 2, "widgets": 2, "lessons": 3, "exercises": 3, "install": 4, "cli": 5,
-         "__main__": 6}
+# above: notebooks -> lessons/exercises -> widgets -> local -> the protocol (oauth); the
+# sandbox stands on its own and knows nothing of the client. The protocol knows no sandbox:
+# what the client does only for the sandbox (headless sign-in, starting one...) is `local`,
+# the one part of the client that may start the sandbox. On top: the install check, the
+# fortellis-nb command, and python -m fortellis_nb.
+RANKS = {"sandbox": 0, "oauth": 1, "local": 2, "examples": 3, "widgets": 3, "lessons": 4, "exercises": 4, "install": 5,
+         "cli": 6, "__main__": 7}
 
 
 def module_name(path: Path) -> str:
@@ -105,6 +107,39 @@ def test_the_sandbox_stands_on_its_own():
         for name in imported:
             assert not name.startswith(("fortellis_nb.", "ipywidgets", "jwt", "jupyter", "IPython")) \
                 or name.startswith("fortellis_nb.sandbox"), f"{module} imports {name}"
+
+
+def sandbox_arrows(modules: dict[str, set[str]]) -> list[str]:
+    """The protocol layer's imports of the sandbox or of the local layer: each one forbidden."""
+    return sorted(f"{module} imports {name}" for module, imported in modules.items() if part_of(module) == "oauth"
+                  for name in imported if part_of(name) in ("sandbox", "local"))
+
+
+#: A sandbox page's path (``/sandbox/health``, ``/sandbox/codes``, ``/sandbox/apps``...); the
+#: sample API's gateway path ``/sandbox/v1/...`` is an API address like any other.
+SANDBOX_PAGE = re.compile(r"/sandbox/(?!v1/)")
+
+
+def sandbox_pages_named(sources: dict[str, str]) -> list[str]:
+    return sorted(f"{name}: {match.group(0)}..." for name, text in sources.items()
+                  for match in SANDBOX_PAGE.finditer(text))
+
+
+def test_the_protocol_layer_knows_no_sandbox():
+    assert sandbox_arrows(package_imports()) == []
+    sources = {module_name(path): path.read_text() for path in (PACKAGE / "oauth").rglob("*.py")}
+    assert sandbox_pages_named(sources) == []
+
+
+def test_the_sandbox_rule_catches_an_arrow_and_a_page():
+    # Broken once on purpose: the old arrows and a sandbox page named in the protocol layer.
+    assert sandbox_arrows({"fortellis_nb.oauth.config": {"fortellis_nb.sandbox"},
+                           "fortellis_nb.oauth.client": {"fortellis_nb.local.headless"}}) == [
+        "fortellis_nb.oauth.client imports fortellis_nb.local.headless",
+        "fortellis_nb.oauth.config imports fortellis_nb.sandbox"]
+    assert sandbox_pages_named({"fortellis_nb.oauth.client": 'origin + "/sandbox/health"'}) != []
+    assert sandbox_pages_named({"fortellis_nb.oauth.api": '"""call /sandbox/v1/dealership"""'}) == []
+    assert upward_imports({"fortellis_nb.local.client": {"fortellis_nb.widgets"}}) != []
 
 
 def test_the_protocol_layer_has_no_widgets():

@@ -3,6 +3,7 @@
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.lessons import ErrorReport, catch_up, explain, install_friendly_errors
 from fortellis_nb.oauth import FortellisClient, FortellisError
@@ -11,7 +12,7 @@ from fortellis_nb.oauth.errors import SandboxOnlyError
 
 @pytest.fixture
 def client(sandbox):
-    return FortellisClient(Config.from_sandbox(sandbox.info))
+    return sandbox_client(sandbox.info)
 
 
 def test_catch_up_runs_steps_one_to_three(client):

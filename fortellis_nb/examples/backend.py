@@ -23,8 +23,9 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
+from fortellis_nb.local import start
 from fortellis_nb.oauth import FortellisClient, FortellisError
-from fortellis_nb.oauth.config import Config, load_config, sandbox_browser_base
+from fortellis_nb.oauth.config import Config, sandbox_browser_base
 
 COOKIE = "fortellis_example_session"
 
@@ -214,7 +215,7 @@ def main(argv=None) -> int:
               "--public-url https://HOST/... (a redirect URI must be absolute).", file=sys.stderr)
         return 2
     try:
-        config = load_config(sandbox=True)  # FORTELLIS_* settings or .env; the sandbox when there are none
+        config = start().config  # FORTELLIS_* settings or .env; the sandbox when there are none
         if config.sandbox:
             config = register_with_sandbox(config, public_url, "ROTATE" if args.rotate else None)
     except (FortellisError, requests.RequestException) as error:

@@ -4,8 +4,8 @@ Modules follow the steps: ``discovery``, ``authorize`` (step 1), ``redirect`` (s
 ``tokens`` (step 3, refresh, client credentials, revoke, introspect), ``verify`` (reading
 and checking tokens), ``api`` (step 4), plus ``transcript`` (every HTTP exchange,
 replayable as curl), ``redact`` (what may be shown: tokens, codes and secrets shortened or
-hidden), ``headless`` (sandbox-only sign-in) and ``errors``.
-:class:`FortellisClient` ties them together.
+hidden) and ``errors``. :class:`FortellisClient` ties them together. This layer knows no
+sandbox: what only the local sandbox allows lives above it, in :mod:`fortellis_nb.local`.
 """
 
 from . import redact

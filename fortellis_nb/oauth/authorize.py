@@ -15,7 +15,6 @@ import hashlib
 import re
 import secrets
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -71,7 +70,6 @@ class AuthorizationRequest:
     scopes: tuple[str, ...]
     nonce: str | None = None
     code_verifier: str | None = field(default=None, repr=False)
-    created_at: float = 0.0
     #: Where the learner's browser opens ``url`` when that is not ``url`` itself: through the
     #: Jupyter server's proxy on JupyterHub and Binder (the client sets it; None: ``url``).
     browser_url: str | None = field(default=None, repr=False)
@@ -113,8 +111,8 @@ class AuthorizationRequest:
 def build_authorization_url(authorization_endpoint: str, *, client_id: str, redirect_uri: str,
                             scopes=("openid",), state: str | None = None, nonce: str | bool | None = True,
                             pkce: bool = False, prompt: str | None = None, login_hint: str | None = None,
-                            max_age: int | None = None, response_mode: str | None = None,
-                            clock=time.time) -> AuthorizationRequest:
+                            max_age: int | None = None,
+                            response_mode: str | None = None) -> AuthorizationRequest:
     """Build the authorize URL. ``nonce=True`` makes a fresh one, ``False``/``None`` sends none."""
     scopes = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
     if not scopes:
@@ -144,8 +142,7 @@ def build_authorization_url(authorization_endpoint: str, *, client_id: str, redi
     # ':' and '/' stay readable in redirect_uri, as in the tutorial; both forms decode the same.
     url = authorization_endpoint + sep + urlencode(params, safe=":/")
     return AuthorizationRequest(url=url, params=params, state=state, redirect_uri=redirect_uri,
-                                scopes=scopes, nonce=nonce or None, code_verifier=verifier,
-                                created_at=clock())
+                                scopes=scopes, nonce=nonce or None, code_verifier=verifier)
 
 
 class PendingStates:

@@ -1,27 +1,26 @@
-"""One object that runs the tutorial, step by step, against the sandbox or real Fortellis.
+"""One object that runs the tutorial, step by step, against any OpenID provider: real Fortellis,
+an Okta server, or the local sandbox.
 
     >>> from fortellis_nb.oauth import FortellisClient
-    >>> client = FortellisClient.for_sandbox()           # or FortellisClient() with FORTELLIS_* set
+    >>> client = FortellisClient()                       # FORTELLIS_* set (or .env)
     >>> request = client.authorization_url(scopes="openid offline_access")
-    >>> redirect = client.sign_in_headless(request)      # or: a person signs in and pastes
-    >>> tokens = client.exchange_code(client.parse_redirect(redirect))
+    >>> print(request.url)                               # a person signs in, and pastes where they land
+    >>> tokens = client.exchange_code(client.parse_redirect(pasted))
     >>> print(client.transcript.last.as_curl())
     >>> client.refresh(); client.call_api("/sandbox/v1/dealership")
 
-Every HTTP exchange lands in ``client.transcript``; every failure is a
+For the local sandbox, :mod:`fortellis_nb.local` adds what only it allows (a headless
+sign-in, the code's issue time). Every HTTP exchange lands in ``client.transcript``; every failure is a
 :class:`~fortellis_nb.oauth.errors.FortellisError`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from urllib.parse import urlencode
 
-import requests
-
-from . import api, errors, headless, tokens, verify
+from . import api, errors, tokens, verify
 from . import config as config_module
 from .authorize import AuthorizationRequest, PendingStates, build_authorization_url
 from .discovery import ProviderMetadata, discover
@@ -33,18 +32,16 @@ class FortellisClient:
     """The app's side of the authorization code flow, one method per step."""
 
     def __init__(self, config=None, *, http: Http | None = None, clock=time.time, verify_tokens: bool = True,
-                 access_token_audience: str | None | object = verify.FORTELLIS_ONLY, sandbox_if_unset: bool = False,
-                 **settings):
+                 access_token_audience: str | None | object = verify.FORTELLIS_ONLY, **settings):
         """``config``, or the settings from the arguments, FORTELLIS_* variables and ``.env``
-        (:func:`~fortellis_nb.oauth.config.load_config`). With nothing set that is an error,
-        unless ``sandbox_if_unset``: then the local sandbox is used (started if need be).
+        (:func:`~fortellis_nb.oauth.config.load_config`); with nothing set that is an error.
 
         ``access_token_audience``: access tokens are the API's to check (OIDC Core 3.1.3.8);
         by default the client checks them as Fortellis access tokens (``aud`` api_providers)
-        where the issuer is Fortellis' or the sandbox, and not elsewhere. A string checks that
-        audience at any issuer; None checks no access token."""
+        where the issuer issues Fortellis' token shapes (``Config.fortellis_tokens``), and not
+        elsewhere. A string checks that audience at any issuer; None checks no access token."""
         if config is None:
-            config = config_module.load_config(sandbox=True if sandbox_if_unset else None, **settings)
+            config = config_module.load_config(**settings)
         elif settings:
             config = config.replace(**settings)
         self.config = config
@@ -61,24 +58,11 @@ class FortellisClient:
         self.granted_scopes: tuple[str, ...] | None = None
         self.requested_scopes: tuple[str, ...] | None = None
         self._metadata: ProviderMetadata | None = None
-        self._fortellis_issuer: bool | None = None
         self._jwks: verify.JWKS | None = None
         self._used_codes: set[str] = set()
         self._tokens_by_code: dict[str, tokens.TokenResponse] = {}
-        self._browser = requests.Session()
         #: Held while a session refreshes the tokens: one refresh at a time (session.py).
         self.refresh_lock = threading.Lock()
-
-    @classmethod
-    def for_sandbox(cls, *, state_dir=None, **options) -> "FortellisClient":
-        """A client for the local sandbox's demo app: the running sandbox, or one started in the
-        background (``state_dir`` picks which). FORTELLIS_* settings are not read here; the
-        keyword arguments of the constructor (``http``, ``clock``...) are accepted."""
-        environment = {k: v for k, v in os.environ.items() if k not in config_module.ENV_VARS.values()}
-        settings = {k: options.pop(k) for k in list(options) if k in config_module.ENV_VARS}
-        config = config_module.load_config(env=environment, dotenv=False, sandbox=True, state_dir=state_dir,
-                                           **settings)
-        return cls(config, **options)
 
     def __repr__(self) -> str:
         return f"FortellisClient(issuer={self.config.issuer!r}, api_key={self.config.api_key!r})"
@@ -93,7 +77,6 @@ class FortellisClient:
         """The server's endpoints, discovered on first use."""
         if self._metadata is None:
             self._metadata = discover(self.config.issuer, self.http)
-            self._fortellis_issuer = self._issues_fortellis_tokens()
         return self._metadata
 
     @property
@@ -110,28 +93,17 @@ class FortellisClient:
 
     @property
     def fortellis_issuer(self) -> bool:
-        """True for Fortellis' identity servers and the sandbox: they issue Fortellis' token shapes."""
-        if self._fortellis_issuer is None:
-            self._fortellis_issuer = self._issues_fortellis_tokens()
-        return self._fortellis_issuer
-
-    def _issues_fortellis_tokens(self) -> bool:
-        if self.config.is_sandbox or config_module.api_base_url_for(self.config.issuer) is not None:
-            return True
-        # A sandbox named by FORTELLIS_ISSUER (a workshop room's, or one standing in for Fortellis) is
-        # plain http on this machine or a private address, the only http issuers settings accept: ask
-        # it whether it is one, and this issuer its own.
-        if not self.config.issuer.startswith("http://"):
-            return False
-        health = headless.sandbox_health(self.config.issuer, self.http)
-        return bool(health) and health.get("issuer") == self.config.issuer
+        """True where the issuer issues Fortellis' token shapes (Fortellis' identity servers and
+        the sandbox): the setting ``Config.fortellis_tokens``, never a question to the server."""
+        return bool(self.config.fortellis_tokens)
 
     @property
     def access_audience(self) -> str | None:
         """The audience this client checks access tokens for, or None when it leaves them to the API."""
         if self.access_token_audience is verify.FORTELLIS_ONLY:
             return verify.ACCESS_TOKEN_AUDIENCE if self.fortellis_issuer else None
-        return self.access_token_audience
+        audience = self.access_token_audience
+        return audience if isinstance(audience, str) else None
 
     def _credentials(self) -> dict:
         return {"api_key": self.config.api_key, "api_secret": self.config.api_secret}
@@ -160,8 +132,7 @@ class FortellisClient:
         request = build_authorization_url(
             self.metadata.authorization_endpoint, client_id=self.config.api_key,
             redirect_uri=self._redirect_uri(), scopes=asked, state=state, nonce=nonce,
-            pkce=pkce or self.config.public, prompt=prompt, login_hint=login_hint, max_age=max_age,
-            clock=self.clock)
+            pkce=pkce or self.config.public, prompt=prompt, login_hint=login_hint, max_age=max_age)
         browser = self.config.browser_url(request.url)
         request.browser_url = browser if browser != request.url else None
         self.states.add(request)
@@ -178,39 +149,14 @@ class FortellisClient:
         """Check the URL the browser landed on and take its code (each state works once)."""
         redirect_uri = self._redirect_uri()
         browser = self.config.browser_url(redirect_uri)
-        response = parse_redirect(url, redirect_uri=redirect_uri, states=self.states, issuer=self.metadata.issuer,
-                                  clock=self.clock, browser_redirect_uri=browser if browser != redirect_uri else None)
-        if response.issued_at is None and self.is_sandbox:
-            self._learn_code_times(response)
-        return response
+        return parse_redirect(url, redirect_uri=redirect_uri, states=self.states, issuer=self.metadata.issuer,
+                              clock=self.clock, browser_redirect_uri=browser if browser != redirect_uri else None)
 
     @property
     def is_sandbox(self) -> bool:
-        """True when the server is the sandbox (configured as such, or recognised by its health page)."""
+        """True when the server is a sandbox: the local one (``Config.sandbox``), or one named by the
+        settings that issues Fortellis' token shapes over plain http, which only a sandbox may use."""
         return self.config.is_sandbox or (self.config.issuer.startswith("http://") and self.fortellis_issuer)
-
-    def _learn_code_times(self, response: AuthorizationResponse) -> None:
-        """Ask the sandbox when it issued the code: the countdown then starts there, not at the paste."""
-        times = headless.code_times(self.config.issuer, response.code, self.http)
-        if times is None:
-            return
-        offset = self.clock() - times["now"]  # the sandbox's clock against this client's
-        response.expires_at = times["expires_at"] + offset
-        if isinstance(times.get("issued_at"), (int, float)):
-            response.issued_at = times["issued_at"] + offset
-        elif isinstance(times.get("lifetime"), (int, float)):
-            response.issued_at = response.expires_at - times["lifetime"]
-
-    def sign_in_headless(self, request: AuthorizationRequest | str, username: str | None = None,
-                         password: str | None = None, *, allow: bool = True) -> str:
-        """Sign in as the sandbox's demo user (or ``username``) without a browser; sandbox only."""
-        sandbox = self.config.sandbox or {}
-        username = username or sandbox.get("username")
-        password = password or sandbox.get("password")
-        if not username or not password:
-            raise errors.SandboxOnlyError("No sandbox user is configured for a headless sign-in.")
-        return headless.sign_in(str(request), username=username, password=password, http=self.http,
-                                session=self._browser, allow=allow)
 
     # --- step 3: the token request -----------------------------------------------------
     def exchange_code(self, response: AuthorizationResponse | str, *, code_verifier: str | None = None,
@@ -238,21 +184,11 @@ class FortellisClient:
                 code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
                 params_in=params_in, clock=self.clock)
         except errors.InvalidGrantError:
-            earlier = self._tokens_by_code.get(code)
-            if used_before and earlier is not None and earlier.revoked is None:
-                # RFC 6749 section 4.1.2 (and Okta): a code used twice revokes the tokens it gave.
-                earlier.revoked = ("the code that gave them was exchanged again, and the server revoked the "
-                                   "tokens it had given for it")
-                self.transcript.notify()
+            if used_before:
+                self._revoked_by_reuse(code)
             raise
         asked = request.scopes if request is not None else None
-        if asked and result.scope is not None:
-            result.dropped_scopes = tuple(s for s in asked if s not in result.scopes)
-        if self.verify_tokens and asked and "openid" in asked and not result.id_token:
-            granted = f" (the server granted: {result.scope})" if result.scope is not None else ""
-            raise errors.MissingIdTokenError(
-                f"The token response has no id_token, though the authorize request asked for `openid`{granted}.",
-                exchange=result.exchange)
+        self._check_scopes(result, asked)
         self._check(result, nonce=nonce)
         result.nonce_sent = nonce
         self._tokens_by_code[code] = result
@@ -261,6 +197,31 @@ class FortellisClient:
         self.granted_scopes = result.scopes or asked
         self.original_id_claims = result.id_claims
         return result
+
+    def _revoked_by_reuse(self, code: str) -> None:
+        """RFC 6749 section 4.1.2 (and Okta): a code used twice revokes the tokens it gave."""
+        earlier = self._tokens_by_code.get(code)
+        if earlier is not None:
+            self._mark_revoked(earlier, "the code that gave them was exchanged again, and the server revoked the "
+                                        "tokens it had given for it")
+
+    def _mark_revoked(self, result: tokens.TokenResponse, why: str) -> None:
+        """Remember why tokens no longer work (the first reason known), and tell the listeners."""
+        if result.revoked is None:
+            result.revoked = why
+            self.transcript.notify()
+
+    def _check_scopes(self, result: tokens.TokenResponse, asked: tuple[str, ...] | None) -> None:
+        """Note the scopes asked for and not granted; an ID token asked for (``openid``) must come."""
+        if not asked:
+            return
+        if result.scope is not None:
+            result.dropped_scopes = tuple(s for s in asked if s not in result.scopes)
+        if self.verify_tokens and "openid" in asked and not result.id_token:
+            granted = f" (the server granted: {result.scope})" if result.scope is not None else ""
+            raise errors.MissingIdTokenError(
+                f"The token response has no id_token, though the authorize request asked for `openid`{granted}.",
+                exchange=result.exchange)
 
     def code_spent(self, code: str) -> bool:
         """True once this client has sent ``code`` to the token endpoint (a code works once)."""
@@ -312,9 +273,8 @@ class FortellisClient:
                                     refresh_token=refresh_token, scopes=scopes, params_in=params_in, extra=extra,
                                     original_scopes=self.granted_scopes, clock=self.clock)
         except errors.InvalidGrantError:
-            if current is not None and current.refresh_token == refresh_token and current.revoked is None:
-                current.revoked = "the server refused their refresh token (revoked, expired, or replaced)"
-                self.transcript.notify()
+            if current is not None and current.refresh_token == refresh_token:
+                self._mark_revoked(current, "the server refused their refresh token (revoked, expired, or replaced)")
             raise
         self._check(result)
         if result.id_claims and self.original_id_claims:

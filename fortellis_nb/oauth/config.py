@@ -7,11 +7,11 @@ For each setting the first of these that has it wins:
    ``FORTELLIS_API_SECRET``, ``FORTELLIS_REDIRECT_URI``, ``FORTELLIS_SUBSCRIPTION_ID``,
    and also ``FORTELLIS_SCOPES`` and ``FORTELLIS_API_BASE_URL``);
 3. a ``.env`` file (by default the one in the current directory);
-4. the local sandbox, only when asked for (``sandbox=True``) and none of the above names an
-   issuer: starting a server process is never a side effect of reading settings.
-
-So in the notebooks nothing set means "the sandbox", and setting the variables for a real
-Fortellis app switches every step to real Fortellis without changing any code.
+With none of them naming an issuer :func:`load_config` refuses: settings for the local sandbox
+come from :mod:`fortellis_nb.local`, which finds or starts it (starting a server process is
+never a side effect of reading settings). In the notebooks nothing set means "the sandbox",
+and setting the variables for a real Fortellis app switches every step to real Fortellis
+without changing any code.
 
 The API Secret is kept out of every ``repr``, ``str`` and rich display.
 """
@@ -25,11 +25,12 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 
-from .errors import ConfigurationError, NoIssuerError, RedirectURIWarning, SandboxNotAvailableError
+from .errors import ConfigurationError, NoIssuerError, RedirectURIWarning
 from .redact import HIDDEN, hide
 
 ENV_VARS = {
@@ -51,9 +52,6 @@ DEFAULT_SCOPES = ("openid",)
 
 TRAILING_SLASH_RULE = ("Use the redirect URI that you entered when you were registering your app "
                        "with a trailing `/`.")
-
-
-
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -110,6 +108,20 @@ def api_base_url_for(issuer: str) -> str | None:
     return None
 
 
+def check_issuer(issuer: str) -> None:
+    """Refuse an issuer that is not an https URL, or plain http anywhere but where a sandbox runs."""
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"The issuer {issuer!r} is not an http(s) URL.",
+            hint="An issuer looks like https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7.")
+    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or _is_private_address(parts.hostname)):
+        raise ConfigurationError(
+            f"The issuer {issuer!r} uses plain http.",
+            hint="The API Secret and tokens must travel over https; only a sandbox uses http, on this "
+                 "machine or at a private address (a workshop room's shared sandbox, e.g. http://10.0.0.5:8765).")
+
+
 @dataclass(repr=False, eq=False)
 class Config:
     """The settings of one app talking to one identity server."""
@@ -122,8 +134,12 @@ class Config:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     subscription_id: str | None = None
     api_base_url: str | None = None
-    #: Set when the settings come from the local sandbox: its base URL and demo user.
+    #: Set when the settings come from the local sandbox (fortellis_nb.local): its base URL and demo user.
     sandbox: dict | None = None
+    #: Whether the issuer issues Fortellis' token shapes, so that access tokens are checked for
+    #: the audience ``api_providers``: by default, for Fortellis' known identity servers
+    #: (:func:`api_base_url_for`); the local layer sets it for a sandbox it found, started or recognised.
+    fortellis_tokens: bool | None = None
     #: For each setting, where its value came from.
     sources: dict[str, str] = field(default_factory=dict)
     #: Where the learner's browser reaches the sandbox when that is not where the kernel
@@ -142,20 +158,13 @@ class Config:
                 raise ConfigurationError(
                     f"The {name.replace('_', ' ')} is not set.",
                     hint=f"Pass {name}=... or set {ENV_VARS[name]} (in the environment or in .env).")
-        parts = urlsplit(self.issuer)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                f"The issuer {self.issuer!r} is not an http(s) URL.",
-                hint="An issuer looks like https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7.")
-        if parts.scheme == "http" and not (_is_loopback(parts.hostname) or _is_private_address(parts.hostname)):
-            raise ConfigurationError(
-                f"The issuer {self.issuer!r} uses plain http.",
-                hint="The API Secret and tokens must travel over https; only a sandbox uses http, on this "
-                     "machine or at a private address (a workshop room's shared sandbox, e.g. http://10.0.0.5:8765).")
+        check_issuer(self.issuer)
         if self.redirect_uri is not None:
             check_redirect_uri(self.redirect_uri, stacklevel=4)
         if self.api_base_url is None:
             self.api_base_url = api_base_url_for(self.issuer)
+        if self.fortellis_tokens is None:
+            self.fortellis_tokens = api_base_url_for(self.issuer) is not None
 
     @property
     def public(self) -> bool:
@@ -179,10 +188,12 @@ class Config:
             return self.browser_base + url[len(base.rstrip("/")):]
         return url
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         """A copy with some settings changed."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         values.update(changes)
+        if "issuer" in changes and "fortellis_tokens" not in changes:
+            values["fortellis_tokens"] = None  # a new issuer: derived again
         values["sources"] = {**self.sources, **{k: "argument" for k in changes}}
         return Config(**values)
 
@@ -219,22 +230,6 @@ class Config:
     def __eq__(self, other) -> bool:
         return isinstance(other, Config) and self.as_dict(True) == other.as_dict(True)
 
-    @classmethod
-    def from_sandbox(cls, info, **overrides) -> "Config":
-        """Settings for the sandbox's demo app, from a ``SandboxInfo``."""
-        data = info.as_dict() if hasattr(info, "as_dict") else dict(info)
-        values = dict(issuer=data["issuer"], api_key=data["api_key"], api_secret=data["api_secret"],
-                      redirect_uri=data["redirect_uri"], subscription_id=data.get("subscription_id"),
-                      api_base_url=data.get("api_base_url"), scopes=DEFAULT_SCOPES)
-        sources = {k: "sandbox" for k in values}
-        for key, value in overrides.items():
-            if value is not None:
-                values[key] = value
-                sources[key] = "argument"
-        sandbox = {"base_url": data.get("base_url"), "username": data.get("username"),
-                   "password": data.get("password"), "state_dir": str(data.get("state_dir") or "")}
-        return cls(**values, sandbox=sandbox, sources=sources)
-
 
 def sandbox_browser_base(base_url: str | None, env=None) -> str | None:
     """Where a browser reaches a sandbox that listens on this machine's loopback, when Jupyter
@@ -270,55 +265,74 @@ def check_redirect_uri(uri: str, stacklevel: int = 2) -> None:
             stacklevel=stacklevel)
 
 
+@dataclass
+class FoundSettings:
+    """The settings found in the arguments, the environment and ``.env``, with where each came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    #: The ``.env`` file that was read (or looked for), for messages; None when skipped.
+    dotenv_path: Path | None = None
+
+
+def _dotenv_values(dotenv: str | os.PathLike | bool | None) -> tuple[dict[str, str], Path | None]:
+    if dotenv is False:
+        return {}, None
+    if dotenv is None or dotenv is True:
+        path, named = Path(".env"), False
+    else:
+        path, named = Path(dotenv), True
+    if path.is_file():
+        return parse_dotenv(read_dotenv(path)), path
+    if named:
+        raise ConfigurationError(f"No .env file at {str(path)!r}.")
+    return {}, path
+
+
+def find_settings(*, env=None, dotenv: str | os.PathLike | bool | None = None, **arguments) -> FoundSettings:
+    """Each setting of :data:`ENV_VARS` from the first place that has it (see the module docstring)."""
+    environment = os.environ if env is None else env
+    dotenv_values, dotenv_path = _dotenv_values(dotenv)
+    found = FoundSettings({}, {}, dotenv_path)
+    for name, var in ENV_VARS.items():
+        if arguments.get(name) is not None:
+            found.values[name], found.sources[name] = arguments[name], "argument"
+        elif environment.get(var):
+            found.values[name], found.sources[name] = environment[var], f"environment {var}"
+        elif dotenv_values.get(var):
+            found.values[name], found.sources[name] = dotenv_values[var], f".env {var}"
+    return found
+
+
 def load_config(*, issuer: str | None = None, api_key: str | None = None, api_secret: str | None = None,
                 redirect_uri: str | None = None, scopes=None, subscription_id: str | None = None,
                 api_base_url: str | None = None, env=None, dotenv: str | os.PathLike | bool | None = None,
-                sandbox=None, state_dir=None, public: bool = False) -> Config:
+                public: bool = False) -> Config:
     """Gather the settings (see the module docstring for the order).
 
     ``env`` replaces ``os.environ`` (tests); ``dotenv=False`` skips the ``.env`` file,
-    a path names one; ``public=True`` is for an app without an API Secret. ``sandbox`` says what to do when nothing names an issuer: None or
-    False, refuse with a message that names both ways; True, use the local sandbox (the
-    running one, or one started in the background); a ``SandboxInfo``, use that one.
+    a path names one; ``public=True`` is for an app without an API Secret. Nothing naming
+    an issuer is an error (:class:`NoIssuerError`) whose hint names both ways: the app's
+    FORTELLIS_* settings, or the local sandbox (:mod:`fortellis_nb.local`).
     """
-    arguments = dict(issuer=issuer, api_key=api_key, api_secret=api_secret, redirect_uri=redirect_uri,
-                     scopes=scopes, subscription_id=subscription_id, api_base_url=api_base_url)
-    environment = os.environ if env is None else env
-    dotenv_values: dict[str, str] = {}
-    dotenv_path = None
-    if dotenv is not False:
-        dotenv_path = Path(".env") if dotenv in (None, True) else Path(dotenv)
-        if dotenv_path.is_file():
-            dotenv_values = parse_dotenv(read_dotenv(dotenv_path))
-        elif dotenv not in (None, True):
-            raise ConfigurationError(f"No .env file at {str(dotenv_path)!r}.")
+    found = find_settings(env=env, dotenv=dotenv, issuer=issuer, api_key=api_key, api_secret=api_secret,
+                          redirect_uri=redirect_uri, scopes=scopes, subscription_id=subscription_id,
+                          api_base_url=api_base_url)
+    return config_from(found, public=public)
 
-    values: dict[str, object] = {}
-    sources: dict[str, str] = {}
-    for name, var in ENV_VARS.items():
-        if arguments[name] is not None:
-            values[name], sources[name] = arguments[name], "argument"
-        elif environment.get(var):
-            values[name], sources[name] = environment[var], f"environment {var}"
-        elif dotenv_values.get(var):
-            values[name], sources[name] = dotenv_values[var], f".env {var}"
 
-    if "issuer" not in values:
-        if sandbox is None or sandbox is False:
-            where = f" or in {str(dotenv_path)!r}" if dotenv_path is not None else ""
-            raise NoIssuerError(
-                f"No issuer is set: no issuer=... argument, no {ENV_VARS['issuer']} in the environment{where}.",
-                hint=f"For your Fortellis app, set {ENV_VARS['issuer']}, {ENV_VARS['api_key']}, "
-                     f"{ENV_VARS['api_secret']} and {ENV_VARS['redirect_uri']} (in the environment or in .env). "
-                     "For the local sandbox, use FortellisClient.for_sandbox() (in the notebooks, "
-                     "lessons.start() does it when nothing is set).")
-        if sandbox is True:
-            sandbox = _start_sandbox(state_dir)
-        config = Config.from_sandbox(sandbox, **{k: v for k, v in values.items()})
-        config.sources.update(sources)
-        config.browser_base = sandbox_browser_base(config.sandbox.get("base_url"), environment)
-        return config
-
+def config_from(found: FoundSettings, *, public: bool = False) -> Config:
+    """The settings found, as a Config: refused when they name no issuer, or an issuer without
+    the app's API Key and (unless ``public``) API Secret."""
+    if "issuer" not in found.values:
+        where = f" or in {str(found.dotenv_path)!r}" if found.dotenv_path is not None else ""
+        raise NoIssuerError(
+            f"No issuer is set: no issuer=... argument, no {ENV_VARS['issuer']} in the environment{where}.",
+            hint=f"For your Fortellis app, set {ENV_VARS['issuer']}, {ENV_VARS['api_key']}, "
+                 f"{ENV_VARS['api_secret']} and {ENV_VARS['redirect_uri']} (in the environment or in .env). "
+                 "For the local sandbox, use fortellis_nb.local.sandbox_client() (in the notebooks, "
+                 "lessons.start() does it when nothing is set).")
+    values, sources = found.values, found.sources
     missing = [ENV_VARS[n] for n in (("api_key",) if public else ("api_key", "api_secret")) if n not in values]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
@@ -327,14 +341,3 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
             hint="A real server needs the app's API Key and API Secret too; unset FORTELLIS_ISSUER to use the sandbox.")
     values.setdefault("scopes", DEFAULT_SCOPES)
     return Config(**values, sources=sources)
-
-
-def _start_sandbox(state_dir):
-    try:
-        from ..sandbox import ensure_sandbox
-    except ImportError as exc:  # the sandbox is part of the package; this is a broken install
-        raise SandboxNotAvailableError(f"The sandbox cannot be imported ({exc}).") from None
-    try:
-        return ensure_sandbox(state_dir)
-    except Exception as exc:  # any failure to start means the same thing to a learner
-        raise SandboxNotAvailableError(f"The local sandbox did not start: {exc}") from None

@@ -8,7 +8,8 @@ import uuid
 
 import ipywidgets as widgets
 
-from ..oauth import FortellisError, api
+from ..local import recognise
+from ..oauth import api
 from ..oauth.transcript import Exchange
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
@@ -24,11 +25,9 @@ class ApiCaller(StepWidget):
 
     def _on_a_sandbox(self) -> bool:
         """The sandbox's sample API is the default path on any sandbox: this kernel's, or a room's
-        named by FORTELLIS_* settings (recognised by its health page; never asked of https)."""
-        try:
-            return self.client.is_sandbox
-        except FortellisError:  # unreachable for now: the learner types the path
-            return False
+        named by FORTELLIS_* settings (recognised by its health page; never asked of https; an
+        unreachable one is not recognised, and the learner types the path)."""
+        return recognise(self.client).is_sandbox
 
     def __init__(self, source=None, *, client=None, path: str | None = None, live: bool = True, clock=None):
         self._start(source, client, live, clock)

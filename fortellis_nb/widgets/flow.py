@@ -11,6 +11,7 @@ import threading
 
 from traitlets import Any, HasTraits, Instance, Int
 
+from ..local import start
 from ..oauth import FortellisClient
 from ..oauth.checks import redact
 
@@ -84,7 +85,7 @@ class Flow(HasTraits):
     busy = Any(None, allow_none=True, help="The step running now (a request on the wire), or None.")
 
     def __init__(self, client: FortellisClient | None = None, *, live: bool = True, clock=None):
-        super().__init__(client=client if client is not None else FortellisClient(sandbox_if_unset=True))
+        super().__init__(client=client if client is not None else start())
         self._clock = clock
         self.ticker = Ticker(live=live)
         self._secrets: set[str] = set()

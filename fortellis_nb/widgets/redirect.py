@@ -11,6 +11,7 @@ import html as _html
 
 import ipywidgets as widgets
 
+from ..local import SandboxClient
 from ..oauth import errors
 from ..oauth.checks import code_countdown, redirect_parameters
 from ..oauth.tokens import CODE_LIFETIME
@@ -76,7 +77,8 @@ class RedirectCatcher(StepWidget):
         self._show_signin()
 
     def _show_signin(self) -> None:
-        self.signin_button.layout.display = None if self.client.config.is_sandbox else "none"
+        on_sandbox = isinstance(self.client, SandboxClient) and self.client.config.is_sandbox
+        self.signin_button.layout.display = None if on_sandbox else "none"
 
     def _update_buttons(self) -> None:
         """Exchange code works once per code: off while a request runs and once the code is spent."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..local import SandboxClient, recognise
+from ..oauth import errors
 from ..oauth.config import Config
-from ..oauth import FortellisClient, errors
 from ..oauth.tokens import looks_swapped
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 
@@ -103,7 +104,7 @@ class SettingsForm(StepWidget):
                 self.flow.settings_changed()
                 return config
             config = Config(**values)
-            self.flow.use_client(FortellisClient(config, clock=self.client.clock))
+            self.flow.use_client(recognise(SandboxClient(config, clock=self.client.clock)))
             return config
 
         ok, config = self._attempt("Applying the settings", work)

@@ -18,13 +18,12 @@ pytestmark = pytest.mark.xdist_group("browser")
 SETUP = """\
 import tempfile
 from fortellis_nb.lessons import install_friendly_errors
-from fortellis_nb.oauth import FortellisClient
-from fortellis_nb.oauth.config import Config
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.sandbox import Sandbox, Settings
 
 install_friendly_errors()
 lab = Sandbox(Settings(state_dir=tempfile.mkdtemp(prefix="fortellis-trips-"), code_lifetime=CODE_LIFETIME))
-client = FortellisClient(Config.from_sandbox(lab.start()))
+client = sandbox_client(lab.start())
 """
 WIDGETS = """\
 from fortellis_nb.widgets import AuthorizeLink, NetworkLog, RedirectCatcher, TokenInspector

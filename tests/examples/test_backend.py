@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from fortellis_nb.oauth.headless import sign_in
+from fortellis_nb.local.headless import sign_in
 
 USER, PASSWORD = "learner@example.com", "sandbox-password"
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.transcript import Http
@@ -265,14 +266,14 @@ def sandbox_process(tmp_path):
 
 def test_the_sandbox_killed_mid_flow_and_restarted(sandbox_process):
     info = sandbox_process.start()
-    client = FortellisClient(Config.from_sandbox(info))
+    client = sandbox_client(info)
     app = requests.post(f"{info['base_url']}/sandbox/apps", timeout=10,
                         json={"name": "Before the crash", "redirect_uris": ["https://example.com/"]}).json()
     first = client.exchange_code(client.parse_redirect(client.sign_in_headless(
         client.authorization_url(scopes="openid offline_access"))))
     # Mid-flow: signed in, the code is in hand, not yet exchanged.
     pending = client.parse_redirect(client.sign_in_headless(client.authorization_url(scopes="openid offline_access")))
-    playground = Playground(FortellisClient(Config.from_sandbox(info)), live=False).run_unattended()
+    playground = Playground(sandbox_client(info), live=False).run_unattended()
     assert playground.flow.step == 5
 
     sandbox_process.kill()

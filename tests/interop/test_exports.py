@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.oauth.config import Config
 
@@ -26,7 +27,7 @@ FULL_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0
 def session(sandbox, tmp_path):
     """A client that went through the whole flow, then client credentials and an API call with
     the app's own token; its exports written to files."""
-    client = FortellisClient(Config.from_sandbox(sandbox.info), clock=sandbox.settings.clock)
+    client = sandbox_client(sandbox.info, clock=sandbox.settings.clock)
     request = client.authorization_url(scopes="openid offline_access")
     tokens = client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
     client.refresh()

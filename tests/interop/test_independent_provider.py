@@ -79,5 +79,8 @@ def test_reused_code_and_wrong_secret_are_typed_errors(client, provider):
 
 
 def test_headless_sign_in_refuses_the_independent_provider(client):
+    from fortellis_nb.local import SandboxClient
+
+    pretending = SandboxClient(client.config, http=client.http)
     with pytest.raises(errors.SandboxOnlyError):
-        client.sign_in_headless(client.authorization_url(), "learner", "any")
+        pretending.sign_in_headless(pretending.authorization_url(), "learner", "any")

@@ -25,7 +25,7 @@ import requests
 
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.config import Config
-from fortellis_nb.oauth.headless import parse_forms
+from fortellis_nb.local.headless import parse_forms
 from fortellis_nb.oauth.verify import at_hash, decode
 
 from .authlib_provider import USER as AUTHLIB_USER

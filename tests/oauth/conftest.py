@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fortellis_nb.local import SandboxClient, sandbox_config
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.sandbox import Sandbox, Settings
@@ -46,12 +47,12 @@ def info(shared_sandbox):
 
 @pytest.fixture
 def config(info):
-    return Config.from_sandbox(info)
+    return sandbox_config(info)
 
 
 @pytest.fixture
 def client(config):
-    return FortellisClient(config)
+    return SandboxClient(config)
 
 
 def signed_in(client: FortellisClient, scopes="openid offline_access", **kwargs):

@@ -3,6 +3,7 @@ import warnings
 
 import pytest
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.api import call_api
@@ -66,7 +67,7 @@ def test_missing_authorization_is_explained(info):
 
 
 def test_expired_token_at_the_gateway(own_sandbox, clock):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client = sandbox_client(own_sandbox.info, clock=clock)
     client.exchange_code(signed_in(client))
     clock.advance(3700)
     with pytest.raises(errors.GatewayError) as caught:

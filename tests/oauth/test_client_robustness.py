@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from fortellis_nb.local import SandboxClient, sandbox_client
 from fortellis_nb.oauth import FortellisClient, errors, redact
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth.verify import at_hash, decode
@@ -182,7 +183,7 @@ def test_a_caller_may_ask_for_an_access_token_audience_and_is_told_which_token_f
 
 
 def test_the_sandbox_s_access_tokens_are_still_checked_as_fortellis_access_tokens(config):
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     assert client.access_audience == "api_providers"
     tokens = client.exchange_code(signed_in(client))
     assert tokens.access_claims["aud"] == "api_providers"
@@ -218,7 +219,7 @@ def test_a_dropped_offline_access_is_named_when_the_refresh_cannot_happen(provid
 
 
 def test_a_refresh_without_offline_access_says_the_request_did_not_ask(config):
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     client.exchange_code(signed_in(client, scopes="openid"))
     with pytest.raises(errors.ConfigurationError) as caught:
         client.refresh()
@@ -250,8 +251,8 @@ def test_a_rotated_refresh_token_replaces_the_old_one(provider):
 
 def test_a_provider_requiring_pkce_gets_the_hint_to_use_it(info, config):
     from fortellis_nb.lessons import sandbox_app
-    public = sandbox_app(FortellisClient(config), "Needs PKCE", public=True)
-    pretending = FortellisClient(public.config.replace(api_secret="not-a-secret-at-all"))  # so no PKCE by default
+    public = sandbox_app(SandboxClient(config), "Needs PKCE", public=True)
+    pretending = SandboxClient(public.config.replace(api_secret="not-a-secret-at-all"))  # so no PKCE by default
     request = pretending.authorization_url(scopes="openid")
     assert "code_challenge" not in request.params
     with pytest.raises(errors.AuthorizationError) as caught:
@@ -262,7 +263,7 @@ def test_a_provider_requiring_pkce_gets_the_hint_to_use_it(info, config):
 
 def test_a_public_client_uses_pkce_and_sends_no_secret(config):
     from fortellis_nb.lessons import sandbox_app
-    spa = sandbox_app(FortellisClient(config), "A single-page app", public=True)
+    spa = sandbox_app(SandboxClient(config), "A single-page app", public=True)
     assert spa.config.public and spa.config.api_secret is None
     request = spa.authorization_url(scopes="openid offline_access")
     assert request.params["code_challenge_method"] == "S256"
@@ -276,7 +277,7 @@ def test_a_public_client_uses_pkce_and_sends_no_secret(config):
 # --- the API call -------------------------------------------------------------------
 
 def test_the_access_token_goes_only_under_the_api_base_url(config):
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     client.exchange_code(signed_in(client))
     base = config.api_base_url
     before = len(client.transcript)
@@ -291,7 +292,7 @@ def test_the_access_token_goes_only_under_the_api_base_url(config):
 
 
 def test_headers_are_left_out_only_on_purpose_and_only_known_ones(config):
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     client.exchange_code(signed_in(client))
     with pytest.raises(errors.GatewayError) as caught:
         client.call_api("/sandbox/v1/dealership", omit=("Subscription-Id",))
@@ -313,16 +314,16 @@ def test_a_bare_client_with_nothing_set_names_both_ways_and_starts_nothing(tmp_p
     monkeypatch.chdir(tmp_path)
     with pytest.raises(errors.ConfigurationError) as caught:
         FortellisClient()
-    assert "FortellisClient.for_sandbox()" in caught.value.hint and "FORTELLIS_ISSUER" in caught.value.hint
+    assert "sandbox_client()" in caught.value.hint and "FORTELLIS_ISSUER" in caught.value.hint
     assert not (tmp_path / "state").exists()
 
 
-def test_for_sandbox_uses_the_sandbox_even_when_fortellis_settings_are_set(tmp_path, monkeypatch):
+def test_sandbox_client_uses_the_sandbox_even_when_fortellis_settings_are_set(tmp_path, monkeypatch):
     from fortellis_nb.sandbox import stop_sandbox
     monkeypatch.setenv("FORTELLIS_ISSUER", "https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7")
     state = tmp_path / "state"
     try:
-        client = FortellisClient.for_sandbox(state_dir=state)
+        client = sandbox_client(state)
         assert client.config.is_sandbox and client.config.issuer.startswith("http://127.0.0.1:")
     finally:
         stop_sandbox(state)
@@ -331,13 +332,13 @@ def test_for_sandbox_uses_the_sandbox_even_when_fortellis_settings_are_set(tmp_p
 # --- what is shown ------------------------------------------------------------------
 
 def test_codes_are_shortened_wherever_the_client_shows_them(config):
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     response = signed_in(client)
     code = response.code
     assert code not in repr(response) and redact.shorten(code) in repr(response)
     client.exchange_code(response)
     assert code not in client.transcript.last.as_curl() and code not in client.transcript.last.as_python()
-    query_form = FortellisClient(config)
+    query_form = SandboxClient(config)
     query_form.exchange_code(signed_in(query_form), params_in="query")
     assert "code=" in query_form.transcript.last.as_curl()
     assert signed_in(query_form).code not in str(query_form.transcript)

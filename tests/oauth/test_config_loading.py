@@ -17,7 +17,7 @@ REAL = {
 
 
 def test_environment_alone_configures_real_fortellis_without_touching_the_sandbox():
-    config = load_config(env=REAL, dotenv=False, sandbox=False)
+    config = load_config(env=REAL, dotenv=False)
     assert config.issuer == REAL["FORTELLIS_ISSUER"]
     assert config.api_key == REAL["FORTELLIS_API_KEY"]
     assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
@@ -128,7 +128,9 @@ def test_gateway_follows_from_the_fortellis_issuer(issuer, gateway):
 
 
 def test_nothing_set_means_the_given_sandbox_and_arguments_still_override(info):
-    config = load_config(env={}, dotenv=False, sandbox=info, redirect_uri="https://example.com/")
+    from fortellis_nb.local import sandbox_config
+
+    config = sandbox_config(info, redirect_uri="https://example.com/")
     assert config.is_sandbox
     assert config.issuer == info.issuer and config.api_key == info.api_key
     assert config.api_secret == info.api_secret
@@ -140,16 +142,18 @@ def test_nothing_set_means_the_given_sandbox_and_arguments_still_override(info):
 def test_nothing_set_is_refused_with_both_ways_named_and_starts_nothing(tmp_path):
     state_dir = tmp_path / "state"
     with pytest.raises(ConfigurationError) as caught:
-        load_config(env={}, dotenv=False, state_dir=state_dir)
+        load_config(env={}, dotenv=False)
     assert "No issuer is set" in caught.value.description
-    assert "FORTELLIS_ISSUER" in caught.value.hint and "for_sandbox()" in caught.value.hint
+    assert "FORTELLIS_ISSUER" in caught.value.hint and "sandbox_client()" in caught.value.hint
     assert running_sandbox(state_dir) is None
 
 
 def test_asking_for_the_sandbox_starts_it_in_the_background(tmp_path):
     state_dir = tmp_path / "state"
     try:
-        config = load_config(env={}, dotenv=False, sandbox=True, state_dir=state_dir)
+        from fortellis_nb.local import start
+
+        config = start(env={}, dotenv=False, state_dir=state_dir).config
         running = running_sandbox(state_dir)
         assert running is not None
         assert config.issuer == running.issuer and config.is_sandbox

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 
+from fortellis_nb.local import SandboxClient, sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
-from fortellis_nb.oauth.headless import parse_forms, sign_in
+from fortellis_nb.local.headless import error_card, page_hint, parse_forms, sign_in
 from fortellis_nb.oauth.transcript import Http
 
 SIGN_IN_PAGE = """<html><body><form method="post" action="authorize">
@@ -28,7 +31,7 @@ def test_second_sign_in_reuses_the_session_like_a_browser(client):
 
 
 def test_wrong_password_is_a_sign_in_error(info):
-    client = FortellisClient(Config.from_sandbox(info))
+    client = sandbox_client(info)
     with pytest.raises(errors.SignInError) as caught:
         client.sign_in_headless(client.authorization_url(), password="wrong-password")
     assert caught.value.hint
@@ -53,7 +56,7 @@ def test_refuses_a_server_pretending_to_be_another_sandbox(local_server, info):
 def test_refuses_real_fortellis_without_contacting_it_with_credentials():
     config = Config(issuer="http://127.0.0.1:9/oauth2/aus1", api_key="k", api_secret="s",
                     redirect_uri="https://example.com/")
-    client = FortellisClient(config)
+    client = SandboxClient(config)
     with pytest.raises(errors.SandboxOnlyError):
         client.sign_in_headless("http://127.0.0.1:9/oauth2/aus1/v1/authorize?state=x", "user", "pass")
 
@@ -66,3 +69,50 @@ def test_form_parser_reads_fields_and_buttons():
     assert form.fields == {"txn": "t1", "username": "", "password": ""}
     assert form.buttons == [("action", "allow"), ("action", "deny")]
     assert form.has("password")
+
+
+# The sandbox's error page, as its contract (sandbox/templates/error.html) states it: the card's
+# data-error and data-error-description, each registered callback a <code data-registered-callback>.
+ERROR_PAGE = """<html><body><h1>Bad request</h1>
+<div class="card error-card" role="alert" data-error="illegal_redirect_uri"
+     data-error-description="The &#39;redirect_uri&#39; parameter must be a Login redirect URI.">
+  <p><strong>Error code:</strong> <code>illegal_redirect_uri</code></p>
+  <p class="hint"><strong>What to do:</strong> words the client does not read</p>
+  <ul><li><code data-registered-callback>http://127.0.0.1:8765/callback/</code></li>
+      <li><code data-registered-callback> https://example.com/ </code></li></ul>
+</div><p class="note">Not a form.</p></body></html>"""
+
+
+def test_the_error_page_is_read_through_its_contract():
+    card = error_card(ERROR_PAGE)
+    assert card.error == "illegal_redirect_uri"
+    assert card.description == "The 'redirect_uri' parameter must be a Login redirect URI."
+    assert card.registered == ["http://127.0.0.1:8765/callback/", "https://example.com/"]
+    assert error_card(SIGN_IN_PAGE) is None
+    # The visible text is not part of the contract: without the attributes there is no card.
+    assert error_card(ERROR_PAGE.replace("data-error=", "data-other=")) is None
+
+
+def test_the_hint_is_the_client_s_own_with_the_registered_callbacks_as_facts():
+    card = error_card(ERROR_PAGE)
+    sent = "http://127.0.0.1:8765/oauth2/aus1/v1/authorize?client_id=k&state=s&redirect_uri="
+    hint = page_hint(card, sent + "https://example.com")
+    assert "trailing slash" in hint and "https://example.com/" in hint and "does not read" not in hint
+    assert "http://127.0.0.1:8765/callback/" in page_hint(card, sent + "https://elsewhere.example/")
+    refused = ERROR_PAGE.replace('data-error="illegal_redirect_uri"', 'data-error="invalid_client"')
+    unknown_app = error_card(refused.replace("data-registered-callback", "data-x"))
+    assert "API Key" in page_hint(unknown_app, sent + "https://example.com/")
+    twice = error_card(ERROR_PAGE.replace("data-registered-callback", "data-x"))
+    assert "only once" in page_hint(twice, sent + "https://example.com/&state=t")
+
+
+ERROR_TEMPLATE = Path(__file__).resolve().parents[2] / "fortellis_nb" / "sandbox" / "templates" / "error.html"
+
+
+@pytest.mark.skipif("data-error=" not in ERROR_TEMPLATE.read_text(), reason="the sandbox's error page has no contract yet")
+def test_a_redirect_uri_not_registered_is_a_sign_in_error_with_its_code(client, info):
+    request = client.authorization_url().url.replace("callback%2F", "nowhere%2F").replace("callback/", "nowhere/")
+    with pytest.raises(errors.SignInError) as caught:
+        client.sign_in_headless(request)
+    assert caught.value.error == "invalid_request"  # Okta's code for a redirect URI not registered
+    assert info.redirect_uri in caught.value.hint and "Use exactly one" in caught.value.hint

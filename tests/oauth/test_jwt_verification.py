@@ -261,9 +261,8 @@ def test_times_are_explained_in_human_terms():
 # --- against the sandbox ----------------------------------------------------------
 
 def test_sandbox_tokens_verify_and_survive_key_rotation(own_sandbox):
-    from fortellis_nb.oauth.config import Config
-    from fortellis_nb.oauth import FortellisClient
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info))
+    from fortellis_nb.local import sandbox_client
+    client = sandbox_client(own_sandbox.info)
     first = client.exchange_code(signed_in(client))
     old_kid = decode(first.access_token).header["kid"]
     known_before = {key["kid"] for key in client.jwks.keys}
@@ -279,16 +278,15 @@ def test_sandbox_tokens_verify_and_survive_key_rotation(own_sandbox):
 
 
 def test_expired_sandbox_token_is_rejected(own_sandbox, clock):
-    from fortellis_nb.oauth.config import Config
-    from fortellis_nb.oauth import FortellisClient
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    from fortellis_nb.local import sandbox_client
+    client = sandbox_client(own_sandbox.info, clock=clock)
     tokens = client.exchange_code(signed_in(client))
     with pytest.raises(errors.TokenExpiredError):
         client.verify(tokens.access_token, now=clock() + 3700)
     assert tokens.expires_in_words(now=clock()) == "expires in 1 hour"
     # A client on this machine's clock, and a server whose clock is two hours slow: the tokens it
     # mints expired an hour ago by ours. (The client checks times by its own clock.)
-    on_wall_clock = FortellisClient(Config.from_sandbox(own_sandbox.info))
+    on_wall_clock = sandbox_client(own_sandbox.info)
     clock.now = time.time() - 2 * 3600
     with pytest.raises(errors.TokenExpiredError):
         on_wall_clock.client_credentials()
@@ -334,12 +332,11 @@ def test_a_fortellis_2022_id_token_still_needs_the_nonce_that_was_sent(keys):
 
 
 def test_the_whole_flow_against_a_fortellis_2022_sandbox(tmp_path):
-    from fortellis_nb.oauth import FortellisClient
-    from fortellis_nb.oauth.config import Config
+    from fortellis_nb.local import sandbox_client
     from fortellis_nb.sandbox import Sandbox, Settings
 
     with Sandbox(Settings(state_dir=tmp_path, token_profile="fortellis-2022")) as sandbox:
-        client = FortellisClient(Config.from_sandbox(sandbox.info))
+        client = sandbox_client(sandbox.info)
         request = client.authorization_url(scopes="openid offline_access")
         tokens = client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
         assert tokens.token_shape == tokens.id_token_shape == "fortellis-2022"

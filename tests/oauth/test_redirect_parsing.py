@@ -1,6 +1,7 @@
 
 import pytest
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth import FortellisClient, errors
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth.authorize import PendingStates, build_authorization_url
@@ -130,8 +131,8 @@ def test_real_redirect_from_the_sandbox(client):
 
 def test_declining_at_the_sandbox_is_access_denied(info):
     # The consent demo app asks for consent; Don't allow is access_denied.
-    client = FortellisClient(Config.from_sandbox(info, api_key=info.consent_api_key,
-                                                 api_secret=info.consent_api_secret))
+    client = sandbox_client(info, api_key=info.consent_api_key,
+                                                 api_secret=info.consent_api_secret)
     request = client.authorization_url()
     with pytest.raises(errors.AuthorizationDenied) as caught:
         client.parse_redirect(client.sign_in_headless(request, allow=False))

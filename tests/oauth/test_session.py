@@ -10,6 +10,7 @@ import uuid
 import pytest
 import requests
 
+from fortellis_nb.local import SandboxClient, sandbox_client, sandbox_config
 from fortellis_nb.oauth import FortellisClient, FortellisError
 from fortellis_nb.oauth.config import Config
 
@@ -21,7 +22,7 @@ DEALERSHIP = "/sandbox/v1/dealership"
 
 @pytest.fixture
 def client(own_sandbox, clock):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client = sandbox_client(own_sandbox.info, clock=clock)
     client.exchange_code(signed_in(client))
     return client
 
@@ -67,7 +68,7 @@ def test_on_token_expired_it_refreshes_once_and_sends_again(own_sandbox, clock):
     # less (inside the 30 s of skew token checks allow). The session thinks the token has 10 s
     # left; the gateway says it expired.
     ours = FakeClock(clock())
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=ours)
+    client = sandbox_client(own_sandbox.info, clock=ours)
     client.exchange_code(signed_in(client))
     session = client.session(margin=0)
     clock.advance(3601)
@@ -119,7 +120,7 @@ def test_a_rotated_refresh_token_is_kept(own_sandbox, clock):
     app = requests.post(f"{info.base_url}/sandbox/apps", json={
         "name": "A rotating backend", "redirect_uris": [info.redirect_uri],
         "refresh_token": {"rotation_type": "ROTATE", "leeway": 0}}).json()
-    client = FortellisClient(Config.from_sandbox(info).replace(api_key=app["api_key"], api_secret=app["api_secret"],
+    client = SandboxClient(sandbox_config(info).replace(api_key=app["api_key"], api_secret=app["api_secret"],
                                                                subscription_id="test"), clock=clock)
     client.exchange_code(signed_in(client))
     session = client.session()
@@ -133,6 +134,6 @@ def test_a_rotated_refresh_token_is_kept(own_sandbox, clock):
 
 
 def test_without_tokens_it_says_what_to_do_first(own_sandbox):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info))
+    client = sandbox_client(own_sandbox.info)
     with pytest.raises(FortellisError, match="No tokens yet"):
         client.session().get(DEALERSHIP)

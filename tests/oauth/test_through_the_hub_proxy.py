@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from fortellis_nb.oauth.config import load_config, sandbox_browser_base
-from fortellis_nb.oauth import FortellisClient, errors, headless
+from fortellis_nb.local import headless, sandbox_client
+from fortellis_nb.oauth import errors
+from fortellis_nb.oauth.config import sandbox_browser_base
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -42,8 +43,7 @@ def shared_sandbox(tmp_path_factory):
 
 @pytest.fixture
 def hub_client(info):
-    config = load_config(sandbox=info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)
-    return FortellisClient(config)
+    return sandbox_client(info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"})
 
 
 def test_the_link_is_proxied_the_request_is_not(hub_client, info):

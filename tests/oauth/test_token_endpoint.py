@@ -2,6 +2,7 @@ import warnings
 
 import pytest
 
+from fortellis_nb.local import SandboxClient, sandbox_client, sandbox_config
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors, hints
 from fortellis_nb.oauth.tokens import basic_authorization
@@ -48,7 +49,7 @@ def test_parameters_in_the_query_as_in_the_tutorials_later_curl(client):
 
 
 def test_old_code_warns_and_fails_with_an_age_hint(own_sandbox, clock):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client = sandbox_client(own_sandbox.info, clock=clock)
     response = signed_in(client)
     clock.advance(61)
     with pytest.warns(errors.CodeAgeWarning, match="61 seconds old"):
@@ -79,13 +80,13 @@ def test_reused_code_fails_and_revokes_the_first_tokens(client):
 def test_redirect_uri_mismatch_at_token_time_names_the_trailing_slash(client, info):
     response = signed_in(client)
     with pytest.raises(errors.InvalidGrantError) as caught:
-        FortellisClient(Config.from_sandbox(info, redirect_uri="https://example.com/")).exchange_code(response.code)
+        sandbox_client(info, redirect_uri="https://example.com/").exchange_code(response.code)
     assert "redirect" in caught.value.description.lower()
     assert "trailing" in caught.value.hint
 
 
 def test_swapped_key_and_secret_is_invalid_client_with_the_swap_named(info):
-    client = FortellisClient(Config.from_sandbox(info).replace(api_key=info.api_secret, api_secret=info.api_key))
+    client = SandboxClient(sandbox_config(info).replace(api_key=info.api_secret, api_secret=info.api_key))
     with pytest.raises(errors.InvalidClientError) as caught:
         client.client_credentials()
     assert caught.value.status == 401
@@ -93,7 +94,7 @@ def test_swapped_key_and_secret_is_invalid_client_with_the_swap_named(info):
 
 
 def test_wrong_secret_is_invalid_client(info):
-    client = FortellisClient(Config.from_sandbox(info).replace(api_secret="not-the-secret"))
+    client = SandboxClient(sandbox_config(info).replace(api_secret="not-the-secret"))
     with pytest.raises(errors.InvalidClientError) as caught:
         client.client_credentials()
     assert caught.value.error == "invalid_client" and caught.value.hint
@@ -166,7 +167,7 @@ def test_userinfo_with_the_access_token(client):
 
 
 def test_errors_carry_the_exchange_and_render_as_curl(info):
-    client = FortellisClient(Config.from_sandbox(info).replace(api_secret="wrong"))
+    client = SandboxClient(sandbox_config(info).replace(api_secret="wrong"))
     with pytest.raises(errors.InvalidClientError) as caught:
         client.client_credentials()
     assert caught.value.exchange is client.transcript.last

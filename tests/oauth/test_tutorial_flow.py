@@ -1,11 +1,10 @@
 """The tutorial, from a Python prompt, in a few lines; every step printable as curl."""
 
-from fortellis_nb.oauth.config import load_config
-from fortellis_nb.oauth import FortellisClient
+from fortellis_nb.local import sandbox_client
 
 
 def test_the_whole_tutorial_in_a_few_lines(info):
-    client = FortellisClient(load_config(env={}, dotenv=False, sandbox=info))
+    client = sandbox_client(info)
 
     request = client.authorization_url(scopes="openid offline_access")      # step 1
     redirect = client.sign_in_headless(request)                               # (a person, in a browser)

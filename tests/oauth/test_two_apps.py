@@ -3,6 +3,7 @@
 import pytest
 import requests
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient, errors
 
@@ -17,8 +18,8 @@ def other_client(info):
     app = answer.json()
     activated = requests.post(f"{info.base_url}/sandbox/subscriptions", timeout=10,
                               json={"api_key": app["api_key"], "dealership": "Second Motors"})
-    return FortellisClient(Config.from_sandbox(info, api_key=app["api_key"], api_secret=app["api_secret"],
-                                               subscription_id=activated.json()["subscription_id"]))
+    return sandbox_client(info, api_key=app["api_key"], api_secret=app["api_secret"],
+                                               subscription_id=activated.json()["subscription_id"])
 
 
 def test_an_id_token_for_another_app_is_refused(client, other_client):

@@ -9,6 +9,7 @@ import re
 import pytest
 from ipywidgets.widgets import widget as _widget
 
+from fortellis_nb.local import sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.widgets import Flow
@@ -16,7 +17,7 @@ from fortellis_nb.widgets import Flow
 
 @pytest.fixture
 def client(sandbox, clock):
-    return FortellisClient(Config.from_sandbox(sandbox.info), clock=clock)
+    return sandbox_client(sandbox.info, clock=clock)
 
 
 @pytest.fixture

@@ -42,12 +42,11 @@ def test_no_scope_at_all_is_explained_in_the_widget(flow):
 def test_on_a_hub_the_link_goes_through_the_jupyter_proxy(sandbox, clock):
     from urllib.parse import urlsplit
 
-    from fortellis_nb.oauth.config import load_config
-    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.local import sandbox_client
     from fortellis_nb.widgets import Flow
 
-    config = load_config(sandbox=sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)
-    link = AuthorizeLink(Flow(FortellisClient(config, clock=clock), live=False))
+    client = sandbox_client(sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, clock=clock)
+    link = AuthorizeLink(Flow(client, live=False))
     port = urlsplit(sandbox.info.base_url).port
     assert f'href="/user/learner/proxy/{port}/oauth2/' in link.link.value
     assert "fnb-proxied" in link.link.value and sandbox.info.base_url in text(link.link)
@@ -58,17 +57,16 @@ def test_on_a_hub_the_plain_request_s_link_goes_through_the_proxy_too(sandbox, c
     """The output of a cell that shows the request (notebook 02's), not only the widget's link."""
     from urllib.parse import urlsplit
 
-    from fortellis_nb.oauth.config import load_config
-    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.local import sandbox_client
 
-    config = load_config(sandbox=sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}, dotenv=False)
-    request = FortellisClient(config, clock=clock).authorization_url()
+    request = sandbox_client(sandbox.info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"},
+                             clock=clock).authorization_url()
     port = urlsplit(sandbox.info.base_url).port
     assert request.link.startswith(f"/user/learner/proxy/{port}/oauth2/") and request.url.startswith(sandbox.info.base_url)
     shown = request._repr_html_()
     assert f'href="/user/learner/proxy/{port}/oauth2/' in shown and "Through the Jupyter server's proxy" in shown
     assert f"](/user/learner/proxy/{port}/oauth2/" in request._repr_markdown_()
-    direct = FortellisClient(load_config(sandbox=sandbox.info, env={}, dotenv=False), clock=clock).authorization_url()
+    direct = sandbox_client(sandbox.info, env={}, clock=clock).authorization_url()
     assert direct.browser_url is None and direct.link == direct.url and "proxy" not in direct._repr_html_()
 
 

@@ -1,0 +1,58 @@
+"""The local layer: the two ways to a sandbox client, and a sandbox named by settings
+recognised by the local layer, never by the protocol client."""
+
+from __future__ import annotations
+
+import pytest
+
+from fortellis_nb.local import SandboxClient, recognise, sandbox_client, start
+from fortellis_nb.oauth import FortellisClient, errors
+from fortellis_nb.oauth.config import Config
+from tests.oauth.conftest import local_server  # noqa: F401  (a fixture: a tiny HTTP server)
+
+
+def settings_naming(info) -> dict:
+    """FORTELLIS_* settings that name a sandbox, as a workshop room's participants set them."""
+    return {"FORTELLIS_ISSUER": info.issuer, "FORTELLIS_API_KEY": info.api_key,
+            "FORTELLIS_API_SECRET": info.api_secret, "FORTELLIS_REDIRECT_URI": info.redirect_uri}
+
+
+def test_fortellis_token_shapes_are_a_setting_derived_from_the_issuer():
+    fortellis = Config(issuer="https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7", api_key="k", api_secret="s")
+    okta = Config(issuer="https://login.example.com/oauth2/default", api_key="k", api_secret="s")
+    assert fortellis.fortellis_tokens is True and okta.fortellis_tokens is False
+    assert okta.replace(issuer=fortellis.issuer).fortellis_tokens is True  # derived again for a new issuer
+    assert Config(issuer=okta.issuer, api_key="k", api_secret="s", fortellis_tokens=True).fortellis_tokens
+
+
+def test_the_protocol_client_asks_no_server_whether_it_is_a_sandbox(sandbox):
+    client = FortellisClient(Config(issuer=sandbox.info.issuer, api_key="k", api_secret="s"))
+    assert client.fortellis_issuer is False and client.is_sandbox is False and client.access_audience is None
+    assert len(client.transcript) == 0
+
+
+def test_the_local_layer_recognises_a_sandbox_named_by_settings(sandbox):
+    client = start(env=settings_naming(sandbox.info), dotenv=False)
+    assert isinstance(client, SandboxClient) and not client.config.is_sandbox  # no demo user known
+    assert client.fortellis_issuer and client.is_sandbox and client.access_audience == "api_providers"
+    assert [e.url for e in client.transcript.exchanges] == [sandbox.info.base_url + "/sandbox/health"]
+    with pytest.raises(errors.SandboxOnlyError):
+        client.sign_in_headless(client.authorization_url())
+    signed_in = client.sign_in_headless(client.authorization_url(), sandbox.info.username, sandbox.info.password)
+    assert client.parse_redirect(signed_in).issued_at is not None  # the sandbox said when it issued the code
+
+
+def test_only_plain_http_issuers_are_asked_and_only_a_sandbox_is_recognised(local_server):
+    https = FortellisClient(Config(issuer="https://login.example.com/oauth2/default", api_key="k", api_secret="s"))
+    assert recognise(https) is https and not https.fortellis_issuer and len(https.transcript) == 0
+    impostor = local_server({("GET", "/sandbox/health"): lambda h: (200, {}, {"status": "ok", "sandbox": True,
+                                                                             "issuer": "http://elsewhere/"})})
+    client = recognise(FortellisClient(Config(issuer=impostor.url + "/oauth2/default", api_key="k", api_secret="s")))
+    assert not client.fortellis_issuer and not client.is_sandbox
+
+
+def test_sandbox_client_takes_a_sandbox_at_hand_and_settings_override_its_demo_app(sandbox):
+    client = sandbox_client(sandbox.info, redirect_uri="https://example.com/")
+    assert isinstance(client, SandboxClient) and client.config.is_sandbox and client.fortellis_issuer
+    assert client.config.redirect_uri == "https://example.com/" and client.config.sources["redirect_uri"] == "argument"
+    assert sandbox_client(sandbox.info.as_dict()).config.issuer == sandbox.info.issuer
