@@ -14,7 +14,7 @@ from fortellis_nb.exercises import (
     check_token_lifetime,
 )
 from fortellis_nb.oauth import FortellisClient, errors
-from fortellis_nb.oauth.config import Config
+from fortellis_nb.local import sandbox_client, sandbox_config
 from fortellis_nb.oauth.hints import ACCESS_TOKEN_LIFETIME, WIDER_SCOPE_ON_REFRESH
 
 from .oauth.conftest import signed_in
@@ -110,7 +110,7 @@ def test_any_request_id_passes_and_a_uuid_is_recommended():
 # --- the exercises' facts are the server's behaviour ---------------------------------------
 @pytest.fixture
 def client(sandbox, clock):
-    return FortellisClient(Config.from_sandbox(sandbox.info), clock=clock)
+    return sandbox_client(sandbox.info, clock=clock)
 
 
 def test_the_token_lifetime_the_exercise_expects_is_the_servers(client):
@@ -139,7 +139,7 @@ def test_the_gateway_takes_any_request_id_as_the_exercise_says(client):
 
 def test_the_answer_to_a_swapped_pair_the_exercise_names_is_the_servers(sandbox, clock):
     info = sandbox.info
-    swapped = FortellisClient(Config.from_sandbox(info).replace(api_key=info.api_secret, api_secret=info.api_key),
+    swapped = FortellisClient(sandbox_config(info).replace(api_key=info.api_secret, api_secret=info.api_key),
                               clock=clock)
     with pytest.raises(errors.TokenRequestError) as caught:
         swapped.client_credentials()

@@ -4,7 +4,6 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from fortellis_nb.local import sandbox_client
-from fortellis_nb.oauth.config import Config
 from fortellis_nb.lessons import ErrorReport, catch_up, explain, install_friendly_errors
 from fortellis_nb.oauth import FortellisClient, FortellisError
 from fortellis_nb.oauth.errors import SandboxOnlyError

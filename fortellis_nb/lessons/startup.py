@@ -7,7 +7,7 @@ from .. import local
 from ..local import SandboxClient, sandbox_client
 from ..oauth import FortellisClient
 from ..oauth.errors import SandboxOnlyError
-from ..oauth.tokens import CODE_LIFETIME
+from ..oauth.hints import CODE_LIFETIME
 from .reports import install_friendly_errors
 
 

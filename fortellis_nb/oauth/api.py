@@ -16,10 +16,6 @@ from urllib.parse import urlsplit
 from . import errors, hints, redact
 from .transcript import Http
 
-#: What each gateway error code means for the learner (the "api" rows of the hint table).
-GATEWAY_HINTS = {code: text for (code, step), text in hints.HINTS.items() if step == "api"}
-
-
 @dataclass
 class ApiResponse:
     """The answer of a successful API call."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
-from .tokens import CODE_LIFETIME, TokenResponse
+from .hints import CODE_LIFETIME
+from .tokens import TokenResponse
 from . import redact as redact_module
 from .redact import shorten
 from .verify import (ACCESS_TOKEN_AUDIENCE, DEFAULT_LEEWAY, ID_TOKEN_RULES, JWKS, TOKEN_RULES, RuleResult,

@@ -20,7 +20,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from . import api, errors, tokens, verify
+from . import api, errors, hints, tokens, verify
 from . import config as config_module
 from .authorize import AuthorizationRequest, PendingStates, build_authorization_url
 from .discovery import ProviderMetadata, discover
@@ -182,6 +182,7 @@ class FortellisClient:
             result = tokens.exchange_code(
                 self.http, self.metadata.token_endpoint, **self._credentials(), code=code, redirect_uri=redirect_uri,
                 code_verifier=code_verifier, code_received_at=received_at, code_used_before=used_before,
+                authorized_redirect_uri=request.redirect_uri if request is not None else None,
                 params_in=params_in, clock=self.clock)
         except errors.InvalidGrantError:
             if used_before:
@@ -302,8 +303,7 @@ class FortellisClient:
         return errors.ConfigurationError(
             "There is no refresh token to use: the authorize request did not ask for `offline_access`.",
             error="no_refresh_token",
-            hint="Refresh tokens come only when the authorize URL asks for `offline_access`: "
-                 "authorization_url(scopes=\"openid offline_access\").")
+            hint=f"{hints.OFFLINE_ACCESS}: authorization_url(scopes=\"openid offline_access\").")
 
     # --- the backend route ---------------------------------------------------------
     def client_credentials(self, scopes=("anonymous",)) -> tokens.TokenResponse:

@@ -21,7 +21,7 @@ import uuid
 
 import requests
 
-from . import api, errors
+from . import api, errors, hints
 from .transcript import Exchange, fill_exchange
 
 #: Refresh this many seconds before expiry at most (a tenth of the token's lifetime when shorter).
@@ -66,7 +66,7 @@ class FortellisAuth(requests.auth.AuthBase):
         if not base or not api.under_base(request.url, base):
             raise errors.ConfigurationError(
                 f"{request.url} is not under the API base URL {base!r}: the session sends the access token "
-                "only to the configured API.", hint="Pass a path (e.g. /sales/v1/...) or a URL under the API base URL.")
+                "only to the configured API.", hint=f"{hints.PASS_A_PATH}.")
         token = self.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         subscription_id = self.subscription_id or self.client.config.subscription_id

@@ -34,7 +34,7 @@ from typing import TypeGuard
 
 import jwt as pyjwt
 
-from . import errors
+from . import errors, hints
 from .transcript import Http
 
 ALGORITHM = "RS256"
@@ -282,7 +282,7 @@ class JWKS:
             if exchange.status != 200:
                 raise errors.UnexpectedResponseError(
                     f"GET {self.jwks_uri} answered HTTP {exchange.status}.", exchange=exchange,
-                    hint="The server failed or the jwks_uri is wrong; try again in a moment.")
+                    hint=f"{hints.SERVER_FAILED} If it keeps failing, check the jwks_uri.")
             document = exchange.json()
         except errors.NetworkError as exc:
             # Say which step failed: without the keys no token can be verified.

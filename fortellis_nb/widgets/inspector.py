@@ -12,7 +12,7 @@ import json
 
 import ipywidgets as widgets
 
-from ..oauth.api import GATEWAY_HINTS
+from ..oauth import hints
 from ..oauth.checks import FORMAT, RuleResult, verification_checklist
 from ..oauth.redact import shorten
 from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
@@ -108,7 +108,7 @@ def countdown_html(exp: float | None, now: float) -> str:
     if exp <= now:
         return (f'<div class="fnb-error-box"><span class="fnb-fail">&#9201; The access token {words}</span> '
                 f"({format_timestamp(exp)}). The API gateway now answers TOKEN-EXPIRED. "
-                f"{_html.escape(GATEWAY_HINTS['TOKEN-EXPIRED'])}</div>")
+                f"{_html.escape(hints.TOKEN_EXPIRED)}</div>")
     return (f'<div><span class="fnb-pass">&#9201; The access token {words}</span> '
             f'<span class="fnb-muted">(at {format_timestamp(exp)})</span></div>')
 

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from ..local import SandboxClient
 from ..oauth import errors
 from ..oauth.checks import code_countdown, redirect_parameters
-from ..oauth.tokens import CODE_LIFETIME
+from ..oauth.hints import CODE_LIFETIME
 from ..oauth.redact import shorten
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView

@@ -14,8 +14,6 @@ import subprocess
 import pytest
 
 from fortellis_nb.local import sandbox_client
-from fortellis_nb.oauth import FortellisClient
-from fortellis_nb.oauth.config import Config
 
 from .npm_cache import HERE, npm_package
 

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from fortellis_nb.local import SandboxClient, sandbox_config
-from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.sandbox import Sandbox, Settings
 

@@ -2,8 +2,7 @@
 import pytest
 
 from fortellis_nb.local import sandbox_client
-from fortellis_nb.oauth import FortellisClient, errors
-from fortellis_nb.oauth.config import Config
+from fortellis_nb.oauth import errors
 from fortellis_nb.oauth.authorize import PendingStates, build_authorization_url
 from fortellis_nb.oauth.redirect import parse_redirect
 

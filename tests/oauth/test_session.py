@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from fortellis_nb.local import SandboxClient, sandbox_client, sandbox_config
-from fortellis_nb.oauth import FortellisClient, FortellisError
-from fortellis_nb.oauth.config import Config
+from fortellis_nb.oauth import FortellisError
 
 from ..conftest import FakeClock
 from .conftest import signed_in

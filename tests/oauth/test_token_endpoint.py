@@ -3,8 +3,7 @@ import warnings
 import pytest
 
 from fortellis_nb.local import SandboxClient, sandbox_client, sandbox_config
-from fortellis_nb.oauth.config import Config
-from fortellis_nb.oauth import FortellisClient, errors, hints
+from fortellis_nb.oauth import errors, hints
 from fortellis_nb.oauth.tokens import basic_authorization
 from fortellis_nb.oauth.verify import decode
 
@@ -194,7 +193,7 @@ def test_a_wrong_pkce_verifier_gets_a_pkce_hint(client):
 
 # --- the lifetimes the hints quote are the server's -----------------------------------------
 def test_a_code_works_for_the_lifetime_the_hints_quote_and_not_after(own_sandbox, clock):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client = sandbox_client(own_sandbox.info, clock=clock)
     fresh = signed_in(client)
     clock.advance(hints.CODE_LIFETIME - 1)
     assert client.exchange_code(fresh).access_token
@@ -206,7 +205,7 @@ def test_a_code_works_for_the_lifetime_the_hints_quote_and_not_after(own_sandbox
 
 
 def test_a_refresh_token_unused_for_the_days_the_hint_says_expires(own_sandbox, clock):
-    client = FortellisClient(Config.from_sandbox(own_sandbox.info), clock=clock)
+    client = sandbox_client(own_sandbox.info, clock=clock)
     client.exchange_code(signed_in(client))
     idle = hints.REFRESH_IDLE_DAYS * 24 * 3600
     clock.advance(idle - 60)

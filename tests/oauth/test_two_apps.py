@@ -4,8 +4,7 @@ import pytest
 import requests
 
 from fortellis_nb.local import sandbox_client
-from fortellis_nb.oauth.config import Config
-from fortellis_nb.oauth import FortellisClient, errors
+from fortellis_nb.oauth import errors
 
 from .conftest import signed_in
 

@@ -133,10 +133,9 @@ def test_the_sign_in_page_offers_the_demo_users(info, browser):
 
 
 def test_the_client_gets_them_through_userinfo_and_the_verified_id_token(info, ada):
-    from fortellis_nb.oauth import FortellisClient
-    from fortellis_nb.oauth.config import Config
+    from fortellis_nb.local import sandbox_client
 
-    client = FortellisClient(Config.from_sandbox(info))
+    client = sandbox_client(info)
     request = client.authorization_url(scopes="openid profile")
     tokens = client.exchange_code(client.parse_redirect(
         client.sign_in_headless(request, username="ada@example.com", password="analytical-engine")))

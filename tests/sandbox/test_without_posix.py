@@ -62,15 +62,14 @@ FLOW = textwrap.dedent('''
     else:
         raise SystemExit("fcntl is still importable: the test does not test anything")
 
-    from fortellis_nb.oauth.config import Config
-    from fortellis_nb.oauth import FortellisClient
+    from fortellis_nb.local import sandbox_client
     from fortellis_nb.sandbox import ensure_sandbox, running_sandbox, stop_sandbox
 
     state = sys.argv[1]
     info = ensure_sandbox(state)
     assert ensure_sandbox(state).pid == info.pid, "a second call must reuse the running sandbox"
     assert running_sandbox(state) == info
-    client = FortellisClient(Config.from_sandbox(info))
+    client = sandbox_client(info)
     request = client.authorization_url(scopes="openid offline_access")
     tokens = client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
     assert tokens.id_claims["nonce"] == request.nonce

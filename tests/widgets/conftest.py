@@ -10,8 +10,6 @@ import pytest
 from ipywidgets.widgets import widget as _widget
 
 from fortellis_nb.local import sandbox_client
-from fortellis_nb.oauth.config import Config
-from fortellis_nb.oauth import FortellisClient
 from fortellis_nb.widgets import Flow
 
 
