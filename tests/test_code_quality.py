@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.source import parse
+
 ROOT = Path(__file__).resolve().parents[1]
 MOST_COMPLEX = 15
 
@@ -29,10 +31,10 @@ def test_mypy_is_clean_on_the_protocol_and_the_sandbox():
 def blocks(code: str):
     """Every function, method and nested function radon sees in ``code`` (radon lists the
     functions and methods; nested functions hang from them)."""
-    from radon.complexity import cc_visit
+    from radon.complexity import cc_visit_ast
     from radon.visitors import Class
 
-    waiting = [block for block in cc_visit(code) if not isinstance(block, Class)]
+    waiting = [block for block in cc_visit_ast(parse(code)) if not isinstance(block, Class)]
     while waiting:
         block = waiting.pop(0)
         waiting.extend(block.closures)

@@ -6,6 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+from tests.source import parse
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, before it joined the standard library
@@ -31,7 +33,7 @@ def module_name(path: Path) -> str:
 
 def imports_of(path: Path) -> set[str]:
     """Every module ``path`` imports, relative imports resolved to absolute names."""
-    tree = ast.parse(path.read_text())
+    tree = parse(path.read_text())
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()

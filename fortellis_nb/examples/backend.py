@@ -11,10 +11,12 @@ this server's callback, registered with your app). The first line it prints is J
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import secrets
 import sys
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -40,7 +42,7 @@ def page(title: str, *parts: str) -> str:
 class Handler(tornado.web.RequestHandler):
     # Every user's tokens stay here, on the server; the browser holds only a random session id,
     # in a signed, HttpOnly, SameSite cookie. (A real app keeps them in a database.)
-    sessions: dict[str, dict] = {}
+    sessions: ClassVar[dict[str, dict]] = {}
 
     def session(self) -> dict | None:
         sid = self.get_signed_cookie(COOKIE, max_age_days=1)
@@ -226,10 +228,8 @@ def main(argv=None) -> int:
     print(json.dumps({"url": public_url + "/", "port": port, "api_key": config.api_key,
                       "redirect_uri": config.redirect_uri, "issuer": config.issuer}), flush=True)
     print(f"Example backend at {public_url}/ . Ctrl+C stops it.", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         tornado.ioloop.IOLoop.current().start()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -49,8 +49,8 @@ def tokens_in_profile(profile: str = "fortellis-2022", scopes: str = "openid off
 
     from ..sandbox import Sandbox, Settings
 
-    with tempfile.TemporaryDirectory(prefix="fortellis-profile-") as state:
-        with Sandbox(Settings(state_dir=state, token_profile=profile)) as sandbox:
-            client = sandbox_client(sandbox.info)
-            request = client.authorization_url(scopes=scopes)
-            return client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))
+    with tempfile.TemporaryDirectory(prefix="fortellis-profile-") as state, \
+            Sandbox(Settings(state_dir=state, token_profile=profile)) as sandbox:
+        client = sandbox_client(sandbox.info)
+        request = client.authorization_url(scopes=scopes)
+        return client.exchange_code(client.parse_redirect(client.sign_in_headless(request)))

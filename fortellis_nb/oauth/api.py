@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from . import errors, hints, redact
 from .transcript import Http
 
+
 @dataclass
 class ApiResponse:
     """The answer of a successful API call."""

@@ -15,14 +15,25 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
-from .hints import CODE_LIFETIME
-from .tokens import TokenResponse
 from . import redact as redact_module
+from .hints import CODE_LIFETIME
 from .redact import shorten
-from .verify import (ACCESS_TOKEN_AUDIENCE, DEFAULT_LEEWAY, ID_TOKEN_RULES, JWKS, TOKEN_RULES, RuleResult,
-                     access_token_expected, decode, format_timestamp, humanize_duration, id_token_expected,
-                     looks_like_jwt, read_token)
-
+from .tokens import TokenResponse
+from .verify import (
+    ACCESS_TOKEN_AUDIENCE,
+    DEFAULT_LEEWAY,
+    ID_TOKEN_RULES,
+    JWKS,
+    TOKEN_RULES,
+    RuleResult,
+    access_token_expected,
+    decode,
+    format_timestamp,
+    humanize_duration,
+    id_token_expected,
+    looks_like_jwt,
+    read_token,
+)
 
 # --- the verification checklist ------------------------------------------------------
 

@@ -32,7 +32,7 @@ class FortellisClient:
     """The app's side of the authorization code flow, one method per step."""
 
     def __init__(self, config=None, *, http: Http | None = None, clock=time.time, verify_tokens: bool = True,
-                 access_token_audience: str | None | object = verify.FORTELLIS_ONLY, **settings):
+                 access_token_audience: str | object | None = verify.FORTELLIS_ONLY, **settings):
         """``config``, or the settings from the arguments, FORTELLIS_* variables and ``.env``
         (:func:`~fortellis_nb.oauth.config.load_config`); with nothing set that is an error.
 

@@ -181,15 +181,16 @@ def _request_parts(exchange, variables: _Variables) -> tuple[str, list[tuple[str
     return variables.url(exchange.url), headers, basic, form
 
 
-def _names(transcript) -> list[str]:
-    """A distinct, readable name for each request."""
+def _named(transcript) -> list[tuple[str, object]]:
+    """Each exchange with a distinct, readable name (of one snapshot of the transcript)."""
+    exchanges = list(transcript.exchanges)
     seen: dict[str, int] = {}
     names = []
-    for exchange in transcript.exchanges:
+    for exchange in exchanges:
         name = exchange.label or f"{exchange.method} {urlsplit(exchange.url).path}"
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return names
+    return list(zip(names, exchanges, strict=True))
 
 
 # --------------------------------------------------------------------------- Postman v2.1
@@ -203,7 +204,7 @@ _SET_TOKENS = ["if (pm.response.code === 200) {",
 def postman(transcript, context: dict, full: bool = False) -> str:
     variables = _Variables(context, full)
     items = []
-    for name, exchange in zip(_names(transcript), transcript.exchanges):
+    for name, exchange in _named(transcript):
         item = {"name": name, "request": _postman_request(exchange, variables)}
         if _is_token_request(exchange):
             item["event"] = [{"listen": "test", "script": {"type": "text/javascript", "exec": _SET_TOKENS}}]
@@ -252,7 +253,7 @@ def http_file(transcript, context: dict, full: bool = False) -> str:
     # No empty `@name =` line: tools read one as an error in every variable of the file.
     lines = _HTTP_PREAMBLE + [f"@{name} = {value}" for name, value in variables.listed().items() if value]
     answers = _TokenAnswers()
-    for index, (name, exchange) in enumerate(zip(_names(transcript), transcript.exchanges)):
+    for index, (name, exchange) in enumerate(_named(transcript)):
         lines += _http_request(name, index, exchange, variables, answers)
     return "\n".join(lines) + "\n"
 
@@ -293,7 +294,7 @@ def _http_request(name: str, index: int, exchange, variables: _Variables, answer
     elif exchange.request_body:
         lines += ["", _body(exchange, variables.full)]
     if _is_token_request(exchange) and exchange.ok:
-        lines += [""] + _HTTP_SET_TOKENS
+        lines += ["", *_HTTP_SET_TOKENS]
         answers.answered(request_name, exchange)
     return lines
 

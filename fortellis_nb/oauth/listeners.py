@@ -4,6 +4,7 @@ is not kept alive by the client it listened to."""
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 
@@ -25,7 +26,5 @@ class Listeners:
             if callback is None:
                 self._refs.remove(ref)
                 continue
-            try:
+            with contextlib.suppress(Exception):  # see the docstring: the caller's work goes on
                 callback(*args)
-            except Exception:  # see the docstring: the caller's work goes on
-                pass

@@ -102,7 +102,7 @@ def humanize_duration(seconds: float) -> str:
     """``3599`` -> ``'59 minutes 59 seconds'``; the two largest units only."""
     if not math.isfinite(seconds) or abs(seconds) > 100 * 365 * 86400:
         return "more than a century"
-    seconds = int(round(abs(seconds)))
+    seconds = round(abs(seconds))
     units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
     parts = []
     for name, size in units:
@@ -693,7 +693,7 @@ Rule = Callable[[DecodedToken, Expected], RuleResult]
 TOKEN_RULES: tuple[Rule, ...] = (validate_signature, validate_claim_types, validate_required_claims, validate_iss,
                                  validate_aud, validate_exp, validate_nbf, validate_iat)
 #: An ID token's rules: those of every token, then who signed in, for which app, in which sign-in.
-ID_TOKEN_RULES: tuple[Rule, ...] = TOKEN_RULES + (validate_sub, validate_azp, validate_nonce, validate_at_hash)
+ID_TOKEN_RULES: tuple[Rule, ...] = (*TOKEN_RULES, validate_sub, validate_azp, validate_nonce, validate_at_hash)
 
 
 # --- verification: applying the rules ------------------------------------------------

@@ -20,8 +20,15 @@ from pathlib import Path
 
 from .authority import Settings, is_loopback
 from .jwt_rs256 import TOKEN_PROFILES
-from .launcher import (EXIT_STATE_IN_USE, PORT_FILE, default_state_dir, ensure_sandbox, preferred_port,
-                       running_sandbox, stop_sandbox)
+from .launcher import (
+    EXIT_STATE_IN_USE,
+    PORT_FILE,
+    default_state_dir,
+    ensure_sandbox,
+    preferred_port,
+    running_sandbox,
+    stop_sandbox,
+)
 from .server import Sandbox
 from .storage import StateInUse
 
@@ -191,7 +198,7 @@ def progress_table(rows: list[dict]) -> list[str]:
         (r["name"][:30], r["api_key"], str(r["exchanges"]), str(r["refreshes"]), str(r["api_calls"]),
          time.strftime("%H:%M:%S", time.gmtime(r["last"])) if r["last"] else "-") for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines]
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import ids
 from .jwt_rs256 import TOKEN_PROFILES, SigningKey, at_hash

@@ -129,7 +129,7 @@ class NotRedirected(Exception):
         self.hint, self.registered = hint, list(registered)
 
     @classmethod
-    def of(cls, err: OAuthError, hint: str = "", registered=()) -> "NotRedirected":
+    def of(cls, err: OAuthError, hint: str = "", registered=()) -> NotRedirected:
         return cls(err.status, err.error, err.description, hint, registered)
 
 

@@ -44,13 +44,13 @@ class SigningKey:
     retired: float | None = None
 
     @classmethod
-    def generate(cls, created: float, activated: float | None = None) -> "SigningKey":
+    def generate(cls, created: float, activated: float | None = None) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return cls(kid=_thumbprint(key.public_key()), private_key=key, created=created, activated=activated)
 
     @classmethod
     def from_pem(cls, kid: str, pem: str, created: float, activated: float | None,
-                 retired: float | None) -> "SigningKey":
+                 retired: float | None) -> SigningKey:
         # A key this server generated and kept in its own database: checking its RSA
         # parameters again on every start would cost more than the rest of start-up.
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=None,

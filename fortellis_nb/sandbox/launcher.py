@@ -12,6 +12,7 @@ that ``server.json`` names: no process signals are used to find out."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -153,10 +154,9 @@ def stop_sandbox(state_dir=None, *, timeout: float = 10.0) -> bool:
         return False
     request = urllib.request.Request(f"{info.base_url}/sandbox/admin/shutdown", method="POST", data=b"",
                                      headers={"Authorization": f"Bearer {info.admin_token}"})
-    try:
+    # It may close the connection as it stops; the wait below tells.
+    with contextlib.suppress(OSError, urllib.error.URLError):
         urllib.request.urlopen(request, timeout=5).close()
-    except (OSError, urllib.error.URLError):
-        pass  # it may have closed the connection as it stopped; the wait below tells
     if not _wait_until_stopped(state, info, timeout):
         if running_sandbox(state) == info:  # still that very server: its pid is not a stranger's
             os.kill(info.pid, signal.SIGTERM)  # on Windows this is TerminateProcess

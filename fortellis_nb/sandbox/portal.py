@@ -12,11 +12,10 @@ from urllib.parse import parse_qsl
 
 import tornado.ioloop
 
-from . import ids
+from . import ids, inputs
 from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK, SANDBOX_SIGNED_OUT
-from .storage import hash_password
-from . import inputs
 from .inputs import BadInput
+from .storage import hash_password
 from .web import SandboxHandler
 
 MAX_REDIRECT_URIS = 10

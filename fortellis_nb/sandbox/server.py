@@ -23,8 +23,22 @@ import tornado.web
 from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
 from .gateway import Customers, Dealership, NoSuchApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
-from .portal import (AdminActivity, AdminProgress, AdminRotateKeys, AdminShutdown, AdminUnknown, Apps, Callback,
-                     CodeInfo, Health, Home, Instructor, SignedOut, Subscriptions, Users)
+from .portal import (
+    AdminActivity,
+    AdminProgress,
+    AdminRotateKeys,
+    AdminShutdown,
+    AdminUnknown,
+    Apps,
+    Callback,
+    CodeInfo,
+    Health,
+    Home,
+    Instructor,
+    SignedOut,
+    Subscriptions,
+    Users,
+)
 from .storage import Store
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
@@ -59,7 +73,7 @@ class SandboxInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SandboxInfo":
+    def from_dict(cls, data: dict) -> SandboxInfo:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def __repr__(self) -> str:
@@ -231,7 +245,7 @@ class Sandbox:
             await server.close_all_connections()
             try:
                 await next_key  # done writing before the database closes
-            except Exception:  # noqa: BLE001 -- a failure here must not hide the shutdown
+            except Exception:
                 log.exception("the next signing key could not be made")
 
     def request_stop(self) -> None:
@@ -267,7 +281,7 @@ class Sandbox:
             self._thread = None
         self.store.close()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         self.start()
         return self
 

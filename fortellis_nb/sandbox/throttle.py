@@ -10,7 +10,7 @@ this process's memory: a restart forgets them, as it should for a sandbox."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class FailureLimit:
@@ -79,5 +79,5 @@ class RequestLimit:
             self._counts[bucket] = (start, count)
         if limit <= 0:
             return True, {}
-        headers = dict(zip(RATE_LIMIT_HEADERS, (str(limit), str(max(0, limit - count)), str(window + 60))))
+        headers = dict(zip(RATE_LIMIT_HEADERS, (str(limit), str(max(0, limit - count)), str(window + 60)), strict=True))
         return count <= limit, headers

@@ -16,7 +16,6 @@ import ipywidgets as widgets
 
 from ..oauth import FortellisError
 
-
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 
 

@@ -7,6 +7,7 @@ The Flow is not a widget: nothing here is synced to the browser or saved with a 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from traitlets import Any, HasTraits, Instance, Int
@@ -59,10 +60,8 @@ class Ticker:
 
     def tick(self) -> None:
         for callback in list(self._callbacks):
-            try:
+            with contextlib.suppress(Exception):  # a countdown must never raise into the kernel
                 callback()
-            except Exception:  # a countdown must never raise into the kernel
-                pass
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):
@@ -103,7 +102,7 @@ class Flow(HasTraits):
         self.observe(lambda change: self._sync_revoked(), "tokens")
 
     @classmethod
-    def of(cls, value=None, *, live: bool = True, clock=None) -> "Flow":
+    def of(cls, value=None, *, live: bool = True, clock=None) -> Flow:
         """``value`` if it is a Flow, else a new Flow around ``value`` (a client, or None for the default)."""
         if isinstance(value, Flow):
             return value

@@ -15,7 +15,7 @@ import ipywidgets as widgets
 from ..oauth import hints
 from ..oauth.checks import FORMAT, RuleResult, verification_checklist
 from ..oauth.redact import shorten
-from ..oauth.verify import CLAIM_GLOSSARY, decode, explain_claims, expires_in_words, format_timestamp, looks_like_jwt
+from ..oauth.verify import CLAIM_GLOSSARY, decode, expires_in_words, explain_claims, format_timestamp, looks_like_jwt
 from .base import StepWidget, html
 from .curl import RequestView
 from .errors import prose
@@ -29,7 +29,7 @@ MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span c
 def jwt_html(token: str) -> str:
     """A JWT as jwt.io shows it: header, payload and signature in three colours, encoded
     (shortened) and decoded. Nothing here is enough to use the token."""
-    head, payload, signature = (token.split(".") + ["", "", ""])[:3]
+    head, payload, signature = [*token.split("."), "", "", ""][:3]
     decoded = decode(token)
     kid = decoded.header.get("kid")
     style = {k: f"color:{v}" for k, v in JWT_COLOURS.items()}

@@ -99,7 +99,7 @@ class Playground(StepWidget):
         self.catcher.tick()
         self.inspector.tick()
 
-    def run_unattended(self, *, refresh: bool = True, call_api: bool = True) -> "Playground":
+    def run_unattended(self, *, refresh: bool = True, call_api: bool = True) -> Playground:
         """Every step with no person: sign in (sandbox only), exchange, refresh, call the API.
 
         A step that fails shows its error in its own box and the later steps are skipped.

@@ -7,6 +7,7 @@ import pytest
 
 from fortellis_nb.oauth import FortellisClient, errors, hints
 from fortellis_nb.oauth.config import Config
+from tests.source import parse
 
 RFC6749_TOKEN_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
                         "unsupported_grant_type", "invalid_scope"}
@@ -91,7 +92,7 @@ HINT_MODULES = ("errors", "hints", "tokens", "redirect", "api", "discovery", "tr
 def _strings(module: str) -> list[str]:
     """The string literals of a module of fortellis_nb.oauth, docstrings left out; the literal
     parts of an f-string each count as one."""
-    tree = ast.parse((Path(errors.__file__).parent / f"{module}.py").read_text())
+    tree = parse((Path(errors.__file__).parent / f"{module}.py").read_text())
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                   if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
                   and isinstance(node.body[0], ast.Expr)}

@@ -10,6 +10,7 @@ import requests
 
 from fortellis_nb.sandbox import grants
 from fortellis_nb.sandbox.okta import ERRORS, OAuthError
+from tests.source import parse
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def refused_with(caught, key: str) -> None:
 
 
 def test_the_rules_import_no_web_framework():
-    tree = ast.parse(open(grants.__file__, encoding="utf-8").read())
+    tree = parse(open(grants.__file__, encoding="utf-8").read())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported and not any(name.split(".")[0] in ("tornado", "web", "identity") for name in imported)
