@@ -150,7 +150,7 @@ def authorize_client(authority: Authority, params: dict, duplicate: str | None) 
     4.1.2.1 (above) and section 3.1.2.3, "the authorization server MUST compare the [...]
     redirection URI received to the redirection URIs registered"."""
     if duplicate in ("client_id", "redirect_uri"):
-        raise NotRedirected.of(OAuthError("sandbox_duplicate_parameter", duplicate),
+        raise NotRedirected.of(OAuthError("illegal_duplicated_parameters", duplicate),
                                "Each authorize parameter may appear only once in the URL.")
     app = authority.store.app(params.get("client_id", ""))
     if app is None:
@@ -200,7 +200,7 @@ def response_checks(params: dict, duplicate: str | None) -> None:
     Response Type Encoding Practices (response_mode); then Okta's rule for ``state``."""
     mode = params.get("response_mode", "query")
     if duplicate:
-        raise OAuthError("sandbox_duplicate_parameter", duplicate)
+        raise OAuthError("illegal_duplicated_parameters", duplicate)
     if mode not in RESPONSE_MODES.split(", "):
         raise OAuthError("unsupported_response_mode", RESPONSE_MODES)
     if params.get("response_type") != "code":

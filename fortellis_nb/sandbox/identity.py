@@ -96,7 +96,7 @@ class IssuerHandler(SandboxHandler):
         try:
             return self.params(), self.params(body=False)
         except DuplicateParameter as dup:
-            raise OAuthError("sandbox_duplicate_parameter", dup.name) from None
+            raise OAuthError("illegal_duplicated_parameters", dup.name) from None
         except BadInput as bad:
             raise OAuthError("sandbox_unreadable_parameter", str(bad).split("'")[1] if "'" in str(bad) else "?") \
                 from None

@@ -106,6 +106,8 @@ CATALOG = {
         "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the resource owner."),
     "request_missing_token": (400, "invalid_request",
         "The 'token' parameter is required."),
+    "illegal_duplicated_parameters": (400, "invalid_request",
+        "Duplicate parameter provided in request. Duplicated parameters: [en]."),
     "illegal_post_logout_redirect_uri": (400, "invalid_request",
         "The 'post_logout_redirect_uri' parameter must be a Logout redirect URI in the client app settings."),
 }
@@ -246,7 +248,7 @@ CASES = {
                                                          data={}, timeout=10), ()),
     "illegal_post_logout_redirect_uri": lambda i, p: (requests.get(f"{i.issuer}/v1/logout", timeout=10, params={
         "id_token_hint": id_token(i), "post_logout_redirect_uri": "https://evil.example/"}), ()),
-    "sandbox_duplicate_parameter": lambda i, p: (form_post(i, b"grant_type=client_credentials&scope=anonymous"
+    "illegal_duplicated_parameters": lambda i, p: (form_post(i, b"grant_type=client_credentials&scope=anonymous"
                                                               b"&scope=anonymous"), ("scope",)),
     "sandbox_unreadable_parameter": lambda i, p: (form_post(i, b"grant_type=%ff"), ("grant_type",)),
     "sandbox_token_request_body": lambda i, p: (requests.post(f"{i.issuer}/v1/token", auth=(i.api_key, i.api_secret),
