@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 
 import requests
 
@@ -36,6 +37,7 @@ class FortellisAuth(requests.auth.AuthBase):
         self.subscription_id = subscription_id
         self.margin = margin
         self.refreshes = 0  # how many refreshes this auth made (before expiry or on TOKEN-EXPIRED)
+        self._retries: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet()  # each retried once only
 
     # -- tokens ------------------------------------------------------------------------
     def _stale(self, current) -> bool:
@@ -63,7 +65,7 @@ class FortellisAuth(requests.auth.AuthBase):
     # -- requests' hooks ---------------------------------------------------------------------
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         base = self.client.config.api_base_url
-        if not base or not api.under_base(request.url, base):
+        if not base or not request.url or not api.under_base(request.url, base):
             raise errors.ConfigurationError(
                 f"{request.url} is not under the API base URL {base!r}: the session sends the access token "
                 "only to the configured API.", hint=f"{hints.PASS_A_PATH}.")
@@ -80,12 +82,12 @@ class FortellisAuth(requests.auth.AuthBase):
     def _on_response(self, response: requests.Response, **send_options) -> requests.Response:
         self._record(response)
         if response.status_code != 401 or _gateway_code(response) != "TOKEN-EXPIRED" \
-                or getattr(response.request, "_fortellis_retried", False):
+                or response.request in self._retries:
             return response
         sent = response.request.headers["Authorization"].removeprefix("Bearer ")
         self._refresh_unless_done(sent)
         retry = response.request.copy()
-        retry._fortellis_retried = True
+        self._retries.add(retry)
         retry.headers["Authorization"] = f"Bearer {self.client.tokens.access_token}"
         retry.headers["Request-Id"] = str(uuid.uuid4())
         retry.hooks = {"response": []}  # recorded below; retried once, not again
@@ -98,7 +100,7 @@ class FortellisAuth(requests.auth.AuthBase):
         return answer
 
     def _record(self, response: requests.Response) -> None:
-        exchange = Exchange(method=response.request.method or "GET", url=response.request.url, request_headers={},
+        exchange = Exchange(method=response.request.method or "GET", url=response.request.url or "", request_headers={},
                             label="Call the API (session)", started_at=time.time() - response.elapsed.total_seconds())
         exchange.elapsed = response.elapsed.total_seconds()
         self.client.transcript.record(fill_exchange(exchange, response))

@@ -229,7 +229,7 @@ def exchange_code(http: Http, token_endpoint: str, *, api_key: str, api_secret: 
     return _token_response(exchange, "authorization_code", received_at)
 
 
-def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None, refresh_token: str,
+def refresh(http: Http, token_endpoint: str, *, api_key: str, api_secret: str | None, refresh_token: str | None,
             scopes=None, original_scopes=None, params_in: str = "body", extra: dict | None = None,
             clock=time.time) -> TokenResponse:
     """New tokens from a refresh token; ``scopes`` (optional) must be a subset of the original grant.

@@ -300,7 +300,7 @@ def fill_exchange(exchange: Exchange, response: requests.Response) -> Exchange:
     """What was sent (as requests prepared it) and what came back, into ``exchange``."""
     prepared = response.request
     exchange.method = prepared.method or exchange.method
-    exchange.url = prepared.url
+    exchange.url = prepared.url or exchange.url
     exchange.request_headers = dict(prepared.headers)
     body = prepared.body
     exchange.request_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body

@@ -3,6 +3,7 @@ its signing keys and the tokens it mints."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -128,16 +129,16 @@ class Authority:
 
     def __init__(self, settings: Settings, store: Store):
         #: The future of the NEXT key's generation after start (the server sets it); /v1/keys waits for it.
-        self.next_key_made = None
+        self.next_key_made: asyncio.Future[None] | None = None
         self.settings = settings
         self.store = store
         self._keys_lock = threading.Lock()
         self._seed()
         self._keys = store.signing_keys()  # this process owns the database: read once, then kept
         # Made once at first start and never changed: read them once, not per request.
-        self.server_id = store.meta("server_id")
-        self.idp_id = store.meta("idp_id")
-        self._admin_token = store.meta("admin_token")
+        self.server_id = store.required_meta("server_id")
+        self.idp_id = store.required_meta("idp_id")
+        self._admin_token = store.required_meta("admin_token")
         self.base_url = ""  # set once the server is bound
         self.rate_limits = RequestLimit(settings.clock)
         self.sign_in_limits = {
@@ -201,7 +202,7 @@ class Authority:
 
     # --- keys (an Okta custom authorization server's: ACTIVE, NEXT and EXPIRED) ---
     def signing_key(self) -> SigningKey:
-        return max((k for k in self._keys if k.status == "ACTIVE"), key=lambda k: k.activated)
+        return max((k for k in self._keys if k.status == "ACTIVE"), key=lambda k: k.activated or 0.0)
 
     def live_keys(self) -> list[SigningKey]:
         """ACTIVE first, then NEXT, then the EXPIRED ones still within ``key_grace``."""

@@ -231,7 +231,7 @@ class Authorize(IssuerHandler):
 
     def show_sign_in(self, request: dict, *, error: str = "", status: int = 200, username: str = ""):
         txn, csrf = self.new_form({**request, "step": "sign-in"})
-        app = self.store.app(request["client_id"])
+        app = self.store.known_app(request["client_id"])
         self.form_policy(request["redirect_uri"])
         self.page("signin.html", status, txn=txn, csrf=csrf, app_name=app.name, scopes=request["scopes"],
                   username=username or request.get("login_hint", ""), error=error, consent=app.consent,
@@ -240,7 +240,7 @@ class Authorize(IssuerHandler):
     def signed_in(self, request: dict, user_id: str, auth_time: float):
         """A user is signed in for this request: the consent page when the app asks for it, the
         redirect back with a code otherwise (Okta shows no consent screen to other apps)."""
-        app = self.store.app(request["client_id"])
+        app = self.store.known_app(request["client_id"])
         user = self.store.user(user_id)
         if app.consent and user is not None and user.assigned:
             txn, csrf = self.new_form({**request, "step": "consent", "user_id": user_id, "auth_time": auth_time})
@@ -296,7 +296,7 @@ class Authorize(IssuerHandler):
             return self.show_sign_in(request, status=400, username=inputs.shown(username),
                                      error=f"The username contains {inputs.problem_character(username)}.")
         limits = self.authority.sign_in_limits
-        keys = (("user", username.lower()), ("address", self.request.remote_ip))
+        keys = (("user", username.lower()), ("address", self.request.remote_ip or ""))
         wait = max(limits[kind].wait(key) for kind, key in keys)
         if wait:  # no password is checked while a username or an address must wait
             return self.refuse_sign_in(request, username, wait, "")
@@ -397,7 +397,7 @@ class UserInfo(IssuerHandler):
                             'scopes - profile, email, address or phone"')
             self.set_status(403)
             return self.finish()
-        user = self.store.user(claims["uid"])
+        user = self.store.known_user(claims["uid"])
         self.send_json({"sub": user.id, **user_claims(user, claims["scp"], thin=False)})
 
     post = get

@@ -264,8 +264,7 @@ def claims(value) -> dict:
     if len(value) > MAX_CLAIMS:
         raise BadInput(f"At most {MAX_CLAIMS} claims (there are {len(value)}).")
     for name, member in value.items():
-        bad = problem_character(name)
-        if bad or not CLAIM_NAME.fullmatch(name):
+        if problem_character(name) or not CLAIM_NAME.fullmatch(name):
             raise BadInput(f"{shown(name)!r} is not a claim name: letters, digits and _ . : - (64 at most), "
                            "starting with a letter or _.")
         if name in SERVER_CLAIMS:

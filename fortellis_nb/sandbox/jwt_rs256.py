@@ -55,6 +55,8 @@ class SigningKey:
         # parameters again on every start would cost more than the rest of start-up.
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=None,
                                                  unsafe_skip_rsa_key_validation=True)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"The signing key {kid!r} in the state database is not an RSA key.")
         return cls(kid=kid, private_key=key, created=created, activated=activated, retired=retired)
 
     @property

@@ -96,7 +96,7 @@ def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
 
 def _detached() -> dict:
     """Popen arguments for a server that outlives the notebook's kernel and its terminal."""
-    if os.name == "nt":
+    if sys.platform == "win32":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
     return {"start_new_session": True}  # not in the terminal's process group: Ctrl+C there leaves it be
 

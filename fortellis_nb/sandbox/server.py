@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -179,14 +180,14 @@ class Sandbox:
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(settings.state_dir / DATABASE_FILE)
         self.authority = Authority(settings, self.store)
-        self._sockets = None
+        self._sockets: list[socket.socket] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self.info: SandboxInfo | None = None
 
     # --- binding ---
-    def _bind(self) -> None:
+    def _bind(self) -> SandboxInfo:
         sockets = tornado.netutil.bind_sockets(self.settings.port, self.settings.host)
         if self.settings.port == 0 and len(sockets) > 1:  # each family got its own free port
             for extra in sockets[1:]:
@@ -196,9 +197,10 @@ class Sandbox:
         port = sockets[0].getsockname()[1]
         self.authority.base_url = f"http://{_url_host(self.settings.host)}:{port}"
         self.info = self._describe()
+        return self.info
 
     def _describe(self) -> SandboxInfo:
-        authority, meta = self.authority, self.store.meta
+        authority, meta = self.authority, self.store.required_meta
         return SandboxInfo(
             issuer=authority.issuer,
             api_key=meta("demo_api_key"),
@@ -213,9 +215,12 @@ class Sandbox:
             state_dir=str(self.settings.state_dir),
             pid=os.getpid(),
             admin_token=meta("admin_token"),
-            consent_api_key=meta("consent_api_key"),
-            consent_api_secret=meta("consent_api_secret"),
+            consent_api_key=self.store.meta("consent_api_key"),
+            consent_api_secret=self.store.meta("consent_api_secret"),
         )
+
+    def _purge_now(self) -> None:
+        self.purge()
 
     def purge(self) -> dict[str, int]:
         s = self.settings
@@ -230,7 +235,7 @@ class Sandbox:
         server = tornado.httpserver.HTTPServer(make_app(self.authority, shutdown=self.request_stop),
                                                xheaders=False, **SERVER_LIMITS)
         server.add_sockets(self._sockets)
-        purger = tornado.ioloop.PeriodicCallback(self.purge, self.settings.purge_interval * 1000)
+        purger = tornado.ioloop.PeriodicCallback(self._purge_now, self.settings.purge_interval * 1000)
         purger.start()
         # The NEXT signing key is made once the server answers, on a worker thread: start-up does
         # not wait for an RSA key generation, and a state directory keeps its NEXT key after that.
@@ -256,7 +261,7 @@ class Sandbox:
 
     # --- background thread ---
     def start(self) -> SandboxInfo:
-        self._bind()
+        info = self._bind()
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -272,7 +277,7 @@ class Sandbox:
         ready.wait()
         if failure:
             raise failure[0]
-        return self.info
+        return info
 
     def stop(self) -> None:
         if self._thread is not None:

@@ -88,6 +88,18 @@ class StateInUse(RuntimeError):
     """Another sandbox process owns this state directory's database."""
 
 
+class StateDamaged(RuntimeError):
+    """The state database lacks a row that this sandbox wrote (a damaged or foreign file)."""
+
+
+def _written(row, what: str):
+    """``row``, which this store has just written or wrote at its first start; never None."""
+    if row is None:
+        raise StateDamaged(f"The state database has no {what}, which the sandbox wrote itself: the file is "
+                           "damaged. Move the state folder aside and start again (a new sandbox starts empty).")
+    return row
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     derived = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ROUNDS)
@@ -232,6 +244,10 @@ class Store:
         row = self._one("SELECT value FROM meta WHERE key = ?", key)
         return row["value"] if row else None
 
+    def required_meta(self, key: str) -> str:
+        """A value the sandbox writes at its first start (its ids, the demo app's keys)."""
+        return _written(self.meta(key), repr(key))
+
     def set_meta(self, key: str, value: str) -> None:
         self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value)
 
@@ -268,11 +284,15 @@ class Store:
             key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now, int(consent),
             json.dumps(list(logout_uris or [])), rate_limit, rotation, leeway,
         )
-        return self.app(key), secret
+        return _written(self.app(key), f"app {key!r}"), secret
 
     def app(self, api_key: str) -> App | None:
         row = self._one("SELECT * FROM apps WHERE api_key = ?", api_key)
         return _app(row) if row else None
+
+    def known_app(self, api_key: str) -> App:
+        """An app this store has registered (apps are never removed)."""
+        return _written(self.app(api_key), f"app {api_key!r}")
 
     def apps(self) -> list[App]:
         return [_app(r) for r in self._all("SELECT * FROM apps ORDER BY created")]
@@ -287,7 +307,11 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             user_id, username, name, password_hash, int(assigned), now, email, json.dumps(claims or {}),
         )
-        return self.user(user_id)
+        return _written(self.user(user_id), f"user {user_id!r}")
+
+    def known_user(self, user_id: str) -> User:
+        """A user this store has made (users are never removed)."""
+        return _written(self.user(user_id), f"user {user_id!r}")
 
     def user(self, user_id: str) -> User | None:
         row = self._one("SELECT * FROM users WHERE id = ?", user_id)

@@ -384,7 +384,7 @@ class NotFound(SandboxHandler):
 class Refused(SandboxHandler):
     """The answer to a request the gate stops (``SandboxApplication``), whatever its method."""
 
-    def initialize(self, authority, description: str, hint: str):
+    def initialize(self, authority: Authority, description: str = "", hint: str = ""):
         super().initialize(authority)
         self.description, self.hint = description, hint
 

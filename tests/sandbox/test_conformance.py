@@ -268,7 +268,7 @@ def test_authorize_scope_twice_is_redirected_as_invalid_request(info, browser):
 def test_authorize_client_id_or_redirect_uri_twice_gets_an_error_page(info, browser, name):
     base = browser.authorize_params()
     pairs = list(base.items()) + [(name, base[name])]
-    assert_error_page(authorize_with(browser, pairs), name, "more than once")
+    assert_error_page(authorize_with(browser, pairs), f"Duplicated parameters: [{name}]")
 
 
 def test_token_code_twice_in_the_body_is_invalid_request(info, browser):
