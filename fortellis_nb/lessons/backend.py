@@ -59,14 +59,16 @@ class RunningBackend:
         import requests
 
         from ..local import start
+        from ..sandbox.authority import DEMO_PASSWORD, DEMO_USERS
 
         browser = requests.Session()
         login = browser.get(self.url + "login", params={"scope": scope} if scope else None, allow_redirects=False,
                             timeout=30)
         authorize = login.headers["Location"]
         print(f"GET /login -> {login.status_code}, to the identity server's {authorize.split('?')[0]}")
-        # The demo user of the sandbox the backend uses: the same settings pick the same server.
-        landed = start().sign_in_headless(authorize)
+        # The sandbox the backend uses (the same settings pick the same server), as its first demo
+        # user: named here, since a workshop room's sandbox named by settings does not say who.
+        landed = start().sign_in_headless(authorize, DEMO_USERS[0][0], DEMO_PASSWORD)
         print(f"signed in on the sandbox's page -> back to {redact.url(landed)}")
         home = browser.get(landed, timeout=30)
         print(f"GET /callback/ -> the code exchanged on the server -> {home.url}: {page_text(home.text)}")

@@ -95,13 +95,20 @@ def sandbox_client(sandbox=None, *, env=None, **options) -> SandboxClient:
     return SandboxClient(sandbox_config(info, env=env, **settings), **options)
 
 
+#: Where ``fortellis_tokens`` came from once :func:`recognise` has asked.
+ASKED = "the sandbox's health page"
+
+
 def recognise(client: FortellisClient) -> FortellisClient:
     """Mark ``client``'s issuer as a sandbox's when its health page says so: a workshop room's
-    sandbox named by FORTELLIS_ISSUER, or one standing in for Fortellis. Plain http issuers only."""
+    sandbox named by FORTELLIS_ISSUER, or one standing in for Fortellis. Plain http issuers only,
+    and once per settings: the answer is kept in ``config.sources``, not asked again per widget."""
     config = client.config
-    if not config.fortellis_tokens and pages.serves_issuer(config.issuer, client.http):
-        client.config = config.replace(fortellis_tokens=True)
-        client.config.sources["fortellis_tokens"] = "the sandbox's health page"
+    if config.fortellis_tokens or config.sources.get("fortellis_tokens") == ASKED:
+        return client
+    if pages.serves_issuer(config.issuer, client.http):
+        client.config = config = config.replace(fortellis_tokens=True)
+    config.sources["fortellis_tokens"] = ASKED
     return client
 
 

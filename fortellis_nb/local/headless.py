@@ -28,15 +28,7 @@ MAX_STEPS = 6
 REDIRECTS = (301, 302, 303, 307, 308)
 HTML = {"Accept": "text/html"}
 
-OPEN_THE_PAGE = "Open the authorization URL in a browser to see the page."
-USE_A_REGISTERED_CALLBACK = "Use exactly one of the callback URLs registered for this app."
-ONCE_EACH = "Each authorize parameter may appear only once in the URL."
-#: What to do about an error of the authorize request shown on the error page (Okta's codes),
-#: where the request itself does not tell more (a redirect URI refused, a parameter sent twice).
-PAGE_HINTS = {
-    "invalid_client": "The client_id must be your app's API Key, exactly as the developer portal shows it.",
-    "missing_redirect_uri": USE_A_REGISTERED_CALLBACK,
-}
+OPEN_THE_PAGE = "Open the authorization URL in a browser to see what the server says."
 
 
 @dataclass
@@ -59,6 +51,7 @@ class ErrorCard:
 
     error: str
     description: str
+    hint: str = ""  # the page's "What to do"
     registered: list[str] = field(default_factory=list)
 
 
@@ -102,7 +95,8 @@ class _PageParser(HTMLParser):
 
     def _error_card(self, attrs: dict[str, str]) -> None:
         if "data-error" in attrs:
-            self.card = ErrorCard(attrs["data-error"], attrs.get("data-error-description", ""))
+            self.card = ErrorCard(attrs["data-error"], attrs.get("data-error-description", ""),
+                                  attrs.get("data-hint", ""))
         elif "data-registered-callback" in attrs:
             self._callback = []
 
@@ -153,25 +147,11 @@ def error_card(html: str) -> ErrorCard | None:
     return read_page(html).card
 
 
-def _redirect_uri_hint(registered: list[str], redirect_uri: str | None) -> str:
-    near = [uri for uri in registered if redirect_uri and uri.rstrip("/") == redirect_uri.rstrip("/")]
-    if near:
-        return (f"Only the trailing slash differs: the registered callback is {near[0]} and the request "
-                f"sent {redirect_uri}. Use the redirect URI you registered, with its trailing '/'.")
-    return USE_A_REGISTERED_CALLBACK
-
-
-def page_hint(card: ErrorCard, authorization_url: str) -> str:
-    """What to do about the error the page shows, from its code and the request that met it;
-    the callbacks the page lists (it lists them when it refuses the redirect URI) as facts."""
-    params = parse_qsl(urlsplit(authorization_url).query)
-    names = [name for name, _ in params]
-    if card.registered:
-        hint = _redirect_uri_hint(card.registered, dict(params).get("redirect_uri"))
-        return f"{hint} (Registered for this app: {', '.join(card.registered)})"
-    if len(set(names)) < len(names):
-        return ONCE_EACH
-    return PAGE_HINTS.get(card.error, OPEN_THE_PAGE)
+def page_hint(card: ErrorCard) -> str:
+    """What the page says to do, as a person reading it would take it, with the callbacks it
+    lists (it lists them when it refuses the redirect URI)."""
+    hint = card.hint or OPEN_THE_PAGE
+    return f"{hint} (Registered for this app: {', '.join(card.registered)})" if card.registered else hint
 
 
 def _is_redirect_back(location: str, redirect_uri: str | None) -> bool:
@@ -225,11 +205,11 @@ class _Browser:
             return errors.SignInError(
                 f"The identity server refused the authorize request (HTTP {exchange.status}, its error page, "
                 f"no redirect): {card.error}: {card.description}", error=card.error, exchange=exchange,
-                hint=page_hint(card, self.url))
+                hint=page_hint(card))
         return errors.SignInError(
             f"The sign-in page answered HTTP {exchange.status} without a form"
             + (f": {'; '.join(page.messages)}" if page.messages else "."), exchange=exchange,
-            hint="Open the authorization URL in a browser to see what the server says.")
+            hint=OPEN_THE_PAGE)
 
     def _fill(self, form: Form) -> dict[str, str]:
         data = dict(form.fields)

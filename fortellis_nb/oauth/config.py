@@ -192,7 +192,7 @@ class Config:
         """A copy with some settings changed."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         values.update(changes)
-        if "issuer" in changes and "fortellis_tokens" not in changes:
+        if changes.get("issuer", self.issuer) != self.issuer and "fortellis_tokens" not in changes:
             values["fortellis_tokens"] = None  # a new issuer: derived again
         values["sources"] = {**self.sources, **{k: "argument" for k in changes}}
         return Config(**values)

@@ -40,14 +40,14 @@ DEFAULTS = {f.name: f.default for f in fields(Settings)}
 
 def parser_for(prog: str) -> argparse.ArgumentParser:
     """The command line: a subcommand each (``serve`` when none is given), each with the
-    function that runs it (``set_defaults(func=...)``)."""
-    state = argparse.ArgumentParser(add_help=False)
-    state.add_argument("--state", default=None, help=f"state directory (default {default_state_dir()})")
-    server = argparse.ArgumentParser(add_help=False)
-    add_server_options(server)
+    function that runs it (``set_defaults(func=...)``). The options may stand before the
+    subcommand or after it: the subcommands' copies have no defaults of their own, so an
+    option given before the subcommand is not overwritten by a default after it."""
+    state, server = option_parents(defaults=True)
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], parents=[state, server])
     parser.set_defaults(func=serve)
     commands = parser.add_subparsers(title="commands (serve when none is given)", metavar="COMMAND")
+    state, server = option_parents(defaults=False)
     for name, func, parents, text in (
             ("serve", serve, [state, server], "run the server in this terminal (the default)"),
             ("start", start, [state, server], "run it in the background, or reuse the running one"),
@@ -61,22 +61,36 @@ def parser_for(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
+def option_parents(*, defaults: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The state option and the server's options, as parents: with their defaults (the main
+    parser's) or without (a subcommand's)."""
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument("--state", default=None if defaults else argparse.SUPPRESS,
+                       help=f"state directory (default {default_state_dir()})")
+    server = argparse.ArgumentParser(add_help=False)
+    add_server_options(server, defaults=defaults)
+    return state, server
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--host", default=default("127.0.0.1"),
                         help="address to listen on (default 127.0.0.1: only this machine can reach it)")
-    parser.add_argument("--allow-remote", action="store_true",
+    parser.add_argument("--allow-remote", action="store_true", default=default(False),
                         help="allow a --host other machines can reach (0.0.0.0, a LAN address): a workshop room")
-    parser.add_argument("--port", type=int, default=None, help="port (default: the last one used, else a free one)")
-    parser.add_argument("--public-url", default=None,
+    parser.add_argument("--port", type=int, default=default(None), help="port (default: the last one used, else a free one)")
+    parser.add_argument("--public-url", default=default(None),
                         help="the URL browsers and participants use to reach this server, if not http://HOST:PORT")
-    parser.add_argument("--code-lifetime", type=float, default=DEFAULTS['code_lifetime'],
+    parser.add_argument("--code-lifetime", type=float, default=default(DEFAULTS['code_lifetime']),
                         help=f"seconds an authorization code lives ({DEFAULTS['code_lifetime']:g})")
-    parser.add_argument("--token-lifetime", type=float, default=DEFAULTS['token_lifetime'],
+    parser.add_argument("--token-lifetime", type=float, default=default(DEFAULTS['token_lifetime']),
                         help=f"seconds an access token lives ({DEFAULTS['token_lifetime']:g})")
-    parser.add_argument("--token-profile", choices=TOKEN_PROFILES, default=None,
+    parser.add_argument("--token-profile", choices=TOKEN_PROFILES, default=default(None),
                         help="the tokens' shape: tutorial (the tutorial's examples, the default) or fortellis-2022 "
                         "(Fortellis' tokens of 2020-2022); also FORTELLIS_SANDBOX_TOKEN_PROFILE")
-    parser.add_argument("--rate-limit", type=int, default=DEFAULTS['rate_limit_per_minute'], metavar="N",
+    parser.add_argument("--rate-limit", type=int, default=default(DEFAULTS['rate_limit_per_minute']), metavar="N",
                         help="requests a minute one client may make to /v1/authorize and /v1/token "
                         f"({DEFAULTS['rate_limit_per_minute']}; 0: none)")
 

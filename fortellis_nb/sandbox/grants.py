@@ -190,7 +190,7 @@ def authorize_request(authority: Authority, params: dict, duplicate: str | None)
     return {
         "client_id": app.api_key, "redirect_uri": redirect_uri, "state": state, "scopes": scopes,
         "nonce": params.get("nonce"), "code_challenge": challenge, "mode": mode,
-        "login_hint": params.get("login_hint", ""), "prompt_consent": "consent" in prompts,
+        "login_hint": params.get("login_hint", ""),
         "prompts": prompts, "max_age": params.get("max_age"),
     }
 
@@ -429,7 +429,7 @@ def live_grant(authority: Authority, app: App, presented: str):
                 store.revoke_grant(grant.id, now)
                 raise OAuthError("invalid_refresh_token")
             within_grace = True
-    if grant is None or not grant_is_live(authority, app, grant):
+    if grant is None or grant.refresh_used is None or not grant_is_live(authority, app, grant):
         raise OAuthError("invalid_refresh_token")
     return grant, within_grace
 

@@ -451,6 +451,9 @@ class Logout(IssuerHandler):
     def get(self, server_id: str):
         try:
             params = self.params(body=False)
+        except DuplicateParameter as dup:  # Okta's words, as at its other endpoints
+            twice = OAuthError("illegal_duplicated_parameters", dup.name)
+            return self.error_page(twice.status, "Sign-out refused", twice.error, twice.description)
         except BadInput as bad:
             return self.error_page(400, "Sign-out refused", "invalid_request", str(bad))
         try:

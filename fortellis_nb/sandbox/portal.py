@@ -7,6 +7,8 @@ import hmac
 import json
 import os
 import shlex
+import subprocess
+import sys
 import time
 from urllib.parse import parse_qsl
 
@@ -22,8 +24,17 @@ MAX_REDIRECT_URIS = 10
 
 
 def status_command(state_dir) -> str:
-    """The command that prints this sandbox's JSON line, the demo app's API Secret included."""
-    return f"python -m fortellis_nb.sandbox status --state {shlex.quote(str(state_dir))}"
+    """The command that prints this sandbox's JSON line (the demo app's API Secret and the admin
+    token included), with the Python this sandbox runs on: a bare ``python`` may be another one
+    (a virtual environment that is not activated), for this system's shell."""
+    words = [sys.executable, "-m", "fortellis_nb.sandbox", "status", "--state", str(state_dir)]
+    return subprocess.list2cmdline(words) if os.name == "nt" else shlex.join(words)
+
+
+def admin_token_where(state_dir) -> str:
+    """Where the holder of a sandbox finds its admin token, said once for every page and answer."""
+    return (f"the admin_token of the JSON line the sandbox printed when it started, or that "
+            f"{status_command(state_dir)} prints")
 
 
 class Home(SandboxHandler):
@@ -375,7 +386,10 @@ class Instructor(SandboxHandler):
     """A page for the room's projector: every app's progress, for the holder of the admin token."""
 
     def get(self):
-        self.page("instructor.html", rows=None, error="")
+        self.page("instructor.html", admin_token_where=self.admin_token_where(), rows=None, error="")
+
+    def admin_token_where(self) -> str:
+        return admin_token_where(self.authority.settings.state_dir)
 
     def post(self):
         try:
@@ -383,16 +397,16 @@ class Instructor(SandboxHandler):
         except BadInput:
             token = ""
         if not token or not self.authority.admin_token_matches(token):
-            return self.page("instructor.html", 401, rows=None,
-                             error="That is not the admin token this sandbox printed when it started.")
+            return self.page("instructor.html", 401, admin_token_where=self.admin_token_where(), rows=None,
+                             error=f"That is not this sandbox's admin token: {self.admin_token_where()}.")
         rows = [{**row, "when": time.strftime("%H:%M:%S", time.gmtime(row["last"])) if row["last"] else ""}
                 for row in progress(self.store)]
-        self.page("instructor.html", rows=rows, error="")
+        self.page("instructor.html", admin_token_where=self.admin_token_where(), rows=rows, error="")
 
 
 class AdminAction(SandboxHandler):
-    """An instructor action, for the holder of the admin token the sandbox printed at start
-    (``python -m fortellis_nb.sandbox status`` shows it): one route each (``server.make_app``).
+    """An instructor action, for the holder of the admin token (``admin_token_where``): one
+    route each (``server.make_app``).
     ``POST shutdown`` is how ``python -m fortellis_nb.sandbox stop`` stops it on every system."""
 
     json_only = True
@@ -407,7 +421,7 @@ class AdminAction(SandboxHandler):
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not self.authority.admin_token_matches(token.strip()):
             self.send_json({"error": "unauthorized", "error_description": "Send 'Authorization: Bearer <admin_token>' "
-                            "with the admin token the sandbox printed when it started."}, 401)
+                            f"with {admin_token_where(self.authority.settings.state_dir)}."}, 401)
 
     def write_error(self, status_code: int, **kwargs):
         if status_code != 405:

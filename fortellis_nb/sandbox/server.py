@@ -105,8 +105,8 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
 
     The error page (``templates/error.html``) is also read by scripts that sign in without a
     browser, through a contract that stays when its visible text changes: the error card has
-    ``data-error`` (the error code) and ``data-error-description`` (the description, as the
-    JSON answers carry it), and each callback registered for the app is a
+    ``data-error`` (the error code), ``data-error-description`` (the description, as the JSON
+    answers carry it) and ``data-hint`` (what to do), and each callback registered for the app is a
     ``<code data-registered-callback>``. Whether a path answers JSON or a page is decided by
     ``web.answer_kind`` alone."""
     sid = r"(?P<server_id>[^/]+)"

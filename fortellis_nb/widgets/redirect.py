@@ -169,6 +169,8 @@ class RedirectCatcher(StepWidget):
                 pkce = request is not None and request.code_verifier is not None
                 request = self.client.authorization_url(scopes=scopes, pkce=pkce)
                 self.flow.request = request
+            if not isinstance(self.client, SandboxClient):  # a client made by hand, not by start()
+                raise errors.SandboxOnlyError("Headless sign-in is the sandbox's: this client is not a SandboxClient.")
             return self.client.sign_in_headless(request)
 
         ok, url = self._attempt("Signing in (sandbox)", work)

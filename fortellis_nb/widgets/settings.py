@@ -103,9 +103,9 @@ class SettingsForm(StepWidget):
                 self.client.config = config
                 self.flow.settings_changed()
                 return config
-            config = Config(**values)
-            self.flow.use_client(recognise(SandboxClient(config, clock=self.client.clock)))
-            return config
+            client = recognise(SandboxClient(Config(**values), clock=self.client.clock))
+            self.flow.use_client(client)
+            return client.config
 
         ok, config = self._attempt("Applying the settings", work)
         if ok:

@@ -1,5 +1,5 @@
 """The example backend end to end, headless: a requests.Session plays the browser (cookies,
-redirects), the sandbox's sign-in page is filled in by the protocol layer's headless sign-in.
+redirects), the sandbox's sign-in page is filled in by the local layer's headless sign-in.
 The backend runs as a learner runs it (``python -m fortellis_nb.examples.backend``), on a
 private sandbox whose access tokens live 2 seconds."""
 

@@ -23,6 +23,10 @@ def test_fortellis_token_shapes_are_a_setting_derived_from_the_issuer():
     assert fortellis.fortellis_tokens is True and okta.fortellis_tokens is False
     assert okta.replace(issuer=fortellis.issuer).fortellis_tokens is True  # derived again for a new issuer
     assert Config(issuer=okta.issuer, api_key="k", api_secret="s", fortellis_tokens=True).fortellis_tokens
+    # Settings applied with the same issuer (the settings form always sends it) keep what the
+    # local layer found out about it.
+    known = Config(issuer=okta.issuer, api_key="k", api_secret="s", fortellis_tokens=True)
+    assert known.replace(issuer=okta.issuer, api_key="other").fortellis_tokens is True
 
 
 def test_the_protocol_client_asks_no_server_whether_it_is_a_sandbox(sandbox):
@@ -49,6 +53,8 @@ def test_only_plain_http_issuers_are_asked_and_only_a_sandbox_is_recognised(loca
                                                                              "issuer": "http://elsewhere/"})})
     client = recognise(FortellisClient(Config(issuer=impostor.url + "/oauth2/default", api_key="k", api_secret="s")))
     assert not client.fortellis_issuer and not client.is_sandbox
+    asked = len(client.transcript)
+    assert recognise(recognise(client)) is client and len(client.transcript) == asked == 1  # asked once
 
 
 def test_sandbox_client_takes_a_sandbox_at_hand_and_settings_override_its_demo_app(sandbox):

@@ -4,7 +4,7 @@ import pytest
 from fortellis_nb.local import SandboxClient, sandbox_client
 from fortellis_nb.oauth.config import Config
 from fortellis_nb.oauth import errors
-from fortellis_nb.local.headless import error_card, page_hint, parse_forms, sign_in
+from fortellis_nb.local.headless import OPEN_THE_PAGE, error_card, page_hint, parse_forms, sign_in
 from fortellis_nb.oauth.transcript import Http
 
 SIGN_IN_PAGE = """<html><body><form method="post" action="authorize">
@@ -71,12 +71,14 @@ def test_form_parser_reads_fields_and_buttons():
 
 
 # The sandbox's error page, as its contract (sandbox/templates/error.html) states it: the card's
-# data-error and data-error-description, each registered callback a <code data-registered-callback>.
+# data-error, data-error-description and data-hint, each registered callback a
+# <code data-registered-callback>.
 ERROR_PAGE = """<html><body><h1>Bad request</h1>
 <div class="card error-card" role="alert" data-error="illegal_redirect_uri"
-     data-error-description="The &#39;redirect_uri&#39; parameter must be a Login redirect URI.">
+     data-error-description="The &#39;redirect_uri&#39; parameter must be a Login redirect URI."
+     data-hint="Use one of the callbacks &quot;registered&quot;.">
   <p><strong>Error code:</strong> <code>illegal_redirect_uri</code></p>
-  <p class="hint"><strong>What to do:</strong> words the client does not read</p>
+  <p class="hint"><strong>What to do:</strong> visible words, not the contract</p>
   <ul><li><code data-registered-callback>http://127.0.0.1:8765/callback/</code></li>
       <li><code data-registered-callback> https://example.com/ </code></li></ul>
 </div><p class="note">Not a form.</p></body></html>"""
@@ -86,23 +88,20 @@ def test_the_error_page_is_read_through_its_contract():
     card = error_card(ERROR_PAGE)
     assert card.error == "illegal_redirect_uri"
     assert card.description == "The 'redirect_uri' parameter must be a Login redirect URI."
+    assert card.hint == 'Use one of the callbacks "registered".'
     assert card.registered == ["http://127.0.0.1:8765/callback/", "https://example.com/"]
     assert error_card(SIGN_IN_PAGE) is None
     # The visible text is not part of the contract: without the attributes there is no card.
     assert error_card(ERROR_PAGE.replace("data-error=", "data-other=")) is None
 
 
-def test_the_hint_is_the_client_s_own_with_the_registered_callbacks_as_facts():
-    card = error_card(ERROR_PAGE)
-    sent = "http://127.0.0.1:8765/oauth2/aus1/v1/authorize?client_id=k&state=s&redirect_uri="
-    hint = page_hint(card, sent + "https://example.com")
-    assert "trailing slash" in hint and "https://example.com/" in hint and "does not read" not in hint
-    assert "http://127.0.0.1:8765/callback/" in page_hint(card, sent + "https://elsewhere.example/")
-    refused = ERROR_PAGE.replace('data-error="illegal_redirect_uri"', 'data-error="invalid_client"')
-    unknown_app = error_card(refused.replace("data-registered-callback", "data-x"))
-    assert "API Key" in page_hint(unknown_app, sent + "https://example.com/")
-    twice = error_card(ERROR_PAGE.replace("data-registered-callback", "data-x"))
-    assert "only once" in page_hint(twice, sent + "https://example.com/&state=t")
+def test_the_hint_is_what_the_page_says_to_do_with_the_registered_callbacks_as_facts():
+    hint = page_hint(error_card(ERROR_PAGE))
+    assert hint.startswith('Use one of the callbacks "registered".') and "visible words" not in hint
+    assert hint.endswith("(Registered for this app: http://127.0.0.1:8765/callback/, https://example.com/)")
+    no_advice = error_card(ERROR_PAGE.replace('data-hint="Use one of the callbacks &quot;registered&quot;."',
+                                              'data-hint=""').replace("data-registered-callback", "data-x"))
+    assert page_hint(no_advice) == OPEN_THE_PAGE
 
 
 def test_a_redirect_uri_not_registered_is_a_sign_in_error_with_its_code(client, info):

@@ -1,5 +1,6 @@
 """The authorize endpoint: the sign-in page, sessions, and every error Okta sends back."""
 
+import html
 import re
 
 import pytest
@@ -197,6 +198,16 @@ def test_logout_ends_the_session(browser, info):
     signed_out = browser.http.get(f"{info.issuer}/v1/logout", params={"id_token_hint": tokens["id_token"]})
     assert signed_out.status_code == 200 and "Signed out" in signed_out.text
     assert browser.authorize().status_code == 200  # the sign-in page again
+
+
+def test_logout_with_a_parameter_twice_shows_okta_s_answer_on_its_page(browser, info):
+    from fortellis_nb.sandbox.okta import ERRORS
+
+    answer = browser.http.get(f"{info.issuer}/v1/logout?id_token_hint=a&id_token_hint=b")
+    assert answer.status_code == 400 and answer.headers["Content-Type"].startswith("text/html")
+    assert 'data-error="invalid_request"' in answer.text
+    expected = ERRORS["illegal_duplicated_parameters"].description.format("id_token_hint")
+    assert f'data-error-description="{html.escape(expected)}"' in answer.text
 
 
 def test_form_post_posts_the_code_to_the_app(browser):

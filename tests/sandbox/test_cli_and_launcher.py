@@ -234,3 +234,15 @@ def test_each_command_is_an_argparse_subcommand_with_its_function():
     assert parser.get_default("code_lifetime") == Settings.code_lifetime
     with pytest.raises(SystemExit):
         parser.parse_args(["status", "--port", "1"])  # status starts nothing: it takes no server option
+
+
+@pytest.mark.parametrize("argv", [["--state", "S", "--port", "9000", "start"], ["start", "--state", "S", "--port", "9000"],
+                                  ["--state", "S", "start", "--port", "9000"]])
+def test_options_stand_before_or_after_the_subcommand(argv):
+    # A subcommand's own copy of an option must not put its default over one given before it
+    # (`--state DIR stop` stopping the default sandbox instead).
+    from fortellis_nb.sandbox.__main__ import parser_for
+
+    args = parser_for("test").parse_args(argv)
+    assert (args.state, args.port, args.func.__name__) == ("S", 9000, "start")
+    assert parser_for("test").parse_args(["--state", "S", "stop"]).state == "S"
