@@ -126,10 +126,12 @@ class FormHandler(SandboxHandler):
         return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())  # bytes: any text
 
     async def post(self):
-        is_json = self.media_type() == "application/json"
+        # The body is read as what it is; the answer is what web.answer_kind decides (JSON to a
+        # script that sends or asks for JSON, a page to a browser).
+        answer_json = self.answer_kind() == "json"
         fields: dict[str, str] = {}
         try:
-            if is_json:
+            if self.media_type() == "application/json":
                 data = self.json_body()
             else:
                 fields = self.form()
@@ -140,10 +142,10 @@ class FormHandler(SandboxHandler):
                 data = self.form_data(fields)
             result = await self.create(data)
         except BadInput as bad:
-            if is_json:
+            if answer_json:
                 return self.send_json({"error": "invalid_request", "error_description": str(bad)}, 400)
             return self.show_form(error=str(bad), status=400, typed=self.form_data(fields))  # nothing typed is lost
-        if is_json:
+        if answer_json:
             self.send_json(result, 201)
         else:
             self.show_result(result)
