@@ -13,7 +13,8 @@ The tests skip only when Chromium is missing, and fail instead when
 ``FORTELLIS_REQUIRE_BROWSER=1`` (CI).
 
 With pytest-rerunfailures installed, a test here runs a second time for one failure only:
-``RunAllNeverReachedTheKernel`` (JupyterLab queued a Run All and sent the kernel nothing).
+``RunAllNeverReachedTheKernel`` (JupyterLab queued a Run All and sent the kernel nothing) or
+``IdleKernelShownBusy`` (the server says the kernel is idle; the page has not shown it).
 
 In parallel runs the servers are per worker, so the browser tests should share one:
 with ``--dist loadgroup`` every test here is in the xdist group "browser" (set below);
@@ -62,8 +63,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("browser"))
         if rerun and not any(item.iter_markers("flaky")):
             # Once more, and only when JupyterLab queued a Run All it never sent to the
-            # kernel (see RunAllNeverReachedTheKernel); any other failure fails.
-            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["^RunAllNeverReachedTheKernel: "]))
+            # kernel (RunAllNeverReachedTheKernel) or never showed an idle kernel idle
+            # (IdleKernelShownBusy); any other failure fails.
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["^RunAllNeverReachedTheKernel: ",
+                                                                    "^IdleKernelShownBusy: "]))
     if not getattr(config.option, "loadgroup", False):
         return
     try:

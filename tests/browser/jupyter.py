@@ -416,6 +416,13 @@ class NotebookFailed(AssertionError):
     """Run All stopped at a cell that raised; the message quotes what the page shows."""
 
 
+class IdleKernelShownBusy(TimeoutError):
+    """The server says the notebook's kernel is idle and connected, but the page's kernel
+    indicator has not said so within the wait: the front end's, not the notebook's (a cell that
+    hangs keeps the kernel busy on the server too). ``conftest.py`` runs a test that meets this
+    once more."""
+
+
 class RunAllNeverReachedTheKernel(TimeoutError):
     """JupyterLab took a Run All (queued its cells, or marked them and dropped them back to
     "[ ]") but sent none of them to the kernel: the kernel's last activity is what it was
@@ -467,8 +474,19 @@ class NotebookPage:
         """Until the page shows "Kernel status: Idle" and the server agrees: the kernel is idle
         and the page's websocket to it is open (the page's indicator alone can say idle before
         the kernel is connected, and what is run then may never reach the kernel)."""
-        self.page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status=idle]") \
-            .wait_for(timeout=timeout)
+        from playwright.sync_api import TimeoutError as PageTimeout
+
+        try:
+            self.page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status=idle]") \
+                .wait_for(timeout=timeout)
+        except PageTimeout:
+            kernel = self.kernel() or {}
+            if kernel.get("execution_state") == "idle" and kernel.get("connections", 0) >= 1:
+                raise IdleKernelShownBusy(
+                    f"The kernel of {self.rel} is idle with {kernel.get('connections')} connection(s), but the "
+                    f"page has not shown it idle after {timeout / 1000:.0f} s") from None
+            raise TimeoutError(f"The kernel of {self.rel} is {kernel.get('execution_state', 'not started')} after "
+                               f"{timeout / 1000:.0f} s (the page does not show it idle either)") from None
         deadline = time.monotonic() + timeout / 1000
         kernel = None
         while time.monotonic() < deadline:

@@ -4,9 +4,11 @@ widgets' state to disk, and a link from a notebook reaches the sandbox in a new 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from .jupyter import RunAllNeverReachedTheKernel, iter_widget_states, open_notebook, snap
+from .jupyter import IdleKernelShownBusy, RunAllNeverReachedTheKernel, iter_widget_states, open_notebook, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -124,3 +126,25 @@ def test_a_run_all_that_never_reaches_the_kernel_is_told_apart(jupyter_lab, page
     snap(page, "queued, never sent")
     assert page.evaluate("window.fnbDropped") >= 1, "the click sent nothing to drop"
     assert nb.kernel()["execution_state"] == "idle"
+
+
+def test_an_idle_kernel_the_page_does_not_show_idle_is_told_apart_from_a_busy_one(jupyter_lab, page, workdir):
+    """The other front-end failure the harness runs a test again for: the server says the kernel
+    is idle, the page's indicator does not. Made here by hiding the indicator; a kernel that is
+    really busy is a plain timeout, never run again."""
+    path = jupyter_lab.write_notebook(f"{workdir}/shown.ipynb", ["import time; time.sleep(8)"])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.wait_for_kernel_idle()
+    page.add_style_tag(content=".jp-Notebook-ExecutionIndicator { display: none !important; }")
+    with pytest.raises(IdleKernelShownBusy, match="is idle with 1 connection"):
+        nb.wait_for_kernel_idle(timeout=2000)
+    page.add_style_tag(content=".jp-Notebook-ExecutionIndicator { display: flex !important; }")
+    nb.start_run_all()
+    deadline = time.monotonic() + 30
+    while nb.kernel()["execution_state"] != "busy":  # the server's word: the cell runs
+        assert time.monotonic() < deadline, "the cell never ran"
+        time.sleep(0.1)
+    with pytest.raises(TimeoutError, match="is busy after 2 s") as caught:
+        nb.wait_for_kernel_idle(timeout=2000)
+    assert not isinstance(caught.value, IdleKernelShownBusy)
+    nb.wait_for_kernel_idle(timeout=60_000)
