@@ -582,7 +582,7 @@ class NotebookPage:
                     f"{'not run' if finished else 'queued'} while the kernel ({kernel.get('execution_state')}, "
                     f"{kernel.get('connections')} connection(s)) has had no message since the click")
             if now > deadline:
-                raise TimeoutError(f"Run All in {self.rel} did not finish within {timeout / 1000:.0f} s")
+                raise self._run_all_overdue(timeout)
             time.sleep(0.2)
         self.wait_for_kernel_idle(timeout)
         if allow_errors:
@@ -592,6 +592,22 @@ class NotebookPage:
         if stopped or errors:
             raise NotebookFailed(f"Run All in {self.rel}: {len(errors)} cell(s) raised, "
                                  f"{stopped} code cell(s) did not run.\n" + "\n".join(errors)[-3000:])
+
+    def _run_all_overdue(self, timeout: float) -> TimeoutError:
+        """What a Run All past its time is: the page showing a cell queued or running while
+        the server says the kernel is idle and connected is the front end's (a reply it never
+        showed; :class:`IdleKernelShownBusy`); a kernel still busy is the notebook's, and the
+        message names the cell and the end of what it printed."""
+        kernel = self.kernel() or {}
+        waiting = self.page.evaluate(_CELL_WAITING_JS)
+        where = (f"cell {waiting['index']} shows {waiting['prompt'].strip()!r}, its output ending "
+                 f"{waiting['output'][-300:]!r}") if waiting else "no cell shows [*]"
+        if kernel.get("execution_state") == "idle" and kernel.get("connections", 0) >= 1:
+            return IdleKernelShownBusy(
+                f"Run All in {self.rel}: the kernel is idle with {kernel.get('connections')} connection(s), but "
+                f"after {timeout / 1000:.0f} s the page has not shown the run finished ({where})")
+        return TimeoutError(f"Run All in {self.rel} did not finish within {timeout / 1000:.0f} s: the kernel is "
+                            f"{kernel.get('execution_state', 'not started')}; {where}")
 
     def errors(self) -> list[str]:
         """The tracebacks the page shows. An error and a print to stderr look alike in the
@@ -698,6 +714,22 @@ _RUN_FINISHED_JS = """() => {
   if (!panel) return false;
   const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
   return prompts.length > 0 && !prompts.some(p => p.textContent.includes('*'));
+}"""
+
+# The first code cell showing "[*]" (queued or running): its index among all cells, its
+# prompt and the text of its output so far; null when none does.
+_CELL_WAITING_JS = """() => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.offsetParent !== null);
+  if (!panel) return null;
+  const cells = [...panel.querySelectorAll('.jp-Cell')];
+  const index = cells.findIndex(cell => {
+    const prompt = cell.querySelector('.jp-CodeCell .jp-InputArea-prompt, .jp-InputArea-prompt');
+    return cell.classList.contains('jp-CodeCell') && prompt && prompt.textContent.includes('*');
+  });
+  if (index < 0) return null;
+  const cell = cells[index];
+  return {index, prompt: cell.querySelector('.jp-InputArea-prompt').textContent,
+          output: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText).join('\\n')};
 }"""
 
 # Whether the notebook has a code cell with source (a Run All of it sends the kernel something).

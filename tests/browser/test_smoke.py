@@ -148,3 +148,40 @@ def test_an_idle_kernel_the_page_does_not_show_idle_is_told_apart_from_a_busy_on
         nb.wait_for_kernel_idle(timeout=2000)
     assert not isinstance(caught.value, IdleKernelShownBusy)
     nb.wait_for_kernel_idle(timeout=60_000)
+
+
+# Wraps every WebSocket the page opens so that, once ``window.fnbDeaf`` is set, what the
+# server sends never reaches JupyterLab: a reply lost on the way, as a busy machine can lose one.
+_DEAF_AFTER_A_FLAG = """(() => {
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    set onmessage(handler) { super.onmessage = event => { if (!window.fnbDeaf) handler(event); }; }
+    get onmessage() { return super.onmessage; }
+  };
+})();"""
+
+
+def test_a_run_all_past_its_time_says_whose_it_is(jupyter_lab, page, workdir):
+    """A Run All whose replies the page never shows while the kernel is idle is the front end's
+    (IdleKernelShownBusy, run once more); one whose kernel is still busy is a plain timeout that
+    names the cell it is at and what it printed."""
+    page.add_init_script(_DEAF_AFTER_A_FLAG)
+    path = jupyter_lab.write_notebook(f"{workdir}/lost.ipynb", ["print('ran')", "import time; time.sleep(1)"])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.wait_for_kernel_idle()
+    page.evaluate("window.fnbDeaf = true")
+    nb.start_run_all()
+    with pytest.raises(IdleKernelShownBusy, match=r"the kernel is idle with 1 connection.*cell 0 shows '\[\*\]:'"):
+        nb.wait_run_all(timeout=4000)
+    snap(page, "replies lost, the kernel idle")
+
+    path = jupyter_lab.write_notebook(f"{workdir}/busy.ipynb", ["print('started', flush=True)\nimport time; time.sleep(30)"])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.wait_for_kernel_idle()
+    nb.start_run_all()
+    with pytest.raises(TimeoutError, match=r"the kernel is busy; cell 0 shows '\[\*\]:', its output ending 'started") \
+            as caught:
+        nb.wait_run_all(timeout=4000)
+    assert not isinstance(caught.value, IdleKernelShownBusy)
+    jupyter_lab.api(f"api/kernels/{nb.kernel()['id']}/interrupt", method="POST")
+    nb.wait_for_kernel_idle()
