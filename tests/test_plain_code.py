@@ -20,13 +20,13 @@ import pytest
 from fortellis_nb.lessons import catch_up
 from fortellis_nb.local import sandbox_client
 from fortellis_nb.sandbox import Sandbox, Settings
+from tests.test_notebooks import FULL_JWT
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The comment above the lines that hand the notebook's settings over to the plain code.
 SETTINGS_MARK = re.compile(r"^# Your settings: put your own values on the lines below", re.M)
 #: Where the copyable part ends: the comparison with the library, for the notebook only.
 COMPARISON_MARK = "# Only in this notebook:"
-FULL_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{20,}")
 
 #: Per notebook: the module the plain cell imports for its step, and what its code must say.
 STEPS = {
