@@ -17,6 +17,7 @@ import pytest
 
 from fortellis_nb import cli
 from fortellis_nb.install import kernel_config
+from fortellis_nb.oauth.hints import BACK_TO_SANDBOX
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
@@ -126,6 +127,24 @@ def test_lab_with_stop_sandbox_stops_it_when_jupyterlab_ends(tmp_path):
     assert done.stdout.rstrip().endswith("JupyterLab has stopped; so has the sandbox.")
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
     assert (tmp_path / "nb" / NOTEBOOKS[0]).read_text() == "mine"
+
+
+def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers_no_demo_user(tmp_path):
+    state = tmp_path / "state"
+    (tmp_path / "nb").mkdir()
+    # The kernels run in the notebooks' folder, so its .env is the one the notebooks read.
+    dotenv = tmp_path / "nb" / ".env"
+    dotenv.write_text("FORTELLIS_ISSUER=https://identity.example.invalid/oauth2/aus1\nFORTELLIS_API_KEY=key\n")
+    env = {**command_env(state), "FORTELLIS_API_SECRET": "secret"}
+    done = fortellis_nb("lab", "nb", "--version", env=env, cwd=tmp_path)  # real JupyterLab, which ends at once
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == (f"The notebooks use https://identity.example.invalid/oauth2/aus1, not the local sandbox (set "
+                        f"by FORTELLIS_ISSUER and FORTELLIS_API_KEY in {dotenv.resolve()}; FORTELLIS_API_SECRET in "
+                        f"the environment). {BACK_TO_SANDBOX}")
+    assert lines[2].startswith("Opening JupyterLab on ")
+    assert "sign in as" not in done.stdout and "Sandbox ready" not in done.stdout
+    assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
 
 
 def test_sandbox_commands_go_to_the_sandbox_and_a_second_foreground_one_says_what_to_do(tmp_path):
