@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -145,6 +146,49 @@ def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers
     assert lines[2].startswith("Opening JupyterLab on ")
     assert "sign in as" not in done.stdout and "Sandbox ready" not in done.stdout
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
+
+
+def _clone_with_a_set_up_venv(tmp_path: Path) -> tuple[Path, dict]:
+    """A clone of what dev.sh needs (itself, .gitignore, pyproject.toml, the notebooks), committed,
+    and a .venv that dev.sh finds set up: its python is this one (with this checkout's package),
+    its stamp the one dev.sh writes after an install, so nothing is installed."""
+    import hashlib
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("dev.sh", ".gitignore", "pyproject.toml"):
+        shutil.copy2(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "notebooks", clone / "notebooks")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=clone, check=True, capture_output=True)
+    venv = clone / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (venv / "bin" / "python").chmod(0o755)
+    fingerprint = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    (venv / f".fortellis-nb-{fingerprint}-base").touch()
+    env = {**command_env(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
+    env.pop("VENV", None)
+    return clone, env
+
+
+@pytest.mark.skipif(os.name == "nt" or not shutil.which("git") or not shutil.which("bash"),
+                    reason="dev.sh is a bash script; this test needs git")
+def test_dev_sh_lab_runs_the_learner_s_copies_and_leaves_the_clone_clean(tmp_path):
+    clone, env = _clone_with_a_set_up_venv(tmp_path)
+    done = subprocess.run(["bash", "dev.sh", "lab", "--stop-sandbox", "--version"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copies = clone / "fortellis-notebooks"
+    assert f"Copied 10 notebooks into {copies}." in done.stdout
+    assert f"Opening JupyterLab on {copies / '01-welcome-and-setup.ipynb'}." in done.stdout
+    # After the course: the copies run and saved, pasted URLs in them, a .env beside them.
+    (copies / NOTEBOOKS[1]).write_text('{"cells": "run, saved, with a pasted URL"}')
+    (copies / ".env").write_text("FORTELLIS_API_SECRET=a-real-secret\n")
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored=no"], cwd=clone, capture_output=True,
+                            text=True, check=True)
+    assert status.stdout == ""
 
 
 def test_sandbox_commands_go_to_the_sandbox_and_a_second_foreground_one_says_what_to_do(tmp_path):

@@ -46,8 +46,8 @@ SET_API_BASE_URL = "Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for pro
 PASS_A_PATH = "Pass a path (e.g. /sales/v1/...) or a URL under the API base URL"
 #: The way back from real settings, written once: shown with them (``fortellis-nb lab``,
 #: ``lessons.start()``), with a server they name that does not answer, and in the README and notebook 01.
-BACK_TO_SANDBOX = ("To go back to the sandbox, delete the FORTELLIS_* lines from the .env file (variables set in "
-                   "the environment: unset them and start JupyterLab again), then run `client = start()` again.")
+BACK_TO_SANDBOX = ("To go back to the sandbox, delete the `FORTELLIS_*` lines from the `.env` file (variables set "
+                   "in the environment: unset them and start JupyterLab again), then run `client = start()` again.")
 #: What a request that got no answer means: the network, never the server's verdict.
 NO_ANSWER = ("No answer came back: the network did not reach the server (no such name, nothing listening, offline, "
              "a VPN, proxy or firewall), so the server refused nothing.")
