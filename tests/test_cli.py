@@ -140,7 +140,7 @@ def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers
     done = fortellis_nb("lab", "nb", "--version", env=env, cwd=tmp_path)  # real JupyterLab, which ends at once
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[1] == (f"The notebooks use https://identity.example.invalid/oauth2/aus1, not the local sandbox (set "
+    assert lines[1] == (f"The notebooks use `https://identity.example.invalid/oauth2/aus1`, not the local sandbox (set "
                         f"by FORTELLIS_ISSUER and FORTELLIS_API_KEY in {dotenv.resolve()}; FORTELLIS_API_SECRET in "
                         f"the environment). {BACK_TO_SANDBOX}")
     assert lines[2].startswith("Opening JupyterLab on ")

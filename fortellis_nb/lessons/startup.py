@@ -19,8 +19,22 @@ def start(**settings) -> SandboxClient:
     install_friendly_errors()
     client = local.start(**settings)
     if not client.is_sandbox and settings_origin(client.config.sources):
-        print(not_the_sandbox(client.config.issuer, client.config.sources))
+        _say(not_the_sandbox(client.config.issuer, client.config.sources))
     return client
+
+
+def _say(text: str) -> None:
+    """``text`` as Markdown in a notebook (its `code` marks shown as code), else printed."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None:
+        print(text)
+        return
+    from IPython.display import Markdown, display
+    display(Markdown(text))
 
 
 def _sign_in_headless(client: FortellisClient, request) -> str:

@@ -332,7 +332,8 @@ def not_the_sandbox(issuer: str, sources: dict[str, str]) -> str:
     """What a learner reads wherever the settings send the notebooks away from the sandbox
     (``fortellis-nb lab``, ``lessons.start()``): the server, where that was set, the way back."""
     origin = settings_origin(sources)
-    return (f"The notebooks use {issuer}, not the local sandbox" + (f" (set by {origin})" if origin else "")
+    # The issuer as `code`: in a notebook a bare URL becomes a link, to a server that may not answer.
+    return (f"The notebooks use `{issuer}`, not the local sandbox" + (f" (set by {origin})" if origin else "")
             + f". {BACK_TO_SANDBOX}")
 
 

@@ -102,7 +102,7 @@ def test_settings_that_leave_the_sandbox_say_so_with_where_they_were_set_and_the
     dotenv.write_text("".join(f"{k}={v}\n" for k, v in REAL.items() if k != "FORTELLIS_API_SECRET"))
     config = load_config(env={"FORTELLIS_API_SECRET": "s"}, dotenv=dotenv)
     said = not_the_sandbox(config.issuer, config.sources)
-    assert said.startswith(f"The notebooks use {REAL['FORTELLIS_ISSUER']}, not the local sandbox")
+    assert said.startswith(f"The notebooks use `{REAL['FORTELLIS_ISSUER']}`, not the local sandbox")
     assert f"FORTELLIS_SUBSCRIPTION_ID in {dotenv.resolve()}" in said
     assert "FORTELLIS_API_SECRET in the environment" in said and said.endswith(BACK_TO_SANDBOX)
     # Settings that are not FORTELLIS_* (the sandbox's own, arguments) have no place to go back from.
