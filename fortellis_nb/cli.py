@@ -121,7 +121,8 @@ def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=N
 
 
 def _sandbox_ready(state_dir, out) -> bool:
-    """Start the sandbox (or find it running) and say where it is and who signs in there."""
+    """Start the sandbox (or find it running) and say that the notebooks use it, where it is
+    and who signs in there."""
     from .sandbox import SandboxStartError, ensure_sandbox
 
     try:
@@ -130,7 +131,8 @@ def _sandbox_ready(state_dir, out) -> bool:
         out(f"The sandbox did not start: {exc}")
         out(f"Run `{self_command()} check` to see what is wrong.")
         return False
-    out(f"Sandbox ready at {info.base_url}/ (sign in as {info.username} / {info.password}).")
+    out(f"The notebooks use the local sandbox, ready at {info.base_url}/ (sign in as {info.username} / "
+        f"{info.password}): no FORTELLIS_* settings name another server.")
     return True
 
 

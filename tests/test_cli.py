@@ -108,7 +108,8 @@ def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_
     assert process.returncode == 0
     lines = [line for line in said.splitlines() if not line.startswith("[")]  # JupyterLab's log lines
     assert lines[0] == f"Copied 10 notebooks into {tmp_path / 'nb'}."
-    assert lines[1].startswith("Sandbox ready at http://127.0.0.1:") and "(sign in as " in lines[1]
+    assert lines[1].startswith("The notebooks use the local sandbox, ready at http://127.0.0.1:")
+    assert "(sign in as learner@example.com / sandbox-password)" in lines[1]
     assert lines[2] == f"Opening JupyterLab on {tmp_path / 'nb' / '01-welcome-and-setup.ipynb'}. " \
                        "Ctrl+C (twice) stops JupyterLab."
     assert lines[-2].startswith("JupyterLab has stopped. The sandbox is still running at http://127.0.0.1:")
@@ -144,7 +145,7 @@ def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers
                         f"by FORTELLIS_ISSUER and FORTELLIS_API_KEY in {dotenv.resolve()}; FORTELLIS_API_SECRET in "
                         f"the environment). {BACK_TO_SANDBOX}")
     assert lines[2].startswith("Opening JupyterLab on ")
-    assert "sign in as" not in done.stdout and "Sandbox ready" not in done.stdout
+    assert "sign in as" not in done.stdout and "the local sandbox, ready" not in done.stdout
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
 
 
