@@ -149,6 +149,15 @@ def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
 
 
+def test_lab_with_a_dotenv_it_cannot_read_says_so_and_starts_nothing(tmp_path):
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / ".env").write_text("FORTELLIS_ISSUER=https://example.com/x\nnot a setting\n")
+    said = []
+    assert cli.lab(tmp_path / "nb", [], state_dir=tmp_path / "state", out=said.append) == 1
+    assert said[-1].startswith("The notebooks' settings cannot be read: configuration_error: .env line 2 ")
+    assert not (tmp_path / "state").exists()  # no sandbox started
+
+
 def _clone_with_a_set_up_venv(tmp_path: Path) -> tuple[Path, dict]:
     """A clone of what dev.sh needs (itself, .gitignore, pyproject.toml, the notebooks), committed,
     and a .venv that dev.sh finds set up: its python is this one (with this checkout's package),
