@@ -10,6 +10,7 @@ For each setting the first of these that has it wins:
 
 and ``Config.sources`` says which, by the variable's name and its place (``FORTELLIS_ISSUER in
 the environment``, ``FORTELLIS_ISSUER in /home/me/notebooks/.env``).
+
 With none of them naming an issuer :func:`load_config` refuses: settings for the local sandbox
 come from :mod:`fortellis_nb.local`, which finds or starts it (starting a server process is
 never a side effect of reading settings). In the notebooks nothing set means "the sandbox",
