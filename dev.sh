@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fortellis-nb's two everyday commands. Both set up what they need first (a .venv here).
 #
-#   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebooks/01
+#   ./dev.sh lab        set up, start the sandbox, open JupyterLab on notebook 01 of your own
+#                       copies (./fortellis-notebooks, ignored by git; notebooks/ stays as committed)
 #   ./dev.sh test       set up (with test tools; Chromium via apt when run as root) and run every test
 #   ./dev.sh notebooks  re-execute the notebooks in place (on a private sandbox), outputs saved
 #                       with placeholders for the sandbox's port and links
@@ -61,9 +62,12 @@ case "${1:-}" in
   lab)
     shift
     setup ""
-    # Starts the sandbox, opens JupyterLab on notebooks/01 (--allow-root as root) and, when
-    # JupyterLab stops, says the sandbox runs on and how to stop it (--stop-sandbox: stop it).
-    exec "$VENV/bin/python" -m fortellis_nb lab notebooks "$@"
+    # As `fortellis-nb lab` from pip: copies the notebooks into ./fortellis-notebooks (a copy
+    # already there is kept: the learner's work), starts the sandbox (or says which server the
+    # FORTELLIS_* settings name), opens JupyterLab there on notebook 01 (--allow-root as root)
+    # and, when JupyterLab stops, says the sandbox runs on and how to stop it (--stop-sandbox:
+    # stop it). The learner's outputs, pasted URLs and .env stay out of the tracked notebooks/.
+    exec "$VENV/bin/python" -m fortellis_nb lab "$@"
     ;;
   test)
     shift

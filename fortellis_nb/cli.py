@@ -1,7 +1,8 @@
 """``fortellis-nb``: one command for everything a learner or an instructor runs by hand.
 
     fortellis-nb lab [DIR]          copy the notebooks into DIR (./fortellis-notebooks) unless they
-                                    are there, start the sandbox, open JupyterLab on notebook 01
+                                    are there, start the sandbox (or say which server FORTELLIS_*
+                                    settings name instead), open JupyterLab on notebook 01
     fortellis-nb notebooks DIR      copy the notebooks into DIR (a file already there is kept)
     fortellis-nb check              the install check for workshop day
     fortellis-nb kernel-config      make this environment's kernels explain errors as the notebooks do
@@ -89,33 +90,66 @@ def lab_command(folder: Path, extra: list[str]) -> list[str]:
 
 def lab(folder: Path, extra: list[str], *, stop_after: bool = False, state_dir=None, out=print) -> int:
     from .install import kernel_config
-    from .sandbox import (
-        SandboxStartError,
-        ensure_sandbox,
-        running_sandbox,
-        stop_sandbox,
-    )
+    from .oauth.config import find_settings, not_the_sandbox
+    from .oauth.errors import ConfigurationError
+    from .sandbox import running_sandbox, stop_sandbox
 
     folder = folder.expanduser().resolve()
     copy_notebooks(folder, out=out)
     kernel_config(out=lambda line: None)
+    dotenv = folder / ".env"  # the kernels run in the folder: its .env is the one the notebooks read
+    try:
+        settings = find_settings(dotenv=dotenv if dotenv.is_file() else False)
+    except ConfigurationError as exc:
+        out(f"The notebooks' settings cannot be read: {exc}")
+        return 1
+    if "issuer" in settings.values:
+        out(not_the_sandbox(settings.values["issuer"], settings.sources))
+    elif not _sandbox_ready(state_dir, out):
+        return 1
+    out(f"Opening JupyterLab on {folder / FIRST_NOTEBOOK}. Ctrl+C (twice) stops JupyterLab.")
+    status = _run_jupyterlab(folder, extra)
+    running = running_sandbox(state_dir)
+    if stop_after:
+        out("JupyterLab has stopped; " + ("so has the sandbox." if stop_sandbox(state_dir) else
+                                          "the sandbox was not running."))
+    elif running is not None:
+        out(f"JupyterLab has stopped. The sandbox is still running at {running.base_url}/ for the next start "
+            f"(notebooks open elsewhere may use it; its apps and users are kept either way).\n"
+            f"Stop it with: {self_command()} sandbox stop")
+    return status
+
+
+def _sandbox_ready(state_dir, out) -> bool:
+    """Start the sandbox (or find it running) and say that the notebooks use it, where it is
+    and who signs in there."""
+    from .sandbox import SandboxStartError, ensure_sandbox
+
     try:
         info = ensure_sandbox(state_dir)
     except SandboxStartError as exc:
         out(f"The sandbox did not start: {exc}")
         out(f"Run `{self_command()} check` to see what is wrong.")
-        return 1
-    out(f"Sandbox ready at {info.base_url}/ (sign in as {info.username} / {info.password}).")
-    out(f"Opening JupyterLab on {folder / FIRST_NOTEBOOK}. Ctrl+C (twice) stops JupyterLab.")
-    status = _wait(subprocess.Popen(lab_command(folder, extra)))
-    if stop_after:
-        out("JupyterLab has stopped; " + ("so has the sandbox." if stop_sandbox(state_dir) else
-                                          "the sandbox was not running."))
-    elif running_sandbox(state_dir) is not None:
-        out(f"JupyterLab has stopped. The sandbox is still running at {info.base_url}/ for the next start "
-            f"(notebooks open elsewhere may use it; its apps and users are kept either way).\n"
-            f"Stop it with: {self_command()} sandbox stop")
-    return status
+        return False
+    out(f"The notebooks use the local sandbox, ready at {info.base_url}/ (sign in as {info.username} / "
+        f"{info.password}): no FORTELLIS_* settings name another server.")
+    return True
+
+
+#: JupyterLab's option for where it keeps workspaces (the open tabs and their layout).
+WORKSPACES_OPTION = "--LabApp.workspaces_dir"
+
+
+def _run_jupyterlab(folder: Path, extra: list[str]) -> int:
+    """JupyterLab on ``folder`` until it stops, with a workspace of its own that goes with it:
+    a kept workspace reopens every notebook it had open, and JupyterLab starts a kernel for
+    each (all ten at once after the course). So each start opens notebook 01 alone, with one kernel."""
+    import tempfile
+
+    if any(option.startswith(WORKSPACES_OPTION) for option in extra):  # the learner's own choice
+        return _wait(subprocess.Popen(lab_command(folder, extra)))
+    with tempfile.TemporaryDirectory(prefix="fortellis-workspace-") as workspaces:
+        return _wait(subprocess.Popen(lab_command(folder, [f"{WORKSPACES_OPTION}={workspaces}", *extra])))
 
 
 def _wait(process: subprocess.Popen) -> int:
@@ -198,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "lab", help="copy the notebooks (unless there), start the sandbox, open JupyterLab on notebook 01",
         usage="fortellis-nb lab [DIR] [--stop-sandbox] [JupyterLab's options]", allow_abbrev=False,
         description=f"Copy the notebooks into DIR (default ./{DEFAULT_FOLDER}) unless they are there, start the "
-        "sandbox, and open JupyterLab on notebook 01. DIR comes first; the options this command does not know go to "
+        "sandbox (unless FORTELLIS_* settings, in the environment or in DIR/.env, name another server: then it says "
+        "which), and open JupyterLab on notebook 01, alone. DIR comes first; the options this command does not know go to "
         "JupyterLab (e.g. --port 8899 --no-browser).")
     lab_parser.add_argument("--stop-sandbox", action="store_true",
                             help="stop the sandbox when JupyterLab stops (default: leave it running for next time)")

@@ -216,10 +216,11 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
 def _named_issuer(report: Report, config) -> None:
     """The server and app the FORTELLIS_* settings name: discovery, the key set, and on a
     sandbox (a room's) the API Key and Secret and an API call."""
-    from .local import recognise
-    from .oauth import FortellisClient
+    from .local import SandboxClient, recognise
 
-    client = recognise(FortellisClient(config))
+    # The notebooks' client: a server that does not answer is told apart from one that refuses,
+    # with where its setting was set and the way back to the sandbox.
+    client = recognise(SandboxClient(config))
     steps = [("discovery", lambda: client.metadata.source),
              ("key set", lambda: f"{len(client.jwks.keys)} key(s)")]
     if client.is_sandbox:
@@ -252,7 +253,7 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=Non
                 str(path) if path else f"{WIDGET_EXTENSION} not found; pip install jupyterlab_widgets")
 
     try:  # the protocol layer needs the packages above: a missing one has its FAIL line
-        from .oauth.config import load_config
+        from .oauth.config import load_config, settings_origin
         from .oauth.errors import ConfigurationError, NoIssuerError
     except ImportError as exc:
         report.item(False, "settings", f"not read: {exc}")
@@ -265,7 +266,7 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=Non
         report.item(False, "settings", str(exc).replace("\n", " "))
         return _finish(report, started)
     if config is not None:
-        report.item(True, "settings", f"issuer {config.issuer} ({config.sources['issuer']}): "
+        report.item(True, "settings", f"issuer {config.issuer}, set by {settings_origin(config.sources)}: "
                     "the check tests that server and app, not a sandbox of its own")
         _named_issuer(report, config)
         return _finish(report, started)

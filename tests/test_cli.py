@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from fortellis_nb import cli
 from fortellis_nb.install import kernel_config
+from fortellis_nb.oauth.hints import BACK_TO_SANDBOX
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
@@ -106,7 +108,8 @@ def test_lab_opens_jupyterlab_on_01_with_the_sandbox_ready_and_says_the_sandbox_
     assert process.returncode == 0
     lines = [line for line in said.splitlines() if not line.startswith("[")]  # JupyterLab's log lines
     assert lines[0] == f"Copied 10 notebooks into {tmp_path / 'nb'}."
-    assert lines[1].startswith("Sandbox ready at http://127.0.0.1:") and "(sign in as " in lines[1]
+    assert lines[1].startswith("The notebooks use the local sandbox, ready at http://127.0.0.1:")
+    assert "(sign in as learner@example.com / sandbox-password)" in lines[1]
     assert lines[2] == f"Opening JupyterLab on {tmp_path / 'nb' / '01-welcome-and-setup.ipynb'}. " \
                        "Ctrl+C (twice) stops JupyterLab."
     assert lines[-2].startswith("JupyterLab has stopped. The sandbox is still running at http://127.0.0.1:")
@@ -126,6 +129,76 @@ def test_lab_with_stop_sandbox_stops_it_when_jupyterlab_ends(tmp_path):
     assert done.stdout.rstrip().endswith("JupyterLab has stopped; so has the sandbox.")
     assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
     assert (tmp_path / "nb" / NOTEBOOKS[0]).read_text() == "mine"
+
+
+def test_lab_with_settings_naming_another_server_says_which_and_where_and_offers_no_demo_user(tmp_path):
+    state = tmp_path / "state"
+    (tmp_path / "nb").mkdir()
+    # The kernels run in the notebooks' folder, so its .env is the one the notebooks read.
+    dotenv = tmp_path / "nb" / ".env"
+    dotenv.write_text("FORTELLIS_ISSUER=https://identity.example.invalid/oauth2/aus1\nFORTELLIS_API_KEY=key\n")
+    env = {**command_env(state), "FORTELLIS_API_SECRET": "secret"}
+    done = fortellis_nb("lab", "nb", "--version", env=env, cwd=tmp_path)  # real JupyterLab, which ends at once
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == (f"The notebooks use `https://identity.example.invalid/oauth2/aus1`, not the local sandbox (set "
+                        f"by FORTELLIS_ISSUER and FORTELLIS_API_KEY in {dotenv.resolve()}; FORTELLIS_API_SECRET in "
+                        f"the environment). {BACK_TO_SANDBOX}")
+    assert lines[2].startswith("Opening JupyterLab on ")
+    assert "sign in as" not in done.stdout and "the local sandbox, ready" not in done.stdout
+    assert fortellis_nb("sandbox", "status", env=env, cwd=tmp_path).stdout.strip() == "not running"
+
+
+def test_lab_with_a_dotenv_it_cannot_read_says_so_and_starts_nothing(tmp_path):
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / ".env").write_text("FORTELLIS_ISSUER=https://example.com/x\nnot a setting\n")
+    said = []
+    assert cli.lab(tmp_path / "nb", [], state_dir=tmp_path / "state", out=said.append) == 1
+    assert said[-1].startswith("The notebooks' settings cannot be read: configuration_error: .env line 2 ")
+    assert not (tmp_path / "state").exists()  # no sandbox started
+
+
+def _clone_with_a_set_up_venv(tmp_path: Path) -> tuple[Path, dict]:
+    """A clone of what dev.sh needs (itself, .gitignore, pyproject.toml, the notebooks), committed,
+    and a .venv that dev.sh finds set up: its python is this one (with this checkout's package),
+    its stamp the one dev.sh writes after an install, so nothing is installed."""
+    import hashlib
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("dev.sh", ".gitignore", "pyproject.toml"):
+        shutil.copy2(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "notebooks", clone / "notebooks")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=clone, check=True, capture_output=True)
+    venv = clone / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (venv / "bin" / "python").chmod(0o755)
+    fingerprint = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    (venv / f".fortellis-nb-{fingerprint}-base").touch()
+    env = {**command_env(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
+    env.pop("VENV", None)
+    return clone, env
+
+
+@pytest.mark.skipif(os.name == "nt" or not shutil.which("git") or not shutil.which("bash"),
+                    reason="dev.sh is a bash script; this test needs git")
+def test_dev_sh_lab_runs_the_learner_s_copies_and_leaves_the_clone_clean(tmp_path):
+    clone, env = _clone_with_a_set_up_venv(tmp_path)
+    done = subprocess.run(["bash", "dev.sh", "lab", "--stop-sandbox", "--version"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copies = clone / "fortellis-notebooks"
+    assert f"Copied 10 notebooks into {copies}." in done.stdout
+    assert f"Opening JupyterLab on {copies / '01-welcome-and-setup.ipynb'}." in done.stdout
+    # After the course: the copies run and saved, pasted URLs in them, a .env beside them.
+    (copies / NOTEBOOKS[1]).write_text('{"cells": "run, saved, with a pasted URL"}')
+    (copies / ".env").write_text("FORTELLIS_API_SECRET=a-real-secret\n")
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored=no"], cwd=clone, capture_output=True,
+                            text=True, check=True)
+    assert status.stdout == ""
 
 
 def test_sandbox_commands_go_to_the_sandbox_and_a_second_foreground_one_says_what_to_do(tmp_path):

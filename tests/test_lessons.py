@@ -60,6 +60,7 @@ def test_a_cell_run_before_the_cell_defining_its_names_says_what_to_run(capsys):
         shell.run_cell("tokens.access_token")  # as after a kernel restart, or out of order
         out = capsys.readouterr().out
         assert "tokens is not defined: if a cell above defines it, run the cells above" in out
+        assert "one of them failed before defining it" in out  # run, but the cell defining it failed
         assert "Traceback" not in out and out.count("\n") == 1  # one line
     finally:
         InteractiveShell.clear_instance()

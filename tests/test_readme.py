@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fortellis_nb.local.headless import sign_in
+from fortellis_nb.oauth.hints import BACK_TO_SANDBOX
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -61,3 +62,10 @@ def test_the_readme_names_the_first_notebook_and_how_to_stop():
                   "01-welcome-and-setup.ipynb", "fortellis-nb sandbox stop"):
         assert words in first_screen, words
     assert len(first_screen.splitlines()) < 70
+
+
+def test_the_readme_says_where_the_learner_s_copies_are_and_the_way_back_to_the_sandbox():
+    first_screen = " ".join(README[:README.index("## The `fortellis-nb` command")].split())
+    assert "`./fortellis-notebooks`" in first_screen and "ignored by git" in first_screen
+    assert "`./fortellis-notebooks/.env`" in first_screen  # where a .env is read from
+    assert BACK_TO_SANDBOX in first_screen  # the sentence the failures show, word for word

@@ -56,15 +56,16 @@ def explain(error: BaseException) -> ErrorReport:
 
 
 class NotRunYet:
-    """A name a cell uses before the cell that defines it ran: cells run out of order, or the
-    kernel restarted. One line that says what to run, not a traceback."""
+    """A name a cell uses before the cell that defines it ran: cells run out of order, the
+    kernel restarted, or the cell defining it failed. One line that says what to run, not a traceback."""
 
     def __init__(self, error: NameError):
         self.name = getattr(error, "name", None) or str(error).split("'")[1 if "'" in str(error) else 0]
 
     def text(self) -> str:
         return (f"`{self.name}` is not defined: if a cell above defines it, run the cells above this one first "
-                "(Run > Run All Above Selected Cell); after a kernel restart, run the notebook from the top "
+                "(Run > Run All Above Selected Cell); if you did, one of them failed before defining it: find its "
+                "error above and fix that first. After a kernel restart, run the notebook from the top "
                 "(Run > Run All Cells). Otherwise check its spelling.")
 
     def __repr__(self) -> str:

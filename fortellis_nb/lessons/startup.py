@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import local
 from ..local import SandboxClient, sandbox_client
 from ..oauth import FortellisClient
+from ..oauth.config import not_the_sandbox, settings_origin
 from ..oauth.errors import SandboxOnlyError
 from ..oauth.hints import CODE_LIFETIME
 from .reports import install_friendly_errors
@@ -13,9 +14,27 @@ from .reports import install_friendly_errors
 
 def start(**settings) -> SandboxClient:
     """A client for this notebook: the sandbox unless FORTELLIS_* settings say otherwise
-    (:func:`fortellis_nb.local.start`), with errors shown as reports from here on."""
+    (:func:`fortellis_nb.local.start`), with errors shown as reports from here on. When they do,
+    it says so: which server, where that was set, and the way back to the sandbox."""
     install_friendly_errors()
-    return local.start(**settings)
+    client = local.start(**settings)
+    if not client.is_sandbox and settings_origin(client.config.sources):
+        _say(not_the_sandbox(client.config.issuer, client.config.sources))
+    return client
+
+
+def _say(text: str) -> None:
+    """``text`` as Markdown in a notebook (its `code` marks shown as code), else printed."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None:
+        print(text)
+        return
+    from IPython.display import Markdown, display
+    display(Markdown(text))
 
 
 def _sign_in_headless(client: FortellisClient, request) -> str:

@@ -2,22 +2,69 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
 import requests
 
-from ..oauth import FortellisClient, errors
+from ..oauth import FortellisClient, errors, hints
 from ..oauth.authorize import AuthorizationRequest
-from ..oauth.config import DEFAULT_SCOPES, ENV_VARS, Config, config_from, find_settings, sandbox_browser_base
+from ..oauth.config import (
+    DEFAULT_SCOPES,
+    ENV_VARS,
+    Config,
+    config_from,
+    find_settings,
+    sandbox_browser_base,
+    settings_origin,
+)
 from ..oauth.redirect import AuthorizationResponse
+from ..oauth.transcript import Exchange, Http
 from . import headless, pages
+
+#: The settings that name a server, and how a learner calls them.
+SERVER_SETTINGS = (("issuer", "issuer"), ("api_base_url", "API base URL"))
+
+
+def no_answer_explained(error: errors.NetworkError, config: Config) -> errors.NetworkError:
+    """``error``, its hint completed when no answer came from a server a FORTELLIS_* setting
+    names: that is the network, not the server refusing; where the setting was set; the way
+    back to the sandbox (:func:`~fortellis_nb.oauth.hints.unreachable`)."""
+    if error.response is not None or error.exchange is None:
+        return error
+    host = urlsplit(error.exchange.url).netloc
+    for name, called in SERVER_SETTINGS:
+        value = getattr(config, name)
+        origin = settings_origin({name: config.sources.get(name, "")})
+        if value and origin and urlsplit(value).netloc == host:
+            error.hint = hints.unreachable(error.hint, called, origin)
+            break
+    return error
+
+
+class SettingsHttp(Http):
+    """:class:`Http` whose failures to reach a server name the setting that sent the request there
+    (:func:`no_answer_explained`): the learner's client knows where its settings came from."""
+
+    def __init__(self, settings: Callable[[], Config], **options):
+        super().__init__(**options)
+        self._settings = settings
+
+    def send(self, method: str, url: str, **options) -> Exchange:
+        try:
+            return super().send(method, url, **options)
+        except errors.NetworkError as error:
+            raise no_answer_explained(error, self._settings()) from None
 
 
 class SandboxClient(FortellisClient):
     """A :class:`FortellisClient` that, on a sandbox, also signs in headless and learns when
     the sandbox issued each code. Against any other server these extras refuse
-    (:class:`~fortellis_nb.oauth.errors.SandboxOnlyError`) and the rest works as usual."""
+    (:class:`~fortellis_nb.oauth.errors.SandboxOnlyError`) and the rest works as usual. A server
+    its FORTELLIS_* settings name that does not answer says where they were set (SettingsHttp)."""
 
-    def __init__(self, config=None, **options):
-        super().__init__(config, **options)
+    def __init__(self, config=None, *, http: Http | None = None, **options):
+        super().__init__(config, http=http or SettingsHttp(lambda: self.config), **options)
         #: The cookie jar of the headless browser: a second sign-in finds the session, as a browser does.
         self._browser = requests.Session()
 

@@ -7,6 +7,10 @@ For each setting the first of these that has it wins:
    ``FORTELLIS_API_SECRET``, ``FORTELLIS_REDIRECT_URI``, ``FORTELLIS_SUBSCRIPTION_ID``,
    and also ``FORTELLIS_SCOPES`` and ``FORTELLIS_API_BASE_URL``);
 3. a ``.env`` file (by default the one in the current directory);
+
+and ``Config.sources`` says which, by the variable's name and its place (``FORTELLIS_ISSUER in
+the environment``, ``FORTELLIS_ISSUER in /home/me/notebooks/.env``).
+
 With none of them naming an issuer :func:`load_config` refuses: settings for the local sandbox
 come from :mod:`fortellis_nb.local`, which finds or starts it (starting a server process is
 never a side effect of reading settings). In the notebooks nothing set means "the sandbox",
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 from dotenv.parser import parse_stream
 
 from .errors import ConfigurationError, NoIssuerError, RedirectURIWarning
+from .hints import BACK_TO_SANDBOX
 from .redact import HIDDEN, hide
 
 ENV_VARS = {
@@ -44,6 +49,8 @@ ENV_VARS = {
 }
 #: Set by JupyterHub (and so Binder) in the single-user server's and its kernels' environment.
 HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
+#: Where a setting from an environment variable was found, as ``Config.sources`` says it.
+IN_ENVIRONMENT = "the environment"
 #: Where browsers reach the hub, when known: ours first, then JupyterHub's (set when the hub
 #: has ``public_url`` configured). Without either the proxied links are path-absolute and the
 #: browser puts its own origin in front, which is always right.
@@ -294,14 +301,41 @@ def find_settings(*, env=None, dotenv: str | os.PathLike | bool | None = None, *
     environment = os.environ if env is None else env
     dotenv_values, dotenv_path = _dotenv_values(dotenv)
     found = FoundSettings({}, {}, dotenv_path)
+    # The .env file by its full path: a learner with several folders of notebooks sees which one.
+    dotenv_place = str(dotenv_path.resolve()) if dotenv_path is not None else ""
     for name, var in ENV_VARS.items():
         if arguments.get(name) is not None:
             found.values[name], found.sources[name] = arguments[name], "argument"
         elif environment.get(var):
-            found.values[name], found.sources[name] = environment[var], f"environment {var}"
+            found.values[name], found.sources[name] = environment[var], f"{var} in {IN_ENVIRONMENT}"
         elif dotenv_values.get(var):
-            found.values[name], found.sources[name] = dotenv_values[var], f".env {var}"
+            found.values[name], found.sources[name] = dotenv_values[var], f"{var} in {dotenv_place}"
     return found
+
+
+def settings_origin(sources: dict[str, str]) -> str:
+    """Where the FORTELLIS_* settings among ``sources`` were set, one place at a time:
+    ``FORTELLIS_ISSUER and FORTELLIS_API_KEY in /home/me/notebooks/.env; FORTELLIS_API_SECRET in
+    the environment``. Empty when none was (the sandbox's settings, arguments)."""
+    places: dict[str, list[str]] = {}
+    for name, var in ENV_VARS.items():
+        named, _, place = sources.get(name, "").partition(" in ")
+        if named == var and place:
+            places.setdefault(place, []).append(var)
+    return "; ".join(f"{_and(names)} in {place}" for place, names in places.items())
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def not_the_sandbox(issuer: str, sources: dict[str, str]) -> str:
+    """What a learner reads wherever the settings send the notebooks away from the sandbox
+    (``fortellis-nb lab``, ``lessons.start()``): the server, where that was set, the way back."""
+    origin = settings_origin(sources)
+    # The issuer as `code`: in a notebook a bare URL becomes a link, to a server that may not answer.
+    return (f"The notebooks use `{issuer}`, not the local sandbox" + (f" (set by {origin})" if origin else "")
+            + f". {BACK_TO_SANDBOX}")
 
 
 def load_config(*, issuer: str | None = None, api_key: str | None = None, api_secret: str | None = None,
@@ -338,6 +372,6 @@ def config_from(found: FoundSettings, *, public: bool = False) -> Config:
         verb = "is" if len(missing) == 1 else "are"
         raise ConfigurationError(
             f"The issuer is set ({sources['issuer']}) but {' and '.join(missing)} {verb} not.",
-            hint="A real server needs the app's API Key and API Secret too; unset FORTELLIS_ISSUER to use the sandbox.")
+            hint=f"A real server needs the app's API Key and API Secret too. {BACK_TO_SANDBOX}")
     values.setdefault("scopes", DEFAULT_SCOPES)
     return Config(**values, sources=sources)

@@ -84,6 +84,9 @@ class SandboxNotAvailableError(ConfigurationError):
 
 # --- network -------------------------------------------------------------------
 
+# Either no answer came (``response`` is None: the network, hints.NO_ANSWER) or one the protocol
+# cannot use (NotJSONError, UnexpectedResponseError); a server's refusal is another family
+# (TokenRequestError, GatewayError, ...).
 class NetworkError(FortellisError, ConnectionError):
     """The HTTP exchange did not produce a usable answer."""
 
@@ -94,7 +97,7 @@ class ConnectionRefused(NetworkError):
     """Nothing is listening at that address."""
 
     default_error = "connection_refused"
-    default_hint = ("Check the host and port. For the sandbox, is it running? "
+    default_hint = ("Nothing listens at that host and port: check the port. For the sandbox, is it running? "
                     "`python -m fortellis_nb check` starts and tests it.")
 
 
@@ -102,7 +105,8 @@ class Timeout(NetworkError, TimeoutError):
     """The server took too long to answer."""
 
     default_error = "timeout"
-    default_hint = "Try again; if it keeps happening, check the URL and your network."
+    default_hint = ("Try again; if it keeps happening, check the URL, and that this machine reaches the server "
+                    "(a VPN or proxy it needs?).")
 
 
 class TLSError(NetworkError):
@@ -117,7 +121,7 @@ class HostNotFoundError(NetworkError):
     """The URL's host name does not resolve (DNS)."""
 
     default_error = "dns_error"
-    default_hint = "Check the spelling of the host in the URL."
+    default_hint = "Check the spelling of the host, and that this machine is online (or on the VPN that knows it)."
 
 
 class InvalidURLError(NetworkError, ValueError):

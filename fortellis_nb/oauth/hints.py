@@ -44,6 +44,13 @@ KNOWN_SCOPES = "Ask only for scopes the server knows (openid, offline_access, ..
 OFFLINE_ACCESS = "Refresh tokens come only when the authorize URL asks for `offline_access`"
 SET_API_BASE_URL = "Set FORTELLIS_API_BASE_URL (https://api.fortellis.io for production)"
 PASS_A_PATH = "Pass a path (e.g. /sales/v1/...) or a URL under the API base URL"
+#: The way back from real settings, written once: shown with them (``fortellis-nb lab``,
+#: ``lessons.start()``), with a server they name that does not answer, and in the README and notebook 01.
+BACK_TO_SANDBOX = ("To go back to the sandbox, delete the `FORTELLIS_*` lines from the `.env` file (variables set "
+                   "in the environment: unset them and start JupyterLab again), then run `client = start()` again.")
+#: What a request that got no answer means: the network, never the server's verdict.
+NO_ANSWER = ("No answer came back: the network did not reach the server (no such name, nothing listening, offline, "
+             "a VPN, proxy or firewall), so the server refused nothing.")
 USE_PKCE = ("A server that requires PKCE for this app needs authorization_url(pkce=True): the client keeps the "
             "code_verifier and sends it with the code exchange (RFC 7636).")
 
@@ -120,6 +127,12 @@ def _wider_scope(sent: Sent) -> str:
 def _authorize_invalid_request(sent: Sent) -> str:
     rebuild = "A parameter is missing, malformed or repeated; rebuild the URL with authorization_url()."
     return rebuild if sent.verifier_sent else f"{rebuild} {USE_PKCE}"
+
+
+def unreachable(hint: str, setting: str, origin: str) -> str:
+    """The hint for a request to a server a FORTELLIS_* setting names that got no answer:
+    ``hint`` (the error's own), that it is the network, where the setting was set, the way back."""
+    return f"{hint} {NO_ANSWER} The {setting} comes from {origin}. {BACK_TO_SANDBOX}".lstrip()
 
 
 ANY = "*"  # a hint for the error code at every step

@@ -4,15 +4,27 @@ once, so it never stays in the widget state or a saved notebook."""
 
 from __future__ import annotations
 
+from html import escape
+
 import ipywidgets as widgets
 
 from ..local import SandboxClient, recognise
 from ..oauth import errors
-from ..oauth.config import Config
+from ..oauth.config import Config, settings_origin
+from ..oauth.hints import BACK_TO_SANDBOX
 from ..oauth.tokens import looks_swapped
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 
 SECRET_SET = "API Secret set (hidden)"
+
+
+def where_set(config: Config) -> str:
+    """What the form starts with: where its settings come from and, when the FORTELLIS_*
+    settings name them, the way back to the sandbox."""
+    origin = settings_origin(config.sources)
+    if origin:
+        return f"{SECRET_SET}. Set by {origin}. {BACK_TO_SANDBOX}"
+    return f"{SECRET_SET}; source: {config.sources.get('api_secret', '-')}"
 
 
 class SettingsForm(StepWidget):
@@ -48,8 +60,7 @@ class SettingsForm(StepWidget):
         self._finish([self.issuer_input, self.api_key_input, self.api_secret_input, self.redirect_uri_input,
                       self.subscription_input, widgets.HBox([self.apply_button, self.swap_button]), self.error,
                       self.notes, self.status])
-        self.status.value = f"<span class='fnb-muted'>{SECRET_SET}; source: {config.sources.get('api_secret', '-')}" \
-                            "</span>"
+        self.status.value = f"<span class='fnb-muted'>{escape(where_set(config))}</span>"
 
     def swap(self):
         """Swap the API Key and the API Secret in the client's settings (the tutorial's `API Secret:API

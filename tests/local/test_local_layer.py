@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from fortellis_nb import lessons
 from fortellis_nb.local import SandboxClient, recognise, sandbox_client, start
-from fortellis_nb.oauth import FortellisClient, errors
-from fortellis_nb.oauth.config import Config
+from fortellis_nb.oauth import FortellisClient, errors, hints
+from fortellis_nb.oauth.config import Config, not_the_sandbox
 from tests.oauth.conftest import local_server  # noqa: F401  (a fixture: a tiny HTTP server)
 
 
@@ -62,3 +63,41 @@ def test_sandbox_client_takes_a_sandbox_at_hand_and_settings_override_its_demo_a
     assert isinstance(client, SandboxClient) and client.config.is_sandbox and client.fortellis_issuer
     assert client.config.redirect_uri == "https://example.com/" and client.config.sources["redirect_uri"] == "argument"
     assert sandbox_client(sandbox.info.as_dict()).config.issuer == sandbox.info.issuer
+
+
+def test_a_server_the_settings_name_that_does_not_answer_is_the_network_with_where_and_the_way_back(tmp_path,
+                                                                                                  capsys):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("FORTELLIS_ISSUER=https://identity.example.invalid/oauth2/aus1\nFORTELLIS_API_KEY=key\n"
+                      "FORTELLIS_API_SECRET=secret\n")
+    env = {"FORTELLIS_API_BASE_URL": "http://127.0.0.1:1/api"}  # nothing listens on port 1
+    client = lessons.start(env=env, dotenv=dotenv)
+    assert capsys.readouterr().out == not_the_sandbox(client.config.issuer, client.config.sources) + "\n"
+    assert f"(set by FORTELLIS_ISSUER, FORTELLIS_API_KEY and FORTELLIS_API_SECRET in {dotenv.resolve()}; " \
+           "FORTELLIS_API_BASE_URL in the environment)" in not_the_sandbox(client.config.issuer, client.config.sources)
+    with pytest.raises(errors.HostNotFoundError) as unresolved:
+        client.authorization_url()
+    with pytest.raises(errors.ConnectionRefused) as refused:
+        client.call_api("/sandbox/v1/dealership", access_token="not-sent-anywhere")
+    for caught, origin in ((unresolved, f"The issuer comes from FORTELLIS_ISSUER in {dotenv.resolve()}."),
+                           (refused, "The API base URL comes from FORTELLIS_API_BASE_URL in the environment.")):
+        error = caught.value
+        assert error.response is None and error.hint.startswith(type(error).default_hint)
+        assert hints.NO_ANSWER in error.hint and origin in error.hint and error.hint.endswith(hints.BACK_TO_SANDBOX)
+
+
+def test_a_server_that_answers_with_a_refusal_is_not_called_the_network(sandbox):
+    settings = {**settings_naming(sandbox.info), "FORTELLIS_API_SECRET": "not-the-secret"}
+    client = start(env=settings, dotenv=False)
+    with pytest.raises(errors.InvalidClientError) as caught:
+        client.client_credentials()
+    assert caught.value.response is not None and hints.NO_ANSWER not in caught.value.hint
+    assert hints.BACK_TO_SANDBOX not in caught.value.hint
+
+
+def test_the_local_sandbox_that_stopped_is_not_sent_back_to_itself(sandbox):
+    client = sandbox_client(sandbox.info)
+    sandbox.stop()
+    with pytest.raises(errors.ConnectionRefused) as caught:
+        client.authorization_url()
+    assert caught.value.hint == errors.ConnectionRefused.default_hint  # its settings are the sandbox's own

@@ -2,9 +2,17 @@ import warnings
 
 import pytest
 
-from fortellis_nb.oauth.config import Config, api_base_url_for, load_config, parse_dotenv
+from fortellis_nb.oauth.config import (
+    Config,
+    api_base_url_for,
+    load_config,
+    not_the_sandbox,
+    parse_dotenv,
+    settings_origin,
+)
 from fortellis_nb.oauth.redact import HIDDEN as MASK
 from fortellis_nb.oauth.errors import ConfigurationError, RedirectURIWarning
+from fortellis_nb.oauth.hints import BACK_TO_SANDBOX
 from fortellis_nb.sandbox import running_sandbox, stop_sandbox
 
 REAL = {
@@ -24,7 +32,7 @@ def test_environment_alone_configures_real_fortellis_without_touching_the_sandbo
     assert config.subscription_id == "test"
     assert config.api_base_url == "https://api-dev.fortellis.io"
     assert not config.is_sandbox
-    assert config.sources["issuer"] == "environment FORTELLIS_ISSUER"
+    assert config.sources["issuer"] == "FORTELLIS_ISSUER in the environment"
 
 
 def test_arguments_beat_environment_which_beats_dotenv(tmp_path):
@@ -34,12 +42,15 @@ def test_arguments_beat_environment_which_beats_dotenv(tmp_path):
     env = {k: v for k, v in REAL.items() if k not in ("FORTELLIS_API_KEY", "FORTELLIS_SUBSCRIPTION_ID")}
     config = load_config(env=env, dotenv=dotenv, redirect_uri="https://app.example/callback/")
     assert config.api_key == "from-dotenv"
-    assert config.sources["api_key"] == ".env FORTELLIS_API_KEY"
+    assert config.sources["api_key"] == f"FORTELLIS_API_KEY in {dotenv.resolve()}"  # the file, by its path
     assert config.subscription_id == "dotenv-sub"
     assert config.scopes == ("openid", "offline_access")
     assert config.redirect_uri == "https://app.example/callback/"
     assert config.sources["redirect_uri"] == "argument"
-    assert config.sources["issuer"].startswith("environment")
+    assert config.sources["issuer"] == "FORTELLIS_ISSUER in the environment"
+    assert settings_origin(config.sources) == (f"FORTELLIS_ISSUER and FORTELLIS_API_SECRET in the environment; "
+                                               f"FORTELLIS_API_KEY, FORTELLIS_SUBSCRIPTION_ID and FORTELLIS_SCOPES "
+                                               f"in {dotenv.resolve()}")
 
 
 def test_default_dotenv_is_read_from_the_current_directory(tmp_path, monkeypatch):
@@ -47,7 +58,8 @@ def test_default_dotenv_is_read_from_the_current_directory(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     config = load_config(env={})
     assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
-    assert config.sources["api_secret"] == ".env FORTELLIS_API_SECRET"
+    # Read as ./.env, named by its full path: which folder's .env it was.
+    assert config.sources["api_secret"] == f"FORTELLIS_API_SECRET in {tmp_path.resolve() / '.env'}"
 
 
 def test_parse_dotenv_handles_comments_quotes_and_export():
@@ -64,7 +76,7 @@ def test_a_dotenv_written_by_windows_notepad_is_read(tmp_path, monkeypatch):
     (tmp_path / ".env").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     monkeypatch.chdir(tmp_path)
     config = load_config(env={})
-    assert config.issuer == REAL["FORTELLIS_ISSUER"] and config.sources["issuer"] == ".env FORTELLIS_ISSUER"
+    assert config.issuer == REAL["FORTELLIS_ISSUER"] and config.sources["issuer"] == f"FORTELLIS_ISSUER in {tmp_path.resolve() / '.env'}"
     assert config.api_secret == REAL["FORTELLIS_API_SECRET"]
     assert config.scopes == ("openid", "offline_access")
 
@@ -81,7 +93,20 @@ def test_issuer_without_credentials_names_the_missing_variables():
     with pytest.raises(ConfigurationError) as caught:
         load_config(env={"FORTELLIS_ISSUER": REAL["FORTELLIS_ISSUER"]}, dotenv=False)
     assert "FORTELLIS_API_KEY" in str(caught.value) and "FORTELLIS_API_SECRET" in str(caught.value)
-    assert caught.value.hint
+    assert "(FORTELLIS_ISSUER in the environment)" in caught.value.description
+    assert caught.value.hint.endswith(BACK_TO_SANDBOX)
+
+
+def test_settings_that_leave_the_sandbox_say_so_with_where_they_were_set_and_the_way_back(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("".join(f"{k}={v}\n" for k, v in REAL.items() if k != "FORTELLIS_API_SECRET"))
+    config = load_config(env={"FORTELLIS_API_SECRET": "s"}, dotenv=dotenv)
+    said = not_the_sandbox(config.issuer, config.sources)
+    assert said.startswith(f"The notebooks use `{REAL['FORTELLIS_ISSUER']}`, not the local sandbox")
+    assert f"FORTELLIS_SUBSCRIPTION_ID in {dotenv.resolve()}" in said
+    assert "FORTELLIS_API_SECRET in the environment" in said and said.endswith(BACK_TO_SANDBOX)
+    # Settings that are not FORTELLIS_* (the sandbox's own, arguments) have no place to go back from.
+    assert settings_origin({"issuer": "sandbox", "api_key": "argument"}) == ""
 
 
 def test_plain_http_issuer_is_refused_unless_it_is_this_machine():

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from fortellis_nb.install import run_checks
+from fortellis_nb.oauth import hints
 from fortellis_nb.sandbox import ensure_sandbox, running_sandbox, stop_sandbox
 
 
@@ -75,8 +76,10 @@ def test_settings_in_dotenv_are_what_the_check_tests(room):
     lines = []
     status = run_checks(room / "personal", out=lines.append, env={}, dotenv=dotenv)
     assert status == 0, "\n".join(lines)
-    assert any(line.startswith("PASS  settings: issuer http://127.0.0.1:") and "(.env FORTELLIS_ISSUER)" in line
-               for line in lines)
+    assert any(line.startswith("PASS  settings: issuer http://127.0.0.1:")
+               and f"set by FORTELLIS_ISSUER, FORTELLIS_API_KEY, FORTELLIS_API_SECRET, FORTELLIS_REDIRECT_URI, "
+                   f"FORTELLIS_SUBSCRIPTION_ID and FORTELLIS_API_BASE_URL in {dotenv.resolve()}: " in line
+               for line in lines), lines
     for item in ("discovery", "key set", "app credentials", "call the API"):
         assert any(line.startswith(f"PASS  settings: {item}: ") for line in lines), item
     assert "PASS  settings: call the API: HTTP 200, Subscription-Id set" in lines
@@ -101,7 +104,7 @@ def test_settings_naming_an_issuer_without_its_app_fail_with_what_is_missing(roo
     status = run_checks(room / "personal", out=lines.append, env={"FORTELLIS_ISSUER": "https://example.invalid/x"},
                         dotenv=False)
     assert status == 1
-    assert any(line.startswith("FAIL  settings: configuration_error: The issuer is set (environment FORTELLIS_ISSUER) but "
+    assert any(line.startswith("FAIL  settings: configuration_error: The issuer is set (FORTELLIS_ISSUER in the environment) but "
                                "FORTELLIS_API_KEY and FORTELLIS_API_SECRET are not.") for line in lines), lines
 
 
@@ -111,7 +114,22 @@ def test_settings_naming_a_server_that_does_not_answer_fail_at_discovery(tmp_pat
                         env={"FORTELLIS_ISSUER": "http://127.0.0.1:1/oauth2/ausRoomIsDown", "FORTELLIS_API_KEY": "key",
                              "FORTELLIS_API_SECRET": "secret"})
     assert status == 1
-    assert any(line.startswith("FAIL  settings: discovery: connection_refused: GET 127.0.0.1:1: connection refused.")
-               for line in lines), lines
+    failed = next(line for line in lines if line.startswith("FAIL  settings: discovery: "))
+    assert failed.startswith("FAIL  settings: discovery: connection_refused: GET 127.0.0.1:1: connection refused.")
+    # The network, not the server: where the setting was set, and the way back.
+    assert hints.NO_ANSWER in failed and "The issuer comes from FORTELLIS_ISSUER in the environment." in failed
+    assert failed.endswith(hints.BACK_TO_SANDBOX)
     assert "FAIL  settings: key set: not run" in lines
     assert not any("Traceback" in line for line in lines)
+
+
+def test_an_issuer_in_dotenv_whose_name_does_not_resolve_names_the_network_and_the_file(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("FORTELLIS_ISSUER=https://identity.example.invalid/oauth2/aus1\nFORTELLIS_API_KEY=key\n"
+                      "FORTELLIS_API_SECRET=secret\n")
+    lines = []
+    assert run_checks(tmp_path / "personal", out=lines.append, env={}, dotenv=dotenv) == 1
+    failed = next(line for line in lines if line.startswith("FAIL  settings: discovery: "))
+    assert failed.startswith("FAIL  settings: discovery: dns_error: GET identity.example.invalid: ")
+    assert hints.NO_ANSWER in failed and f"The issuer comes from FORTELLIS_ISSUER in {dotenv.resolve()}." in failed
+    assert failed.endswith(hints.BACK_TO_SANDBOX)
