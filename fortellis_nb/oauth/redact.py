@@ -28,7 +28,10 @@ HIDDEN_FIELDS = frozenset({"password", "client_secret", "api_secret", "admin_tok
 #: Headers whose values are shortened on display (the scheme word is kept).
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
 
-_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})")
+#: A ``code=`` parameter, and one percent-encoded inside another URL's value (a redirect URL
+#: given as a scope or as a return address: ``...%3Fcode%3DSvUkt...%26state...``).
+_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})"
+                             r"|(?<=%3[fF]|%26)(code%3[dD])((?:(?!%26)[^&#\s'\"<>\\]){6,})")
 
 
 def shorten(value, keep: int = SHOWN) -> str:
@@ -110,4 +113,9 @@ def text(given, secrets=(), hidden=()) -> str:
         shown = shown.replace(secret, HIDDEN)
     for secret in sorted({v for v in secrets if v and len(v) >= 8}, key=len, reverse=True):
         shown = shown.replace(secret, shorten(secret))
-    return _CODE_PARAMETER.sub(lambda m: m.group(1) + shorten(m.group(2)), shown)
+    return _CODE_PARAMETER.sub(_shortened_code, shown)
+
+
+def _shortened_code(match: re.Match) -> str:
+    name, given = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+    return name + shorten(given)

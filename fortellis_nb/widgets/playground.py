@@ -52,9 +52,10 @@ class Playground(StepWidget):
         self.settings_panel = widgets.Accordion([self.settings], titles=("Settings: issuer, API Key, API Secret",))
         self.settings_panel.selected_index = None
         self.authorize = AuthorizeLink(flow, scopes=scopes, pkce=pkce)
-        self.catcher = RedirectCatcher(flow)
+        self.catcher = RedirectCatcher(self.authorize)
         self.inspector = TokenInspector(flow)
         self.refresher = RefreshPanel(flow)
+        self.catcher.watch(self.refresher.scope_input, self.refresher)
         self.caller = ApiCaller(flow)
         self.network = NetworkLog(flow)
         flow.observe(lambda change: self._render_progress(), [trait for _, trait in STEPS] + ["revoked"])
