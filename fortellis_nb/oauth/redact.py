@@ -25,6 +25,13 @@ SECRET_FIELDS = frozenset({
 })
 #: Fields hidden entirely (not even a prefix).
 HIDDEN_FIELDS = frozenset({"password", "client_secret", "api_secret", "admin_token"})
+#: Put between the scheme of a URL shown shortened or cut and its "://": an invisible word joiner.
+#: JupyterLab, Notebook 7 and VS Code make a link of any "scheme://..." in a text output, and a
+#: shortened URL is no address (opened, it is a 404, or a page for a code that does not exist);
+#: with the joiner the text reads the same and is not a link.
+UNLINK = "\u2060"
+#: A scheme as those front ends find one (JupyterLab's ``webLinkRegex``).
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{2,40})://")
 #: Headers whose values are shortened on display (the scheme word is kept).
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
 
@@ -119,3 +126,31 @@ def text(given, secrets=(), hidden=()) -> str:
 def _shortened_code(match: re.Match) -> str:
     name, given = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
     return name + shorten(given)
+
+
+def shown_url(given: str, length: int | None = None) -> str:
+    """A URL as a line of output shows it: its secret values shortened and, with ``length``, cut
+    after that many characters. Shortened or cut, it is no longer an address, so it is written
+    so that no front end makes a link of it (see UNLINK); a URL shown whole stays a link."""
+    try:
+        shown = url(given)
+    except ValueError:  # not even a URL's shape (an unclosed IPv6 bracket): shortened as text
+        shown = given
+    shown = _cut(text(shown), length)
+    return _unlinked(shown) if shown != given else shown
+
+
+def quoted(given: str, length: int | None = None) -> str:
+    """Text pasted as a URL, quoted in a message as it was pasted: in repr's quotes (control
+    characters escaped), codes and known secrets shortened, cut after ``length`` characters, and,
+    so shortened or cut, not a link (as :func:`shown_url`)."""
+    shown = _cut(text(given), length)
+    return _unlinked(repr(shown)) if shown != given else repr(shown)
+
+
+def _cut(shown: str, length: int | None) -> str:
+    return shorten(shown, length) if length is not None and len(shown) > length else shown
+
+
+def _unlinked(shown: str) -> str:
+    return _SCHEME.sub(lambda m: m.group(1) + UNLINK + "://", shown)
