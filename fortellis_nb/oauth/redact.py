@@ -142,7 +142,7 @@ def shown_url(given: str, length: int | None = None) -> str:
 
 def quoted(given: str, length: int | None = None) -> str:
     """Text pasted as a URL, quoted in a message as it was pasted: in repr's quotes (control
-    characters escaped), codes and known secrets shortened, cut after ``length`` characters, and,
+    characters escaped), any ``code=`` value shortened, cut after ``length`` characters, and,
     so shortened or cut, not a link (as :func:`shown_url`)."""
     shown = _cut(text(given), length)
     return _unlinked(repr(shown)) if shown != given else repr(shown)

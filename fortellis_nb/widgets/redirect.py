@@ -107,7 +107,7 @@ class RedirectCatcher(StepWidget):
     def _on_paste(self, change) -> None:
         text = change["new"]
         if not text or not looks_like_a_redirect(text):
-            return  # still being typed: Enter, Read or leaving the box reads it
+            return  # still being typed: Enter or Read reads it
         self._read_box()
 
     def _on_message(self, widget, content, buffers) -> None:
@@ -123,7 +123,6 @@ class RedirectCatcher(StepWidget):
     def _misplaced(self, box: widgets.Text, text: str, step: StepWidget | None) -> None:
         if not looks_like_a_redirect(text):
             return
-        self.flow.remember(redirect_parameters(text).get("code"))
         with box.hold_sync():
             box.value = ""
         self.receive(text)
