@@ -25,10 +25,20 @@ SECRET_FIELDS = frozenset({
 })
 #: Fields hidden entirely (not even a prefix).
 HIDDEN_FIELDS = frozenset({"password", "client_secret", "api_secret", "admin_token"})
+#: Put between the scheme of a URL shown shortened or cut and its "://": an invisible word joiner.
+#: JupyterLab, Notebook 7 and VS Code make a link of any "scheme://..." in a text output, and a
+#: shortened URL is no address (opened, it is a 404, or a page for a code that does not exist);
+#: with the joiner the text reads the same and is not a link.
+UNLINK = "\u2060"
+#: A scheme as those front ends find one (JupyterLab's ``webLinkRegex``).
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{2,40})://")
 #: Headers whose values are shortened on display (the scheme word is kept).
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-admin-token"})
 
-_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})")
+#: A ``code=`` parameter, and one percent-encoded inside another URL's value (a redirect URL
+#: given as a scope or as a return address: ``...%3Fcode%3DSvUkt...%26state...``).
+_CODE_PARAMETER = re.compile(r"(?<![\w.-])(code=)([^&#\s'\"<>\\]{6,})"
+                             r"|(?<=%3[fF]|%26)(code%3[dD])((?:(?!%26)[^&#\s'\"<>\\]){6,})")
 
 
 def shorten(value, keep: int = SHOWN) -> str:
@@ -110,4 +120,37 @@ def text(given, secrets=(), hidden=()) -> str:
         shown = shown.replace(secret, HIDDEN)
     for secret in sorted({v for v in secrets if v and len(v) >= 8}, key=len, reverse=True):
         shown = shown.replace(secret, shorten(secret))
-    return _CODE_PARAMETER.sub(lambda m: m.group(1) + shorten(m.group(2)), shown)
+    return _CODE_PARAMETER.sub(_shortened_code, shown)
+
+
+def _shortened_code(match: re.Match) -> str:
+    name, given = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+    return name + shorten(given)
+
+
+def shown_url(given: str, length: int | None = None) -> str:
+    """A URL as a line of output shows it: its secret values shortened and, with ``length``, cut
+    after that many characters. Shortened or cut, it is no longer an address, so it is written
+    so that no front end makes a link of it (see UNLINK); a URL shown whole stays a link."""
+    try:
+        shown = url(given)
+    except ValueError:  # not even a URL's shape (an unclosed IPv6 bracket): shortened as text
+        shown = given
+    shown = _cut(text(shown), length)
+    return _unlinked(shown) if shown != given else shown
+
+
+def quoted(given: str, length: int | None = None) -> str:
+    """Text pasted as a URL, quoted in a message as it was pasted: in repr's quotes (control
+    characters escaped), any ``code=`` value shortened, cut after ``length`` characters, and,
+    so shortened or cut, not a link (as :func:`shown_url`)."""
+    shown = _cut(text(given), length)
+    return _unlinked(repr(shown)) if shown != given else repr(shown)
+
+
+def _cut(shown: str, length: int | None) -> str:
+    return shorten(shown, length) if length is not None and len(shown) > length else shown
+
+
+def _unlinked(shown: str) -> str:
+    return _SCHEME.sub(lambda m: m.group(1) + UNLINK + "://", shown)

@@ -50,7 +50,7 @@ class AuthorizationResponse:
     def __repr__(self) -> str:
         # The code is shortened, as everywhere it is shown: a saved notebook must not carry it.
         return (f"AuthorizationResponse(code={redact.shorten(self.code)!r}, state={self.state!r}, "
-                f"url={redact.url(self.url)!r})")
+                f"url={redact.quoted(self.url)})")
 
     __str__ = __repr__
 
@@ -171,7 +171,7 @@ def _redirect_parameters(text: str, redirect_uri: str, browser_redirect_uri: str
     parts = _url_parts(text, redirect_uri)
     fixed = _split_tutorial_form(parts)
     if fixed is not None:
-        message = (f"{redact.text(text[:80])!r} has no '?' before its parameters, like the tutorial's example "
+        message = (f"{redact.quoted(text, 80)} has no '?' before its parameters, like the tutorial's example "
                    "`https://yourRedirectURL/code=...&state=...`. Read as if the '?' were there; "
                    "a real redirect is `https://yourRedirectURL/?code=...&state=...`.")
         warnings.warn(errors.MalformedRedirectWarning(message), stacklevel=3)  # parse_redirect's caller
@@ -191,13 +191,13 @@ def _url_parts(text: str, redirect_uri: str):
     if not text:
         raise errors.EmptyRedirectError("The redirect URL is empty.")
     if any(c.isspace() or _is_control(c) for c in text) or "://" not in text:
-        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL.", hint=_not_a_url_hint(text, redirect_uri))
+        raise errors.NotAURLError(f"{redact.quoted(text, 60)} is not a URL.", hint=_not_a_url_hint(text, redirect_uri))
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
-        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not a URL: its host cannot be read.") from None
+        raise errors.NotAURLError(f"{redact.quoted(text, 60)} is not a URL: its host cannot be read.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise errors.NotAURLError(f"{redact.text(text[:60])!r} is not an http(s) URL.")
+        raise errors.NotAURLError(f"{redact.quoted(text, 60)} is not an http(s) URL.")
     return parts
 
 

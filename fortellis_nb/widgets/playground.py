@@ -16,13 +16,25 @@ from .redirect import RedirectCatcher
 from .refresh import RefreshPanel
 from .settings import SettingsForm
 
+#: The steps in order, each with the Flow trait that records it done.
 STEPS = (
-    "Authorize URL",
-    "Sign in, paste the redirect",
-    "Exchange the code",
-    "Refresh the token",
-    "Call the API",
+    ("Authorize URL", "request"),
+    ("Sign in, paste the redirect", "redirect"),
+    ("Exchange the code", "tokens"),
+    ("Refresh the token", "previous_tokens"),
+    ("Call the API", "api_response"),
 )
+#: Where the exchange is in STEPS. The steps up to it lead to each other (no tokens without a
+#: code, no code without an authorize URL), so any later step recorded counts them done; a
+#: refresh and an API call are each done only when the flow recorded them (neither needs the
+#: other). From the exchange on, the steps hold or use the tokens: a revocation undoes them.
+EXCHANGE = 2
+
+
+def steps_done(flow) -> list[bool]:
+    """For each of STEPS, whether ``flow`` recorded it done."""
+    recorded = [getattr(flow, trait) is not None for _, trait in STEPS]
+    return [recorded[index] or (index <= EXCHANGE and any(recorded[index:])) for index in range(len(STEPS))]
 
 
 class Playground(StepWidget):
@@ -40,13 +52,13 @@ class Playground(StepWidget):
         self.settings_panel = widgets.Accordion([self.settings], titles=("Settings: issuer, API Key, API Secret",))
         self.settings_panel.selected_index = None
         self.authorize = AuthorizeLink(flow, scopes=scopes, pkce=pkce)
-        self.catcher = RedirectCatcher(flow)
+        self.catcher = RedirectCatcher(self.authorize)
         self.inspector = TokenInspector(flow)
         self.refresher = RefreshPanel(flow)
+        self.catcher.watch(self.refresher.scope_input, self.refresher)
         self.caller = ApiCaller(flow)
         self.network = NetworkLog(flow)
-        flow.observe(lambda change: self._render_progress(),
-                     ["request", "redirect", "tokens", "previous_tokens", "api_response", "revoked"])
+        flow.observe(lambda change: self._render_progress(), [trait for _, trait in STEPS] + ["revoked"])
 
         def heading(number, text):
             return html(value=f"<h3>{_html.escape(number)} {_html.escape(text)}</h3>")
@@ -74,20 +86,23 @@ class Playground(StepWidget):
     def progress_text(self) -> str:
         if self.flow.revoked:
             return f"The tokens were revoked ({self.flow.revoked}): sign in again (step 2)."
-        done = self.flow.step
-        if done >= len(STEPS):
+        done = steps_done(self.flow)
+        if all(done):
             return f"All {len(STEPS)} steps done."
-        return f"Step {done + 1} of {len(STEPS)}: {STEPS[done]}."
+        next_step = done.index(False)
+        return f"Step {next_step + 1} of {len(STEPS)}: {STEPS[next_step][0]}."
 
     def _render_progress(self) -> None:
-        done = self.flow.step
+        done = steps_done(self.flow)
+        next_step = done.index(False) if not all(done) else None
         items = []
-        for number, name in enumerate(STEPS, 1):
-            if self.flow.revoked and number >= 3 and number <= max(done, 3):
+        for index, (name, _) in enumerate(STEPS):
+            number = index + 1
+            if self.flow.revoked and index >= EXCHANGE and done[index]:
                 items.append(f'<li class="fnb-failed">&#10008; {number}. {name} (revoked)</li>')
-            elif number <= done:
+            elif done[index]:
                 items.append(f'<li class="fnb-done">&#10004; {number}. {name}</li>')
-            elif number == done + 1:
+            elif index == next_step:
                 items.append(f'<li class="fnb-current" aria-current="step">&#9654; {number}. {name}</li>')
             else:
                 items.append(f"<li>{number}. {name}</li>")

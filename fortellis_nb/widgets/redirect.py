@@ -19,6 +19,9 @@ from ..oauth.redact import shorten
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
 
+#: The label of the box the redirect is pasted into, as the learner sees it: hints name it so.
+REDIRECT_BOX = "Redirect URL"
+
 
 class RedirectCatcher(StepWidget):
     """A text box for the redirect URL, the parsed code and state, a countdown, and "Exchange code"."""
@@ -29,9 +32,9 @@ class RedirectCatcher(StepWidget):
     def __init__(self, source=None, *, client=None, live: bool = True, clock=None):
         self._start(source, client, live, clock)
         # continuous_update: a paste arrives as one change and is read at once (no Enter needed);
-        # text that does not look like a whole redirect yet waits for the Read button.
+        # text that does not look like a whole redirect yet waits for Enter or the Read button.
         self.url_input = widgets.Text(
-            description="Redirect URL", placeholder="Paste the whole address you landed on after signing in",
+            description=REDIRECT_BOX, placeholder="Paste the whole address you landed on after signing in",
             continuous_update=True, style=LABEL_STYLE, layout=widgets.Layout(**WIDE))
         self.url_input.add_class("fnb-redirect-input")
         self.read_button = widgets.Button(description="Read", tooltip="Read the address in the box",
@@ -52,6 +55,11 @@ class RedirectCatcher(StepWidget):
         #: Set when the exchange of the current code failed: the countdown stops there, red.
         self.failed_because: str | None = None
         self.url_input.observe(self._on_paste, "value")
+        # Enter reaches the kernel only as the front end's "submit" message: the value is synced
+        # already (continuous_update), so observing it cannot tell Enter apart. (Text.on_submit,
+        # ipywidgets 8's wrapper of this message, is deprecated in favour of continuous_update=False,
+        # which would make a paste wait for Enter.)
+        self.url_input.on_msg(self._on_message)
         self.read_button.on_click(lambda button: self._read_box())
         self.signin_button.on_click(lambda button: self.sign_in())
         self.exchange_button.on_click(lambda button: self.exchange())
@@ -63,6 +71,11 @@ class RedirectCatcher(StepWidget):
                       self.notes, self.parsed, self.countdown, self.request_view])
         self._update_buttons()
         self._tick_with(self.tick)
+        # Made from the authorize link (RedirectCatcher(link)): a redirect pasted into its More
+        # scopes box, the first box under the link, is read here, where it belongs.
+        more_scopes = getattr(source, "more_scopes", None)
+        if isinstance(more_scopes, widgets.Text):
+            self.watch(more_scopes, source)
 
     @property
     def response(self):
@@ -94,8 +107,31 @@ class RedirectCatcher(StepWidget):
     def _on_paste(self, change) -> None:
         text = change["new"]
         if not text or not looks_like_a_redirect(text):
-            return  # still being typed: Enter, Read or leaving the box reads it
+            return  # still being typed: Enter or Read reads it
         self._read_box()
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if content.get("event") == "submit":  # Enter in the box: what Read does
+            self._read_box()
+
+    def watch(self, box: widgets.Text, step: StepWidget | None = None) -> None:
+        """Read a redirect pasted into another step's text ``box`` here, and say so next to
+        that box (in ``step``'s notes): the code leaves that box at once, as it leaves this one."""
+        box.observe(lambda change: self._misplaced(box, change["new"], step), "value")
+        self._misplaced(box, box.value, step)  # pasted before this widget was made
+
+    def _misplaced(self, box: widgets.Text, text: str, step: StepWidget | None) -> None:
+        if not looks_like_a_redirect(text):
+            return
+        with box.hold_sync():
+            box.value = ""
+        self.receive(text)
+        where = (f"The address you landed on was pasted into the {box.description} box; it belongs in the "
+                 f"{REDIRECT_BOX} box, and was read there.")
+        self.notes.show([where, *self.notes.messages])
+        if step is not None:
+            step.notes.show([f"That was the address you landed on, not a value for {box.description}: it was "
+                             f"read in the {REDIRECT_BOX} box."])
 
     def _read_box(self) -> None:
         text = self.url_input.value

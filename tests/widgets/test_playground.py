@@ -31,6 +31,43 @@ def test_progress_follows_the_learner(playground, clock):
     assert "fnb-progress" in playground.progress._dom_classes
 
 
+def ticked(playground) -> list[str]:
+    return [number for number in "12345" if f"✔ {number}." in text(playground.progress)]
+
+
+def test_a_skipped_refresh_is_not_ticked(playground):
+    playground.run_unattended(refresh=False)
+    assert playground.flow.api_response is not None and playground.flow.previous_tokens is None
+    assert ticked(playground) == ["1", "2", "3", "5"]
+    assert "▶ 4. Refresh the token" in text(playground.progress)
+    assert playground.progress_text == "Step 4 of 5: Refresh the token."
+    playground.refresher.refresh_button.click()
+    assert ticked(playground) == ["1", "2", "3", "4", "5"] and playground.progress_text == "All 5 steps done."
+
+
+def test_a_failed_refresh_is_not_ticked(playground, monkeypatch):
+    def refused(*args, **kwargs):
+        raise RuntimeError("no answer")
+
+    playground.catcher.signin_button.click()
+    playground.catcher.exchange_button.click()
+    monkeypatch.setattr(playground.flow.client, "refresh", refused)
+    playground.refresher.refresh_button.click()
+    playground.caller.call_button.click()
+    assert playground.refresher.error.value and playground.flow.api_response is not None
+    assert ticked(playground) == ["1", "2", "3", "5"] and "All 5" not in text(playground.progress)
+
+
+def test_tokens_from_the_cells_count_the_steps_that_led_to_them(client):
+    # A cell signed in and exchanged before the playground was made: no redirect was read in
+    # the widget, but there are no tokens without one.
+    client.exchange_code(client.parse_redirect(client.sign_in_headless(client.authorization_url())))
+    playground = Playground(client, live=False)
+    assert playground.flow.redirect is None and playground.flow.tokens is not None
+    assert ticked(playground) == ["1", "2", "3"] and playground.progress_text == "Step 4 of 5: Refresh the token."
+    playground.close()
+
+
 def test_run_unattended_does_every_step(playground):
     assert playground.run_unattended() is playground
     assert playground.flow.step == 5

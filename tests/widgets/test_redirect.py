@@ -138,3 +138,64 @@ def test_settings_need_a_secret_for_a_new_app(flow):
     form.api_key_input.value = "another-key"
     form.apply_button.click()
     assert "The API Secret is not set" in text(form.error)
+
+
+def press_enter(box) -> None:
+    """What Enter in a text box sends the kernel: the front end's "submit" message."""
+    box._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_enter_in_the_box_reads_it_as_read_does(flow):
+    link = AuthorizeLink(flow)
+    catcher = RedirectCatcher(link)
+    catcher.url_input.value = "code=abcdefgh&state=x"  # typed, not a whole address: it waits
+    assert catcher.url_input.value == "code=abcdefgh&state=x" and catcher.error.value == ""
+    press_enter(catcher.url_input)
+    assert "not_a_url" in text(catcher.error) and catcher.url_input.value == ""
+    catcher.url_input.value = sign_in_url(flow.client, link.request)  # a paste: read at once
+    press_enter(catcher.url_input)  # and Enter after it, on the emptied box, reads nothing more
+    assert "state check ✔ pass" in text(catcher.parsed) and catcher.error.value == ""
+    assert "read already" not in text(catcher.notes)
+
+
+def test_a_redirect_pasted_into_more_scopes_is_read_in_the_redirect_box(flow):
+    import json
+
+    import ipywidgets
+
+    link = AuthorizeLink(flow)
+    catcher = RedirectCatcher(link)
+    request = link.request
+    url = sign_in_url(flow.client, request)
+    code = url.split("code=")[1].split("&")[0]
+    shown = []
+    link.link.observe(lambda change: shown.append(change["new"]), "value")
+    link.more_scopes.value = url  # the first box under the link, committed with Enter
+    assert link.more_scopes.value == ""
+    assert catcher.response is not None and catcher.response.state == request.state
+    assert "state check ✔ pass" in text(catcher.parsed)
+    assert "More scopes" in text(catcher.notes) and "Redirect URL" in text(catcher.notes)
+    assert "Redirect URL" in text(link.notes)
+    assert link.request.scopes == ("openid", "offline_access") and link.request.state in flow.client.states
+    state = json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=False))
+    assert code not in state and all(code not in value for value in shown)
+
+
+def test_a_redirect_in_more_scopes_before_the_redirect_box_was_made(flow):
+    link = AuthorizeLink(flow)
+    url = sign_in_url(flow.client, link.request)
+    link.more_scopes.value = url
+    catcher = RedirectCatcher(link)
+    assert link.more_scopes.value == "" and catcher.response is not None
+    assert "More scopes" in text(catcher.notes)
+
+
+def test_the_playground_reads_a_redirect_pasted_into_a_scope_box(client):
+    from fortellis_nb.widgets import Playground
+
+    playground = Playground(client, live=False)
+    url = sign_in_url(client, playground.authorize.request)
+    playground.refresher.scope_input.value = url
+    assert playground.refresher.scope_input.value == "" and playground.flow.redirect is not None
+    assert "Scope (optional)" in text(playground.catcher.notes) and "Redirect URL" in text(playground.refresher.notes)
+    playground.close()
