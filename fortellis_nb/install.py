@@ -95,11 +95,11 @@ def _flow_steps(client):
 
     def authorize():
         state["request"] = client.authorization_url(scopes="openid offline_access", pkce=True)
-        return state["request"].url[:60] + "..."
+        return redact.shown_url(state["request"].url, 60)
 
     def sign_in():
         state["redirect"] = client.sign_in_headless(state["request"])
-        return redact.url(state["redirect"])
+        return redact.shown_url(state["redirect"])
 
     def parse():
         state["response"] = client.parse_redirect(state["redirect"])

@@ -69,7 +69,7 @@ class RunningBackend:
         # The sandbox the backend uses (the same settings pick the same server), as its first demo
         # user: named here, since a workshop room's sandbox named by settings does not say who.
         landed = start().sign_in_headless(authorize, DEMO_USERS[0][0], DEMO_PASSWORD)
-        print(f"signed in on the sandbox's page -> back to {redact.url(landed)}")
+        print(f"signed in on the sandbox's page -> back to {redact.shown_url(landed)}")
         home = browser.get(landed, timeout=30)
         print(f"GET /callback/ -> the code exchanged on the server -> {home.url}: {page_text(home.text)}")
         return browser, landed

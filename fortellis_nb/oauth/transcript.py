@@ -92,7 +92,7 @@ class Exchange:
     # -- display ----------------------------------------------------------------
     def summary(self) -> str:
         outcome = f"{self.status} {self.reason}".strip() if self.status is not None else f"failed: {self.failure}"
-        return f"{self.method} {redact.url(self.url, False)} -> {outcome} ({self.elapsed * 1000:.0f} ms)"
+        return f"{self.method} {redact.shown_url(self.url)} -> {outcome} ({self.elapsed * 1000:.0f} ms)"
 
     __str__ = summary
 
