@@ -80,9 +80,11 @@ case "${1:-}" in
     # No FORTELLIS_* settings: the notebooks run on the sandbox, as a learner's first run does.
     env $(env | sed -n 's/^\(FORTELLIS_[A-Z_]*\)=.*/-u \1/p') FORTELLIS_SANDBOX_STATE="$state" \
       "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace \
-      --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.store_widget_state=True "$@"
+      --ExecutePreprocessor.timeout=300 "$@"
     # The saved outputs show PORT for the sandbox's port and no link to it (the author's would
-    # lead nowhere on a learner's machine); tests/nbval-sanitize.cfg still compares them.
+    # lead nowhere on a learner's machine); tests/nbval-sanitize.cfg still compares them. No
+    # widget state is saved, so the widgets' views go and their snapshots show: read on GitHub,
+    # converted to HTML offline, or opened in JupyterLab, the outputs need no kernel and no internet.
     "$VENV/bin/python" -m tests.placeholder_outputs "$@"
     ;;
   *)
