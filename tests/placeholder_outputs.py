@@ -16,7 +16,7 @@ state (``metadata.widgets``, which JupyterLab draws before the kernel runs) so t
 
 and, first, each widget view whose model's state the notebook does not hold goes
 (``fortellis_nb.saved_widgets``, the rule Jupyter applies to a learner's save): ./dev.sh
-notebooks saves no widget state, so the committed widgets show their ``text/html`` snapshot
+notebooks keeps no widget state, so the committed widgets show their ``text/html`` snapshot
 everywhere, with no script from the internet (nbconvert's HTML) and no "model not found".
 
 The rest of the file is left as nbformat writes it. tests/nbval-sanitize.cfg maps a fresh
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for path in paths:
         if placeholder_file(Path(path)):
-            print(f"{path}: sandbox links and ports replaced by placeholders")
+            print(f"{path}: sandbox links and ports replaced by placeholders, widget views without state taken out")
     return 0
 
 
