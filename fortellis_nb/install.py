@@ -1,6 +1,7 @@
 """``fortellis-nb check``: the install check for workshop day; and ``fortellis-nb
 kernel-config``: this environment's kernels explain errors as the notebooks do, from the
-first cell a learner runs (after a restart too). (``python -m fortellis_nb ...`` is the same.)
+first cell a learner runs (after a restart too), and its Jupyter servers save notebooks whose
+widgets come back when reopened. (``python -m fortellis_nb ...`` is the same.)
 
 One line per item, ``PASS``, ``FAIL`` or ``SKIP``; the exit status is 0 only if no item
 fails. Items: the Python version, the packages the notebooks need, the JupyterLab widget
