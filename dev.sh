@@ -84,9 +84,15 @@ case "${1:-}" in
     # No FORTELLIS_* settings: the notebooks run on the sandbox, as a learner's first run does.
     env $(env | sed -n 's/^\(FORTELLIS_[A-Z_]*\)=.*/-u \1/p') FORTELLIS_SANDBOX_STATE="$state" \
       "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace \
-      --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.store_widget_state=True "$@"
-    # The saved outputs show PORT for the sandbox's port and no link to it (the author's would
-    # lead nowhere on a learner's machine); tests/nbval-sanitize.cfg still compares them.
+      --ExecutePreprocessor.timeout=300 \
+      --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False \
+      --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec \
+      --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info "$@"
+    # The notebooks keep their kernel and language and no widget state (of this run, or of an
+    # earlier save from JupyterLab), so the widgets' views go below and their snapshots show: read
+    # on GitHub, converted to HTML offline, or opened in JupyterLab, they need no kernel and no
+    # internet. The saved outputs show PORT for the sandbox's port and no link to it (the author's
+    # would lead nowhere on a learner's machine); tests/nbval-sanitize.cfg still compares them.
     "$VENV/bin/python" -m tests.placeholder_outputs "$@"
     ;;
   *)

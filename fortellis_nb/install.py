@@ -1,6 +1,7 @@
 """``fortellis-nb check``: the install check for workshop day; and ``fortellis-nb
 kernel-config``: this environment's kernels explain errors as the notebooks do, from the
-first cell a learner runs (after a restart too). (``python -m fortellis_nb ...`` is the same.)
+first cell a learner runs (after a restart too), and its Jupyter servers save notebooks whose
+widgets come back when reopened. (``python -m fortellis_nb ...`` is the same.)
 
 One line per item, ``PASS``, ``FAIL`` or ``SKIP``; the exit status is 0 only if no item
 fails. Items: the Python version, the packages the notebooks need, the JupyterLab widget
@@ -22,11 +23,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import os
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from . import saved_widgets
 
 MIN_PYTHON = (3, 10)
 #: import name, distribution name, what it is for
@@ -306,23 +310,66 @@ KERNEL_CONFIG = f"""# Written by `fortellis-nb kernel-config`: every IPython ker
 """
 
 
+#: Jupyter's settings for this environment's servers, each a file of fortellis-nb's own in a
+#: folder under {prefix}/etc/jupyter where Jupyter reads every package's file: (the file, its
+#: JSON, what it does). Saved widgets then come back: with their state, or as the snapshot.
+JUPYTER_SETTINGS = (
+    ("jupyter_server_config.d/fortellis-nb.json",
+     {"ServerApp": {"jpserver_extensions": {saved_widgets.__name__: True}}},
+     "Jupyter saves notebooks without widget views whose state is not saved with them"),
+    # A default only: a learner's own Settings menu still decides.
+    ("labconfig/default_setting_overrides.d/fortellis-nb.json",
+     {f"{WIDGET_EXTENSION}:plugin": {"saveState": True}},
+     "JupyterLab and Notebook 7 save the widgets' state with the notebook"),
+)
+
+
 def kernel_config(prefix: str | None = None, out=print) -> int:
-    """Write ``{sys.prefix}/etc/ipython/ipython_kernel_config.py`` (IPython reads config there for
-    the kernels of this environment only); a file already there gets the line added, once."""
-    path = Path(prefix or sys.prefix) / "etc" / "ipython" / "ipython_kernel_config.py"
+    """Set up this environment (``prefix``, default ``sys.prefix``) for the notebooks: its kernels
+    load fortellis_nb.lessons (``etc/ipython/ipython_kernel_config.py``, which IPython reads for
+    the kernels of this environment only; a file already there gets the line added, once), and
+    its Jupyter servers keep the widgets readable in saved notebooks (``JUPYTER_SETTINGS``)."""
+    root = Path(prefix or sys.prefix)
+    failed = not _write_kernel_config(root / "etc" / "ipython" / "ipython_kernel_config.py", out)
+    for relative, settings, what in JUPYTER_SETTINGS:
+        failed |= not _write_json(root / "etc" / "jupyter" / relative, settings, what, out)
+    return 1 if failed else 0
+
+
+def _not_written(path: Path, exc: OSError) -> str:
+    return f"{path}: not written ({exc.strerror or exc})."
+
+
+def _write_kernel_config(path: Path, out) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             text = path.read_text(encoding="utf-8")
             if KERNEL_CONFIG_LINE in text:
                 out(f"{path}: already set")
-                return 0
+                return True
             path.write_text(text.rstrip("\n") + "\n\n" + KERNEL_CONFIG, encoding="utf-8")
         else:
             path.write_text(KERNEL_CONFIG, encoding="utf-8")
     except OSError as exc:  # a system-wide Python this user may not write to
-        out(f"{path}: not written ({exc.strerror or exc}). The notebooks still work; each loads the "
-            "friendly errors itself when its first cell runs. In a virtual environment of your own this works.")
-        return 1
+        out(f"{_not_written(path, exc)} The notebooks still work; each loads the friendly errors itself when "
+            "its first cell runs. In a virtual environment of your own this works.")
+        return False
     out(f"{path}: the kernels of this environment load fortellis_nb.lessons")
-    return 0
+    return True
+
+
+def _write_json(path: Path, settings: dict, what: str, out) -> bool:
+    text = json.dumps(settings, indent=2) + "\n"
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            out(f"{path}: already set")
+            return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        out(f"{_not_written(path, exc)} Without it, a notebook saved after a run may show "
+            "\"model not found\" for its widgets when reopened (run their cells again).")
+        return False
+    out(f"{path}: {what}")
+    return True

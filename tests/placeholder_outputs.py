@@ -5,12 +5,19 @@ The notebooks are committed with their outputs, and those were made on the autho
 leads nowhere on a learner's machine. This rewrites the saved outputs and the saved widget
 state (``metadata.widgets``, which JupyterLab draws before the kernel runs) so that
 
-* every loopback address with a port (``127.0.0.1:NNNN``, ``localhost:NNNN``) reads
-  ``127.0.0.1:PORT`` (``localhost:PORT``): the learner's own port appears when the cell runs;
+* every loopback address with a port (``http://127.0.0.1:NNNN``, ``localhost:NNNN``) reads
+  ``127.0.0.1:PORT`` (``localhost:PORT``), with no ``http://``: JupyterLab makes a link of
+  any ``scheme://...`` in a text output, and this one would lead nowhere. The learner's own
+  address appears when the cell runs;
 * every HTML anchor whose href points at such an address loses the href and gets, in its
   place, a title saying so (``TITLE``); the anchor's text stays;
 * a markdown link to such an address (in a ``text/markdown`` output) becomes its text, in
   backticks when the text is itself an address (a bare address would be linked again).
+
+and, first, each widget view whose model's state the notebook does not hold goes
+(``fortellis_nb.saved_widgets``, the rule Jupyter applies to a learner's save): ./dev.sh
+notebooks keeps no widget state, so the committed widgets show their ``text/html`` snapshot
+everywhere, with no script from the internet (nbconvert's HTML) and no "model not found".
 
 The rest of the file is left as nbformat writes it. tests/nbval-sanitize.cfg maps a fresh
 run's outputs and these to the same text, so nbval still compares them.
@@ -26,12 +33,15 @@ from pathlib import Path
 
 import nbformat
 
+from fortellis_nb.saved_widgets import drop_views_without_state
+
 #: What an anchor gets in place of its href.
 TITLE = "Run the cell: the link is made for your own sandbox"
 
 _HOST = r"(?:127\.0\.0\.1|localhost)"
-#: A loopback address with a port, as in a URL.
-PORTED = re.compile(rf"({_HOST}):\d{{2,5}}(?!\d)")
+#: A loopback address with a port (or the placeholder), with its scheme if it has one. The
+#: sanitize file's [port] is this pattern, so nbval reads a fresh run's address as this one.
+PORTED = re.compile(r"(?:(?:https?:)?//)?(127\.0\.0\.1|localhost):(?:\d{2,5}(?!\d)|PORT\b)")
 #: The start of a URL on a loopback address with a port (a numeric one or the placeholder).
 _LOOPBACK_URL = rf"(?:https?:)?//{_HOST}:(?:\d{{2,5}}(?!\d)|PORT\b)"
 #: An HTML start tag <a ...>.
@@ -74,11 +84,12 @@ def _rewrite(value, markdown: bool = False):
 
 
 def placeholder_notebook(nb) -> bool:
-    """Rewrite ``nb``'s outputs and saved widget state in place; True when anything changed.
+    """Rewrite ``nb``'s outputs and saved widget state in place, its widget views without state
+    taken out; True when anything changed.
 
     Only strings are rewritten: an output's text, each of its string MIME values, and the
     values in each saved widget's state (binary buffers are left alone)."""
-    changed = False
+    changed = drop_views_without_state(nb) > 0
 
     def put(holder, key, value):
         nonlocal changed
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for path in paths:
         if placeholder_file(Path(path)):
-            print(f"{path}: sandbox links and ports replaced by placeholders")
+            print(f"{path}: sandbox links and ports replaced by placeholders, widget views without state taken out")
     return 0
 
 

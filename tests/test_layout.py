@@ -21,9 +21,10 @@ PACKAGE = ROOT / "fortellis_nb"
 # sandbox stands on its own and knows nothing of the client. The protocol knows no sandbox:
 # what the client does only for the sandbox (headless sign-in, starting one...) is `local`,
 # the one part of the client that may start the sandbox. On top: the install check, the
-# fortellis-nb command, and python -m fortellis_nb.
-RANKS = {"sandbox": 0, "oauth": 1, "local": 2, "examples": 3, "widgets": 3, "lessons": 4, "exercises": 4, "install": 5,
-         "cli": 6, "__main__": 7}
+# fortellis-nb command, and python -m fortellis_nb. Beside the widgets, saved_widgets: what the
+# Jupyter server keeps of them when it saves a notebook (it imports nothing).
+RANKS = {"sandbox": 0, "oauth": 1, "local": 2, "examples": 3, "widgets": 3, "saved_widgets": 3, "lessons": 4,
+         "exercises": 4, "install": 5, "cli": 6, "__main__": 7}
 
 
 def module_name(path: Path) -> str:

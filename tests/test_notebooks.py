@@ -176,16 +176,17 @@ def test_the_rewrite_takes_out_ports_and_links_and_keeps_the_rest():
         '&amp;response_type=code&amp;redirect_uri=http://127.0.0.1:44227/callback/&amp;state='
         'c3070f4c-f0fa-430b-94df-a668ff489dcf"', f'title="{TITLE}"').replace(
         "href='http://localhost:8765/'", f'title="{TITLE}"').replace(
-        "127.0.0.1:44227", "127.0.0.1:PORT").replace("localhost:8765", "localhost:PORT")
+        "http://127.0.0.1:44227", "127.0.0.1:PORT").replace("http://localhost:8765", "localhost:PORT")
     assert '<a href="https://example.com/docs">the docs</a>' in html and '<a href="dealership">' in html
     assert ">Open the sign-in page (new tab) &#8599;</a>" in html
     assert placeholder_text(FRESH_MARKDOWN, markdown=True) == (
-        "Sandbox home page: `http://127.0.0.1:PORT/`\n\nsign in or read [the docs](https://example.com/)\n\n"
-        "| `iss` | `http://127.0.0.1:PORT/oauth2/aus` |")
+        "Sandbox home page: `127.0.0.1:PORT/`\n\nsign in or read [the docs](https://example.com/)\n\n"
+        "| `iss` | `127.0.0.1:PORT/oauth2/aus` |")
     # Outside text/markdown a markdown link is only text; its port goes all the same.
-    assert placeholder_text(FRESH_MARKDOWN).startswith("Sandbox home page: [http://127.0.0.1:PORT/](http://127.0.0.1:PORT/)")
-    assert placeholder_text(FRESH_PLAIN) == ("PASS  sandbox starts: http://127.0.0.1:PORT\n"
-                                             "redirect_uri='http://localhost:PORT/callback/'")
+    assert placeholder_text(FRESH_MARKDOWN).startswith("Sandbox home page: [127.0.0.1:PORT/](127.0.0.1:PORT/)")
+    # No http:// before a placeholder: JupyterLab would make a dead link of it in a text output.
+    assert placeholder_text(FRESH_PLAIN) == ("PASS  sandbox starts: 127.0.0.1:PORT\n"
+                                             "redirect_uri='localhost:PORT/callback/'")
     assert placeholder_text("127.0.0.1:8 and 127.0.0.1:123456 and 10.0.0.1:8080") == \
         "127.0.0.1:8 and 127.0.0.1:123456 and 10.0.0.1:8080"
     for text in (FRESH_ANCHOR, FRESH_MARKDOWN, FRESH_PLAIN):  # a second run changes nothing
@@ -224,7 +225,7 @@ def test_the_rewrite_of_a_notebook_covers_outputs_and_widget_state(tmp_path):
     assert sandbox_links(after) == ["cell 1[2].data.application/json.kept: ...http://127.0.0.1:44227/..."]
     state = after["metadata"]["widgets"][WIDGET_STATE]["state"]
     assert state["a1"]["state"]["value"] == placeholder_text(FRESH_ANCHOR)
-    assert state["b2"]["state"] == {"value": "http://127.0.0.1:PORT/callback/", "_options_labels": ["localhost:PORT", "none"]}
+    assert state["b2"]["state"] == {"value": "127.0.0.1:PORT/callback/", "_options_labels": ["localhost:PORT", "none"]}
     assert state["c3"]["state"]["outputs"][0]["data"]["text/markdown"] == placeholder_text(FRESH_MARKDOWN, markdown=True)
     outputs = after["cells"][1]["outputs"]
     assert outputs[0]["data"]["text/markdown"] == placeholder_text(FRESH_MARKDOWN, markdown=True)

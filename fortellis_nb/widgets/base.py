@@ -4,6 +4,7 @@ text setter that passes everything shown through the flow's redaction."""
 from __future__ import annotations
 
 import html as html_module
+import re
 
 import ipywidgets as widgets
 
@@ -87,8 +88,9 @@ class StepWidget(widgets.VBox):
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, and next to it a static ``text/html`` snapshot of what it shows (secrets
-        shortened, as on screen): GitHub, nbviewer and a notebook opened without its kernel show the
-        step's content instead of one line of text."""
+        shortened, as on screen): wherever the view is not drawn (GitHub, nbconvert's HTML, a notebook
+        saved without the widget's state, whose view ``fortellis_nb/saved_widgets.py`` takes out)
+        the step's content shows instead of one line of text."""
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:
             bundle["text/html"] = snapshot_html(self)
@@ -101,8 +103,9 @@ def _descendants(widget):
         yield child
 
 
-SNAPSHOT_NOTE = ("A snapshot of this widget as it was when the cell ran (no kernel is connected here): "
-                 "run the cell to use it.")
+#: Shown wherever the snapshot is: on GitHub, in nbconvert's HTML, in a notebook reopened with the
+#: kernel running or not; so it says what it is and nothing of the kernel.
+SNAPSHOT_NOTE = "A snapshot of what this widget showed when its cell ran: run the cell to use it."
 
 
 def snapshot_html(widget) -> str:
@@ -119,9 +122,16 @@ def _escape(text) -> str:
     return html_module.escape(str(text or ""))
 
 
+#: A link in a widget's HTML: <a ...>text</a>.
+_ANCHOR = re.compile(r"<a\b[^>]*>(.*?)</a\s*>", re.DOTALL | re.IGNORECASE)
+
+
 def _html_part(widget) -> str:
+    """A widget's HTML with each link as its text: a snapshot's link would lead to a sign-in
+    page, a file or a sandbox of when the cell ran (the address a link shows stays in view)."""
+    value = _ANCHOR.sub(r"<span>\1</span>", widget.value)
     classes = " ".join(_escape(c) for c in widget._dom_classes)
-    return f'<div class="{classes}">{widget.value}</div>' if classes else widget.value
+    return f'<div class="{classes}">{value}</div>' if classes else value
 
 
 def _button(widget) -> str:
