@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--keep-sandbox", action="store_true", help="leave a sandbox started by the check running")
     check.set_defaults(run=_run_check)
     config = commands.add_parser("kernel-config", help="make this environment's kernels explain errors as the "
-                                 "notebooks do (a file in sys.prefix/etc/ipython)")
+                                 "notebooks do, and its Jupyter keep widgets readable in saved "
+                                 "notebooks (files in sys.prefix/etc)")
     config.add_argument("--prefix", help="the environment's prefix (default: this Python's)")
     config.set_defaults(run=_run_kernel_config)
     # The sandbox's and the example's own command lines read their arguments (and their --help).

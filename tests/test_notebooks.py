@@ -79,16 +79,6 @@ def test_no_full_authorization_code_in_the_saved_outputs(path):
     assert found is None, f"a code shown whole: {found.group(0)[:12]}..."
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_widget_output_carries_a_static_html_snapshot(path):
-    """GitHub and nbviewer render text/html, not widgets: each widget leaves what it showed."""
-    widget_outputs = [output for cell in cells(path) for output in cell.get("outputs", [])
-                      if "application/vnd.jupyter.widget-view+json" in output.get("data", {})]
-    for output in widget_outputs:
-        snapshot = "".join(output["data"].get("text/html", ""))
-        assert "run the cell to use it" in snapshot and len(snapshot) > 500, output["data"]["text/plain"]
-
-
 def test_the_code_pattern_finds_what_it_must_and_only_that():
     for whole in ('code=Ab3dEf6hIj9kLm2oPq5s&state', 'code : Ab3dEf6hIj9kLm2oPq5s\n', "'code': 'Ab3dEf6hIj9kLm2oPq5s'",
                   '\\"code\\": \\"Ab3dEf6hIj9kLm2oPq5s\\"', 'code Ab3dEf6hIj9kLm2oPq5s, 3 s old'):
