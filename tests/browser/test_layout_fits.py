@@ -1,0 +1,152 @@
+"""The widgets fit a notebook column 900 px wide, in the light and the dark theme: nothing
+inside them sticks out or scrolls sideways, every table column is on screen, long values
+(tokens, jti, URLs) wrap, and the columns that explain keep a readable width. And a
+double-clicked Refresh sends one refresh."""
+
+from __future__ import annotations
+
+import pytest
+
+from fortellis_nb.widgets.refresh import DOUBLE_CLICK
+
+from .jupyter import open_notebook, snap
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+COLUMN = 900  # px: the width of a notebook cell in the column a learner reads
+
+# Notebook 04's inspector and 05's refresh panel, on tokens with a refresh behind them.
+WIDGETS = [
+    "from fortellis_nb.lessons import start, catch_up\n"
+    "from fortellis_nb.widgets import AuthorizeLink, NetworkLog, RefreshPanel, TokenInspector\n\n"
+    "client = start()\ntokens = catch_up(client)",
+    "inspector = TokenInspector(client=client)\ninspector",
+    "panel = RefreshPanel(client=client)\npanel",
+    "NetworkLog(client=client)",
+    "AuthorizeLink(client=client)",
+]
+
+# Every element of each widget whose box sticks out of the widget's, or that scrolls sideways;
+# and each table's columns, with their widths.
+MEASURE = """
+(selector) => {
+  const found = {widgets: 0, outside: [], scrolls: [], tables: []};
+  const name = (el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string'
+    ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ' "' + (el.innerText || '').slice(0, 40) + '"';
+  for (const root of document.querySelectorAll(selector)) {
+    if (!root.getClientRects().length) continue;
+    found.widgets += 1;
+    const box = root.getBoundingClientRect();
+    for (const el of [root, ...root.querySelectorAll('*')]) {
+      if (!el.getClientRects().length || el.tagName === 'STYLE') continue;
+      const r = el.getBoundingClientRect();
+      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1)) found.outside.push(name(el));
+      const style = getComputedStyle(el);
+      const clipsOnPurpose = style.textOverflow === 'ellipsis';
+      if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth && !clipsOnPurpose) found.scrolls.push(name(el));
+    }
+    for (const table of root.querySelectorAll('table')) {
+      if (!table.getClientRects().length) continue;
+      const head = table.rows[0];
+      found.tables.push({
+        where: name(table.closest('.widget-html') || table),
+        columns: [...head.cells].map(c => ({name: c.innerText.trim(), width: Math.round(c.getBoundingClientRect().width)})),
+      });
+    }
+  }
+  return found;
+}
+"""
+
+# Columns that explain, and the least width they need to be read (about 25 characters a line).
+EXPLAINING = {"what it means": 220, "what it is for": 220}
+
+
+def set_column_width(page, nb, width: int) -> None:
+    """Resize the window so the notebook's cells are ``width`` px wide."""
+    cell = nb.cell(0)
+    for _ in range(3):
+        now = cell.evaluate("el => el.getBoundingClientRect().width")
+        if abs(now - width) < 2:
+            return
+        size = page.viewport_size
+        page.set_viewport_size({"width": round(size["width"] + width - now), "height": size["height"]})
+        page.wait_for_function(
+            "([el, was]) => Math.abs(el.getBoundingClientRect().width - was) > 1", arg=[cell.element_handle(), now])
+    assert abs(cell.evaluate("el => el.getBoundingClientRect().width") - width) < 2
+
+
+def top_of(locator) -> None:
+    """Scroll so ``locator`` is at the top of the notebook (for its screenshot)."""
+    locator.evaluate("el => el.scrollIntoView({block: 'start'})")
+
+
+def assert_fits(page, where: str) -> dict:
+    found = page.evaluate(MEASURE, ".jp-OutputArea-output .fnb-widget")
+    assert found["widgets"] >= 3, found
+    assert not found["outside"], f"{where}: sticks out of the widget: {found['outside'][:10]}"
+    assert not found["scrolls"], f"{where}: scrolls sideways: {found['scrolls'][:10]}"
+    for table in found["tables"]:
+        for column in table["columns"]:
+            assert column["width"] >= EXPLAINING.get(column["name"], 24), f"{where}: {table}"
+    return found
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
+    path = jupyter_lab.write_notebook(f"{workdir}/fits.ipynb", WIDGETS)
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.run_all()
+    nb.by_class("fnb-checklist").filter(has_text="every check passed").first.wait_for()
+    set_column_width(page, nb, COLUMN)
+    nb.click_button("Refresh token")
+    nb.by_class("fnb-changes").filter(has_text="What changed").first.wait_for()
+    nb.click_button("Show the raw JSON response", exact=False)
+    nb.by_class("fnb-raw").filter(has_text="access_token").first.wait_for()
+    try:
+        if "Dark" in theme:
+            nb.menu("Settings", "Theme", theme)
+            page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached")
+        access = assert_fits(page, f"{theme}, the access token's tab")
+        clock = nb.by_class("fnb-expiry").locator(".fnb-clock").first.bounding_box()
+        assert clock and clock["width"] >= 8 and clock["height"] >= 8  # drawn, not a missing glyph
+        columns = {c["name"] for t in access["tables"] for c in t["columns"]}
+        assert {"what it means", "before", "after", "check", "what it is for"} <= columns, access["tables"]
+        top_of(nb.by_class("fnb-checklist").first)
+        snap(page, f"{theme}: the inspector's checklist at {COLUMN} px")
+        top_of(nb.by_class("fnb-claims").first)
+        snap(page, f"{theme}: the access token's claims at {COLUMN} px")
+        nb.outputs.get_by_role("tab", name="ID token").click()
+        nb.by_class("fnb-claims").filter(has_text="at_hash").first.wait_for()
+        assert_fits(page, f"{theme}, the ID token's tab")
+        top_of(nb.by_class("fnb-claims").filter(has_text="at_hash").first)
+        snap(page, f"{theme}: the ID token's claims at {COLUMN} px")
+        top_of(nb.by_class("fnb-refresh").first)
+        snap(page, f"{theme}: the refresh panel at {COLUMN} px")
+        for row in nb.by_class("fnb-network-log").locator("summary").all():
+            row.click()
+        assert_fits(page, f"{theme}, the network log opened")
+        top_of(nb.by_class("fnb-network-log").first)
+        snap(page, f"{theme}: the network log at {COLUMN} px")
+        top_of(nb.by_class("fnb-parameters").first)
+        snap(page, f"{theme}: the authorize URL's parameters at {COLUMN} px")
+    finally:
+        if "Dark" in theme:
+            nb.menu("Settings", "Theme", "JupyterLab Light")
+
+
+def test_a_double_clicked_refresh_sends_one_refresh(jupyter_lab, page, workdir):
+    path = jupyter_lab.write_notebook(f"{workdir}/double.ipynb", [WIDGETS[0], WIDGETS[2], WIDGETS[3]])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.run_all()
+    log = nb.by_class("fnb-network-log").locator("summary")
+    log.filter(has_text="Exchange the code").first.wait_for()
+    nb.button("Refresh token").dblclick()
+    nb.by_class("fnb-changes").filter(has_text="What changed").first.wait_for()
+    nb.wait_for_kernel_idle()  # both clicks handled
+    snap(page, "after a double-click on Refresh token")
+    assert log.filter(has_text="Refresh").count() == 1
+    # A click of its own, as a person makes it after reading the table, is a refresh of its own.
+    page.wait_for_timeout(DOUBLE_CLICK * 1000)
+    nb.click_button("Refresh token")
+    log.filter(has_text="Refresh").nth(1).wait_for()
