@@ -5,6 +5,8 @@ double-clicked Refresh sends one refresh."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fortellis_nb.widgets.refresh import DOUBLE_CLICK
@@ -13,6 +15,8 @@ from .jupyter import open_notebook, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+THEMES = ["JupyterLab Light", "JupyterLab Dark"]
 COLUMN = 900  # px: the width of a notebook cell in the column a learner reads
 
 # Notebook 04's inspector and 05's refresh panel, on tokens with a refresh behind them.
@@ -81,9 +85,9 @@ def top_of(locator) -> None:
     locator.evaluate("el => el.scrollIntoView({block: 'start'})")
 
 
-def assert_fits(page, where: str) -> dict:
+def assert_fits(page, where: str, widgets: int) -> dict:
     found = page.evaluate(MEASURE, ".jp-OutputArea-output .fnb-widget")
-    assert found["widgets"] >= 3, found
+    assert found["widgets"] >= widgets, found
     assert not found["outside"], f"{where}: sticks out of the widget: {found['outside'][:10]}"
     assert not found["scrolls"], f"{where}: scrolls sideways: {found['scrolls'][:10]}"
     for table in found["tables"]:
@@ -92,7 +96,12 @@ def assert_fits(page, where: str) -> dict:
     return found
 
 
-@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def use_theme(nb, page, theme: str) -> None:
+    nb.menu("Settings", "Theme", theme)
+    page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached")
+
+
+@pytest.mark.parametrize("theme", THEMES)
 def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
     path = jupyter_lab.write_notebook(f"{workdir}/fits.ipynb", WIDGETS)
     nb = open_notebook(page, jupyter_lab, path)
@@ -104,10 +113,8 @@ def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
     nb.click_button("Show the raw JSON response", exact=False)
     nb.by_class("fnb-raw").filter(has_text="access_token").first.wait_for()
     try:
-        if "Dark" in theme:
-            nb.menu("Settings", "Theme", theme)
-            page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached")
-        access = assert_fits(page, f"{theme}, the access token's tab")
+        use_theme(nb, page, theme)
+        access = assert_fits(page, f"{theme}, the access token's tab", 4)
         clock = nb.by_class("fnb-expiry").locator(".fnb-clock").first.bounding_box()
         assert clock and clock["width"] >= 8 and clock["height"] >= 8  # drawn, not a missing glyph
         columns = {c["name"] for t in access["tables"] for c in t["columns"]}
@@ -118,21 +125,68 @@ def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
         snap(page, f"{theme}: the access token's claims at {COLUMN} px")
         nb.outputs.get_by_role("tab", name="ID token").click()
         nb.by_class("fnb-claims").filter(has_text="at_hash").first.wait_for()
-        assert_fits(page, f"{theme}, the ID token's tab")
+        assert_fits(page, f"{theme}, the ID token's tab", 4)
         top_of(nb.by_class("fnb-claims").filter(has_text="at_hash").first)
         snap(page, f"{theme}: the ID token's claims at {COLUMN} px")
         top_of(nb.by_class("fnb-refresh").first)
         snap(page, f"{theme}: the refresh panel at {COLUMN} px")
         for row in nb.by_class("fnb-network-log").locator("summary").all():
             row.click()
-        assert_fits(page, f"{theme}, the network log opened")
+        assert_fits(page, f"{theme}, the network log opened", 4)
         top_of(nb.by_class("fnb-network-log").first)
         snap(page, f"{theme}: the network log at {COLUMN} px")
         top_of(nb.by_class("fnb-parameters").first)
         snap(page, f"{theme}: the authorize URL's parameters at {COLUMN} px")
     finally:
-        if "Dark" in theme:
-            nb.menu("Settings", "Theme", "JupyterLab Light")
+        use_theme(nb, page, "JupyterLab Light")
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_notebooks_04_and_05_fit(jupyter_lab, page, workdir, theme):
+    """The inspector of notebook 04 and the refresh panel of 05, as a learner runs them."""
+    path = jupyter_lab.copy_in(NOTEBOOKS / "04-inspect-and-verify-tokens.ipynb", f"{workdir}/04.ipynb")
+    nb = open_notebook(page, jupyter_lab, path)
+    set_column_width(page, nb, COLUMN)
+    nb.run_all()
+    nb.by_class("fnb-checklist").filter(has_text="every check passed").first.wait_for()
+    try:
+        use_theme(nb, page, theme)
+        found = assert_fits(page, f"{theme}, notebook 04", 1)
+        assert any(c["name"] == "what it means" for t in found["tables"] for c in t["columns"]), found["tables"]
+        top_of(nb.by_class("fnb-inspector").first)
+        snap(page, f"{theme}: notebook 04's inspector at {COLUMN} px")
+        top_of(nb.by_class("fnb-claims").first)
+        snap(page, f"{theme}: notebook 04's claims at {COLUMN} px")
+
+        path = jupyter_lab.copy_in(NOTEBOOKS / "05-refresh-tokens.ipynb", f"{workdir}/05.ipynb")
+        nb = open_notebook(page, jupyter_lab, path)
+        set_column_width(page, nb, COLUMN)
+        nb.run_all()
+        nb.click_button("Refresh token")
+        nb.by_class("fnb-changes").filter(has_text="What changed").first.wait_for()
+        found = assert_fits(page, f"{theme}, notebook 05", 1)
+        assert any(c["name"] == "after" for t in found["tables"] for c in t["columns"]), found["tables"]
+        top_of(nb.by_class("fnb-refresh").first)
+        snap(page, f"{theme}: notebook 05's refresh panel at {COLUMN} px")
+    finally:
+        use_theme(nb, page, "JupyterLab Light")
+
+
+def test_error_cards_set_backticked_names_as_code(jupyter_lab, page, workdir):
+    """Notebook 04's "an ID token is not an access token": the report's hint names
+    `api_providers`, shown as code, not between backticks."""
+    path = jupyter_lab.write_notebook(f"{workdir}/card.ipynb", [
+        WIDGETS[0],
+        "from fortellis_nb.lessons import explain\nfrom fortellis_nb.oauth import FortellisError\n\n"
+        "try:\n    client.verify(tokens.id_token, 'access')\nexcept FortellisError as error:\n"
+        "    display(explain(error))"])
+    nb = open_notebook(page, jupyter_lab, path)
+    nb.run_all()
+    card = nb.outputs.locator(".fnb-error").filter(has_text="What to do").first
+    card.wait_for()
+    snap(page, "an error card")
+    assert "`" not in card.inner_text()
+    assert "api_providers" in card.locator("code").all_inner_texts()
 
 
 def test_a_double_clicked_refresh_sends_one_refresh(jupyter_lab, page, workdir):
