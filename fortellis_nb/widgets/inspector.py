@@ -76,6 +76,15 @@ def summary_html(tokens) -> str:
             f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>")
 
 
+def token_response_html(tokens) -> str:
+    """The token endpoint's answer as it came, its status and its JSON, tokens shortened."""
+    exchange = tokens.exchange
+    status = f"HTTP {exchange.status} {_html.escape(exchange.reason)}".strip() if exchange is not None else "The answer"
+    return (f'<div class="fnb-muted fnb-token-response-head">{status}, the token response (tokens shortened; the '
+            "full response stays in the kernel):</div>"
+            f"<pre>{_html.escape(json.dumps(tokens.as_dict(), indent=2))}</pre>")
+
+
 def refresh_token_html(tokens) -> str:
     """The refresh token (shortened), whether it is new, and what it is for."""
     if not tokens.refresh_token:
@@ -269,8 +278,7 @@ class TokenInspector(StepWidget):
         if not self.raw_button.value or tokens is None:
             self.raw.value = ""
             return
-        self._set(self.raw, "<pre>" + _html.escape(json.dumps(tokens.as_dict(), indent=2)) + "</pre>"
-                  '<div class="fnb-muted">Tokens shortened; the full response stays in the kernel.</div>')
+        self._set(self.raw, token_response_html(tokens))
 
     # --- the countdown ------------------------------------------------------------------
     def tick(self) -> None:

@@ -71,6 +71,7 @@ def test_raw_response_on_request(flow):
     assert inspector.raw.value == ""
     inspector.raw_button.value = True
     raw = text(inspector.raw)
+    assert raw.startswith("HTTP 200 OK, the token response")
     assert '"token_type": "Bearer"' in raw and f'"access_token": "{flow.tokens.access_token[:5]}..."' in raw
     assert flow.tokens.access_token not in raw
 
