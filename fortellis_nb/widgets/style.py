@@ -79,7 +79,7 @@ body[data-jp-theme-light='true'] .fnb-widget .fnb-pass { color: #2e7d32; }
 .fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 5em minmax(0, 1fr) 5em 5em; column-gap: 12px;
   cursor: pointer; padding: 2px 0; list-style-position: inside; }
 .fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 5em minmax(0, 1fr) 5em 5em;
-  column-gap: 12px; font-weight: bold; padding-left: 1.2em; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+  column-gap: 12px; font-weight: bold; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
 /* A widget whose kernel is gone (restarted, or a saved notebook opened): say what to do instead
    of ipywidgets' broken-link icons, and dim what no longer answers. */
 .fnb-widget.jupyter-widgets-disconnected::before { content: "This widget is not connected to a running kernel (the "

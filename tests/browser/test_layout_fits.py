@@ -133,6 +133,10 @@ def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
         for row in nb.by_class("fnb-network-log").locator("summary").all():
             row.click()
         assert_fits(page, f"{theme}, the network log opened", 4)
+        head, row = nb.by_class("fnb-network-log").first.evaluate(
+            "el => [el.querySelector('.fnb-log-head'), el.querySelector('summary')].map("
+            "row => [...row.children].map(c => Math.round(c.getBoundingClientRect().left)))")
+        assert head == row, "the network log's headings stand over their columns"
         top_of(nb.by_class("fnb-network-log").first)
         snap(page, f"{theme}: the network log at {COLUMN} px")
         top_of(nb.by_class("fnb-parameters").first)
@@ -187,6 +191,21 @@ def test_error_cards_set_backticked_names_as_code(jupyter_lab, page, workdir):
     snap(page, "an error card")
     assert "`" not in card.inner_text()
     assert "api_providers" in card.locator("code").all_inner_texts()
+
+
+def test_the_playground_fits_a_900px_column(jupyter_lab, page, workdir):
+    """Every step of the playground filled in (the redirect's table, the API's answer too)."""
+    path = jupyter_lab.write_notebook(f"{workdir}/playground.ipynb", [
+        "from fortellis_nb.widgets import Playground\n\nplayground = Playground()\nplayground",
+        "playground.run_unattended();"])
+    nb = open_notebook(page, jupyter_lab, path)
+    set_column_width(page, nb, COLUMN)
+    nb.run_all()
+    nb.by_class("fnb-api-response").filter(has_text="Sandbox Motors").first.wait_for()
+    assert_fits(page, "the playground", 1)
+    for part in ("fnb-parsed", "fnb-changes", "fnb-api-response"):
+        top_of(nb.by_class(part).first)
+        snap(page, f"the playground's {part} at {COLUMN} px")
 
 
 def test_a_double_clicked_refresh_sends_one_refresh(jupyter_lab, page, workdir):
