@@ -19,17 +19,21 @@ SAME_SECOND = ("Minted within the same second as the tokens before: <code>iat</c
 
 
 def click_sent_at() -> float | None:
-    """When the browser sent the click being handled (on the browser's clock), or None outside
-    a kernel's message. The kernel runs a widget's clicks one after the other: a second click
-    made while the first one's refresh was on the wire is only read after that refresh, so only
-    the browser's own time tells the two clicks of a double-click apart from two clicks."""
+    """When the browser sent the click being handled (on the browser's clock), or None for a
+    click made by code (``button.click()`` in a cell) or outside a kernel. The kernel runs a
+    widget's clicks one after the other: a second click made while the first one's refresh was
+    on the wire is only read after that refresh, so only the browser's own time tells the two
+    clicks of a double-click apart from two clicks."""
     try:
         from IPython import get_ipython
 
-        date = get_ipython().kernel.get_parent()["header"]["date"]
+        header = get_ipython().kernel.get_parent()["header"]
     except (AttributeError, ImportError, KeyError, TypeError):
         return None
-    return date.timestamp() if hasattr(date, "timestamp") else None
+    date = header.get("date")
+    if header.get("msg_type") != "comm_msg" or not hasattr(date, "timestamp"):
+        return None
+    return date.timestamp()
 
 
 def change_mark(row: Change, rows: list[Change]) -> str:

@@ -219,17 +219,21 @@ def test_the_playground_fits_a_900px_column(jupyter_lab, page, workdir):
 
 
 def test_a_double_clicked_refresh_sends_one_refresh(jupyter_lab, page, workdir):
-    path = jupyter_lab.write_notebook(f"{workdir}/double.ipynb", [WIDGETS[0], WIDGETS[2], WIDGETS[3]])
+    two_from_code = "panel.refresh_button.click()\npanel.refresh_button.click()  # code's clicks are each a refresh"
+    path = jupyter_lab.write_notebook(f"{workdir}/double.ipynb", [WIDGETS[0], WIDGETS[2], two_from_code, WIDGETS[3]])
     nb = open_notebook(page, jupyter_lab, path)
     nb.run_all()
-    log = nb.by_class("fnb-network-log").locator("summary")
-    log.filter(has_text="Exchange the code").first.wait_for()
-    nb.button("Refresh token").dblclick()
-    nb.by_class("fnb-changes").filter(has_text="What changed").first.wait_for()
-    nb.wait_for_kernel_idle()  # both clicks handled
+    refreshes = nb.by_class("fnb-network-log").locator("summary").filter(has_text="Refresh")
+    refreshes.nth(1).wait_for()
+    assert refreshes.count() == 2
+    # The two clicks of a double-click, both sent before the page hears that the first one
+    # turned the button off (a person's double-click may be as quick): the kernel gets both.
+    nb.button("Refresh token").evaluate("button => { button.click(); button.click(); }")
+    # The second click reached the kernel (sent before the button could turn off) and was let go.
+    nb.by_class("fnb-notes").filter(has_text="A double-click").first.wait_for()
     snap(page, "after a double-click on Refresh token")
-    assert log.filter(has_text="Refresh").count() == 1
+    assert refreshes.count() == 3
     # A click of its own, as a person makes it after reading the table, is a refresh of its own.
     page.wait_for_timeout(DOUBLE_CLICK * 1000)
     nb.click_button("Refresh token")
-    log.filter(has_text="Refresh").nth(1).wait_for()
+    refreshes.nth(3).wait_for()
