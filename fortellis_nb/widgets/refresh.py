@@ -13,7 +13,7 @@ from .curl import RequestView
 #: Two clicks sent closer together than this are one double-click (the usual desktop setting).
 DOUBLE_CLICK = 0.5
 
-SAME_SECOND_MARK = '<span class="fnb-warn" title="see below the table">same second</span>'
+SAME_SECOND_MARK = '<strong title="see the note below the table">same second</strong>'
 SAME_SECOND = ("Minted within the same second as the tokens before: <code>iat</code> and <code>exp</code> count "
                "whole seconds, so they read the same; the new <code>jti</code> shows these are new tokens.")
 
