@@ -66,6 +66,22 @@ def test_a_cell_run_before_the_cell_defining_its_names_says_what_to_run(capsys):
         InteractiveShell.clear_instance()
 
 
+def test_backticked_names_in_a_report_are_code():
+    report = ErrorReport(FortellisError("The access token's `aud` is <wrong>.", error="invalid_token",
+                                        hint="Send the access token (aud `api_providers`)."))
+    shown = report._repr_html_()
+    assert "`" not in shown and "<code>aud</code>" in shown and "<code>api_providers</code>" in shown
+    assert "&lt;wrong&gt;" in shown
+    assert "`aud`" in repr(report)  # plain text keeps the backticks
+
+
+def test_a_name_not_defined_is_code_in_html():
+    from fortellis_nb.lessons.reports import NotRunYet
+
+    shown = NotRunYet(NameError("name 'tokens' is not defined", name="tokens"))._repr_html_()
+    assert shown.count("<code>tokens</code>") == 1 and "`" not in shown
+
+
 def test_a_plain_exception_is_reported_too():
     assert repr(ErrorReport(ValueError("bad"))).startswith("What happened: ValueError")
 

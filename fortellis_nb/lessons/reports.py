@@ -8,6 +8,7 @@ import warnings
 
 from ..oauth import FortellisError, redact
 from ..oauth.errors import FortellisWarning
+from ..widgets.errors import prose
 
 
 class ErrorReport:
@@ -38,7 +39,9 @@ class ErrorReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        what, why, todo, request = (html.escape(p) for p in self._parts())
+        what, why, todo, request = self._parts()
+        # The messages write names and values in `backticks`: set as code, as the widgets do.
+        what, why, todo, request = html.escape(what), prose(why), prose(todo), html.escape(request)
         red = "var(--jp-error-color1, #b42318)"
         rows = [f"<div><strong>What happened:</strong> <code>{what}</code></div>",
                 f"<div><strong>Why:</strong> {why}</div>"]
@@ -72,10 +75,8 @@ class NotRunYet:
         return self.text().replace("`", "")
 
     def _repr_html_(self) -> str:
-        name = html.escape(self.name)
-        rest = html.escape(self.text().split(": ", 1)[1])
         return (f'<div class="fnb-error" style="border-left:4px solid var(--jp-warn-color1, #f57c00);'
-                f'padding:4px 10px;color:var(--jp-ui-font-color1)"><code>{name}</code> is not defined: {rest}</div>')
+                f'padding:4px 10px;color:var(--jp-ui-font-color1)">{prose(self.text())}</div>')
 
 
 def _friendly_handler(shell, etype, evalue, tb, tb_offset=None):

@@ -114,5 +114,5 @@ class AuthorizeLink(StepWidget):
         rows = "".join(f"<tr><td><code>{_html.escape(k)}</code></td><td><code>{_html.escape(str(v))}</code></td>"
                        f"<td>{prose(h)}</td></tr>" for k, v, h in request.explain())
         self._set(self.table, '<table class="fnb-table"><tr><th>parameter</th><th>value</th>'
-                              f"<th>what it is for</th></tr>{rows}</table>")
+                              f"<th class=\"fnb-explain\">what it is for</th></tr>{rows}</table>")
         self.request_view.show(Exchange(method="GET", url=request.url, request_headers={"Accept": "text/html"}))

@@ -21,6 +21,8 @@ from .curl import RequestView
 from .errors import prose
 from .style import JWT_COLOURS
 
+#: A clock drawn by the style sheet: the timer emoji is an empty box where no emoji font is installed.
+CLOCK = '<span class="fnb-clock" aria-hidden="true"></span>'
 KINDS = (("access", "Access token"), ("id", "ID token"), ("refresh", "Refresh token"))
 MARKS = {"pass": '<span class="fnb-pass">&#10004; pass</span>', "fail": '<span class="fnb-fail">&#10008; fail</span>',
          "n/a": '<span class="fnb-na">&#8211; n/a</span>'}
@@ -52,13 +54,13 @@ def jwt_html(token: str) -> str:
 
 
 def claims_html(header: dict, claims: dict, now: float) -> str:
-    rows = [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>header</td>"
+    rows = [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted fnb-narrow'>header</td>"
             f"<td><code>{_html.escape(str(v))}</code></td><td>{prose(CLAIM_GLOSSARY.get(k, ''))}</td></tr>"
             for k, v in header.items()]
-    rows += [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted'>claim</td>"
+    rows += [f"<tr><td><code>{_html.escape(k)}</code></td><td class='fnb-muted fnb-narrow'>claim</td>"
              f"<td><code>{_html.escape(json.dumps(v) if isinstance(v, (list, dict)) else str(v))}</code></td>"
              f"<td>{prose(meaning)}</td></tr>" for k, v, meaning in explain_claims(claims, now=now)]
-    return ('<table class="fnb-table"><tr><th>name</th><th>in</th><th>value</th><th>what it means</th></tr>'
+    return ('<table class="fnb-table"><tr><th>name</th><th class="fnb-narrow">in</th><th>value</th><th class="fnb-explain">what it means</th></tr>'
             + "".join(rows) + "</table>")
 
 
@@ -72,6 +74,15 @@ def summary_html(tokens) -> str:
     return (f"{revoked}<div><strong>{_html.escape(tokens.token_type)}</strong> token from a "
             f"<code>{_html.escape(tokens.grant_type or 'token')}</code> grant; scope "
             f"<code>{_html.escape(tokens.scope or '-')}</code>; expires_in {tokens.expires_in}.</div>")
+
+
+def token_response_html(tokens) -> str:
+    """The token endpoint's answer as it came, its status and its JSON, tokens shortened."""
+    exchange = tokens.exchange
+    status = f"HTTP {exchange.status} {_html.escape(exchange.reason)}".strip() if exchange is not None else "The answer"
+    return (f'<div class="fnb-muted fnb-token-response-head">{status}, the token response (tokens shortened; the '
+            "full response stays in the kernel):</div>"
+            f"<pre>{_html.escape(json.dumps(tokens.as_dict(), indent=2))}</pre>")
 
 
 def refresh_token_html(tokens) -> str:
@@ -106,10 +117,10 @@ def countdown_html(exp: float | None, now: float) -> str:
         return '<div class="fnb-muted">The server did not say when the access token expires.</div>'
     words = expires_in_words(exp, now)
     if exp <= now:
-        return (f'<div class="fnb-error-box"><span class="fnb-fail">&#9201; The access token {words}</span> '
+        return (f'<div class="fnb-error-box"><span class="fnb-fail">{CLOCK}The access token {words}</span> '
                 f"({format_timestamp(exp)}). The API gateway now answers TOKEN-EXPIRED. "
-                f"{_html.escape(hints.TOKEN_EXPIRED)}</div>")
-    return (f'<div><span class="fnb-pass">&#9201; The access token {words}</span> '
+                f"{prose(hints.TOKEN_EXPIRED)}</div>")
+    return (f'<div><span class="fnb-pass">{CLOCK}The access token {words}</span> '
             f'<span class="fnb-muted">(at {format_timestamp(exp)})</span></div>')
 
 
@@ -267,8 +278,7 @@ class TokenInspector(StepWidget):
         if not self.raw_button.value or tokens is None:
             self.raw.value = ""
             return
-        self._set(self.raw, "<pre>" + _html.escape(json.dumps(tokens.as_dict(), indent=2)) + "</pre>"
-                  '<div class="fnb-muted">Tokens shortened; the full response stays in the kernel.</div>')
+        self._set(self.raw, token_response_html(tokens))
 
     # --- the countdown ------------------------------------------------------------------
     def tick(self) -> None:

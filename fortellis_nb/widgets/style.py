@@ -28,6 +28,16 @@ CSS = """
   border: 1px solid var(--jp-border-color1, #bdbdbd); padding: 3px 6px; text-align: left; vertical-align: top;
   color: var(--jp-ui-font-color1, #212121); background: var(--jp-layout-color1, #fff); }
 .fnb-widget table.fnb-table th { background: var(--jp-layout-color2, #eee); }
+/* A table fits the column it is in: a long value (a token, a jti, a URL) breaks anywhere
+   rather than widening its column past the notebook's edge, and the columns that explain
+   keep their share of the width (ipywidgets' HTML widget would otherwise grow to the table's
+   widest line and set each line 28 px high). */
+.fnb-widget .widget-html, .fnb-widget .widget-html-content { min-width: 0; max-width: 100%; }
+.fnb-widget table.fnb-table { line-height: 1.4; }
+.fnb-widget table.fnb-table td { overflow-wrap: anywhere; }
+.fnb-widget table.fnb-table th.fnb-explain { width: 45%; }
+.fnb-widget table.fnb-table th.fnb-value { width: 38%; }
+.fnb-widget table.fnb-table th.fnb-narrow, .fnb-widget table.fnb-table td.fnb-narrow { width: 1%; white-space: nowrap; }
 .fnb-widget .fnb-muted { color: var(--jp-ui-font-color2, #616161); }
 .fnb-widget .fnb-pass { color: var(--jp-success-color1, #388e3c); font-weight: bold; }
 /* The light theme's success green is too pale for small text (WCAG AA asks 4.5:1). */
@@ -35,6 +45,13 @@ body[data-jp-theme-light='true'] .fnb-widget .fnb-pass { color: #2e7d32; }
 .fnb-widget .fnb-fail { color: var(--jp-error-color1, #d32f2f); font-weight: bold; }
 .fnb-widget .fnb-na { color: var(--jp-ui-font-color2, #616161); }
 .fnb-widget .fnb-warn { color: var(--jp-warn-color1, #f57c00); }
+/* A clock face in the text's colour, from borders alone (an emoji needs an emoji font). */
+.fnb-clock { display: inline-block; position: relative; box-sizing: border-box; width: 0.9em; height: 0.9em;
+  margin-right: 0.35em; vertical-align: -0.1em; border: 2px solid currentColor; border-radius: 50%; }
+.fnb-clock::before, .fnb-clock::after { content: ""; position: absolute; left: calc(50% - 1px); bottom: calc(50% - 1px);
+  border-left: 2px solid currentColor; }
+.fnb-clock::before { height: 35%; }
+.fnb-clock::after { height: 0; width: 28%; border-left: 0; border-bottom: 2px solid currentColor; }
 .fnb-widget a { color: var(--jp-content-link-color, #1976d2); }
 .fnb-error-box { border-left: 4px solid var(--jp-error-color1, #d32f2f); background: var(--jp-layout-color1, #fff);
   color: var(--jp-ui-font-color1, #212121); padding: 4px 10px; margin: 4px 0; }
@@ -59,10 +76,10 @@ body[data-jp-theme-light='true'] .fnb-widget .fnb-pass { color: #2e7d32; }
   border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
 .fnb-widget .widget-toggle-button { width: auto; min-width: 16em; }
 .fnb-network-log details { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
-.fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 5em 1fr 5em 5em; column-gap: 12px;
+.fnb-network-log summary { display: grid; grid-template-columns: 2.5em 12em 5em minmax(0, 1fr) 5em 5em; column-gap: 12px;
   cursor: pointer; padding: 2px 0; list-style-position: inside; }
-.fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 5em 1fr 5em 5em;
-  column-gap: 12px; font-weight: bold; padding-left: 1.2em; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
+.fnb-network-log .fnb-log-head { display: grid; grid-template-columns: 2.5em 12em 5em minmax(0, 1fr) 5em 5em;
+  column-gap: 12px; font-weight: bold; border-bottom: 1px solid var(--jp-border-color1, #bdbdbd); }
 /* A widget whose kernel is gone (restarted, or a saved notebook opened): say what to do instead
    of ipywidgets' broken-link icons, and dim what no longer answers. */
 .fnb-widget.jupyter-widgets-disconnected::before { content: "This widget is not connected to a running kernel (the "

@@ -1,3 +1,5 @@
+import re
+
 from fortellis_nb.widgets import ApiCaller, AuthorizeLink, RedirectCatcher, RefreshPanel
 
 from .conftest import text
@@ -25,6 +27,35 @@ def test_refresh_shows_what_changed(flow, clock):
     assert "The same refresh token came back" in changes and "new" in changes and "same" in changes
     assert first.refresh_token not in panel.changes.value
     assert "grant_type=refresh_token" in panel.request_view.curl_text
+
+
+def test_two_refreshes_in_one_second_say_so(flow):
+    """Tokens minted in the second their predecessors were have the same iat and exp (whole
+    seconds): the table says "same second" and why, not that nothing changed."""
+    _exchanged(flow)
+    panel = RefreshPanel(flow)
+    panel.refresh_button.click()
+    panel.refresh_button.click()  # no time passes on the test's clock
+    rows = {row.what: row for row in panel.rows}
+    assert rows["access token jti"].changed and not rows["access token iat"].changed
+    cells = re.findall(r"<tr><td>access token (\w+)</td>.*?<td class='fnb-narrow'>(.*?)</td></tr>", panel.changes.value)
+    assert {claim: re.sub(r"<[^>]+>", "", mark) for claim, mark in cells} == {
+        "jti": "new", "iat": "same second", "exp": "same second"}
+    assert "count whole seconds" in text(panel.changes)
+
+
+def test_the_refresh_button_is_off_while_a_request_is_on_the_wire(flow):
+    _exchanged(flow)
+    panel = RefreshPanel(flow)
+    seen = []
+
+    def on_the_wire(exchange):  # the transcript holds its listeners weakly: this one is kept here
+        if exchange is not None:
+            seen.append(panel.refresh_button.disabled)
+
+    flow.client.transcript.subscribe(on_the_wire)
+    panel.refresh_button.click()
+    assert seen == [True] and not panel.refresh_button.disabled
 
 
 def test_refresh_without_offline_access(flow):
