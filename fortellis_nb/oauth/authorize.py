@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 import threading
 import uuid
@@ -23,6 +22,9 @@ from . import errors
 from .listeners import Listeners
 
 #: One line per parameter, for display next to the URL.
+#: The words of the link that opens the authorize URL, wherever one is drawn; hints name it so.
+SIGN_IN_LINK = "Open the sign-in page"
+
 PARAMETER_HELP = {
     "client_id": "Your app's API Key: tells the server which app is asking.",
     "response_type": "`code`: send back an authorization code (the authorization code flow).",
@@ -94,8 +96,7 @@ class AuthorizationRequest:
         """The link, the whole URL wrapped (never clipped), and each parameter explained."""
         from html import escape
 
-        def prose(text: str) -> str:
-            return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+        from .hints import prose
 
         rows = "".join(f"<tr><td><code>{escape(k)}</code></td><td><code>{escape(v)}</code></td><td>{prose(h)}</td>"
                        "</tr>" for k, v, h in self.explain())
@@ -103,7 +104,7 @@ class AuthorizationRequest:
         via = ("" if self.link == self.url else
                "<p>Through the Jupyter server's proxy: the identity server listens on this machine, which your "
                f"browser may not be on. Its own address: <code>{escape(self.url)}</code></p>")
-        return (f'<p><a href="{url}" target="_blank" rel="noopener noreferrer">Open the sign-in page (new tab)</a></p>'
+        return (f'<p><a href="{url}" target="_blank" rel="noopener noreferrer">{SIGN_IN_LINK} (new tab)</a></p>'
                 f'<pre style="white-space: pre-wrap; word-break: break-all">{url}</pre>{via}'
                 f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>")
 

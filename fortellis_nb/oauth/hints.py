@@ -12,6 +12,8 @@ a sentence both need is written here once and used there.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -179,3 +181,12 @@ def hint(code: str, sent: Sent) -> str | None:
     class's own hint then stands)."""
     found = HINTS.get((code, sent.step), HINTS.get((code, ANY)))
     return found(sent) if callable(found) else found
+
+
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def prose(text: str) -> str:
+    """A hint or message as HTML: escaped, with its `backticked` names set as code (the way every
+    hint here writes them)."""
+    return _INLINE_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text))

@@ -7,10 +7,13 @@ import html as _html
 import ipywidgets as widgets
 
 from ..oauth import errors
+from ..oauth.authorize import SIGN_IN_LINK
+from ..oauth.hints import CODE_LIFETIME
 from ..oauth.transcript import Exchange
 from .base import LABEL_STYLE, StepWidget, html
 from .curl import RequestView
 from .errors import prose
+from .redirect import REDIRECT_BOX, looks_like_a_redirect
 
 
 class AuthorizeLink(StepWidget):
@@ -50,6 +53,9 @@ class AuthorizeLink(StepWidget):
         self.request_view = RequestView(redact=self.flow.redact, title="The browser's request")
         for box in (self.openid_box, self.offline_box, self.more_scopes, self.pkce_box):
             box.observe(lambda change: self.build(), "value")
+        # After the builds above: a redirect pasted here is no scope (it would end up, code and
+        # all, in the next authorize URL); the box lets it go and says where it belongs.
+        self.more_scopes.observe(self._refuse_a_redirect, "value")
         self.new_button.on_click(lambda button: self.build())
         self.flow.observe(lambda change: self._render(), "request")
         self.flow.observe(lambda change: self.build(), "settings_version")
@@ -62,6 +68,12 @@ class AuthorizeLink(StepWidget):
             self._render()
         else:
             self.build()
+
+    def _refuse_a_redirect(self, change) -> None:
+        if looks_like_a_redirect(change["new"]):
+            with self.more_scopes.hold_sync():
+                self.more_scopes.value = ""
+            self.notes.show([f"That is the address you landed on, not a scope: paste it into the {REDIRECT_BOX} box."])
 
     def _renew(self) -> None:
         """Once the shown request's state is used up (its redirect read, or refused), offer a
@@ -108,9 +120,9 @@ class AuthorizeLink(StepWidget):
                        "sandbox sends you to its callback page at the proxied address.</div>")
         self._set(self.link, (
             f'<div><a class="fnb-authorize-anchor" href="{url}" target="_blank" rel="noopener noreferrer">'
-            f"Open the sign-in page (new tab) &#8599;</a></div>"
-            f'<div class="fnb-muted">Sign in, then copy the whole address you land on and paste it in step 2 '
-            f"within 60 seconds.</div>{proxied}<pre>{url}</pre>"))
+            f"{SIGN_IN_LINK} (new tab) &#8599;</a></div>"
+            f'<div class="fnb-muted">Sign in, then copy the whole address you land on and paste it into the '
+            f"{REDIRECT_BOX} box within {CODE_LIFETIME} seconds.</div>{proxied}<pre>{url}</pre>"))
         rows = "".join(f"<tr><td><code>{_html.escape(k)}</code></td><td><code>{_html.escape(str(v))}</code></td>"
                        f"<td>{prose(h)}</td></tr>" for k, v, h in request.explain())
         self._set(self.table, '<table class="fnb-table"><tr><th>parameter</th><th>value</th>'

@@ -9,19 +9,12 @@ redirect without ``?``) become notes instead of lines on stderr.
 from __future__ import annotations
 
 import html
-import re
 import warnings
 
 import ipywidgets as widgets
 
 from ..oauth import FortellisError
-
-_INLINE_CODE = re.compile(r"`([^`\n]+)`")
-
-
-def prose(text: str) -> str:
-    """Plain text as HTML: escaped, with `backticked` words set as code (as the messages write them)."""
-    return _INLINE_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text))
+from ..oauth.hints import prose
 
 
 def describe(error: BaseException, action: str = "") -> dict[str, str]:

@@ -13,11 +13,14 @@ import ipywidgets as widgets
 
 from ..local import SandboxClient
 from ..oauth import errors
+from ..oauth.authorize import SIGN_IN_LINK
 from ..oauth.checks import code_countdown, redirect_parameters
 from ..oauth.hints import CODE_LIFETIME
 from ..oauth.redact import shorten
 from .base import LABEL_STYLE, WIDE, StepWidget, html
 from .curl import RequestView
+from .errors import prose
+from .inspector import token_response_html
 
 #: The label of the box the redirect is pasted into, as the learner sees it: hints name it so.
 REDIRECT_BOX = "Redirect URL"
@@ -49,6 +52,7 @@ class RedirectCatcher(StepWidget):
         self.parsed = html("fnb-parsed")
         self.countdown = html("fnb-code-countdown")
         self.request_view = RequestView(redact=self.flow.redact, title="The token request")
+        self.token_answer = html("fnb-token-response")  # the answer to it, once there is one
         self.pasted = ""
         self.state_check = ""
         self.exchanged_at: float | None = None
@@ -68,7 +72,7 @@ class RedirectCatcher(StepWidget):
         self._show_signin()
         self._finish([widgets.HBox([self.url_input, self.read_button]),
                       widgets.HBox([self.exchange_button, self.signin_button]), self.error,
-                      self.notes, self.parsed, self.countdown, self.request_view])
+                      self.notes, self.parsed, self.countdown, self.request_view, self.token_answer])
         self._update_buttons()
         self._tick_with(self.tick)
         # Made from the authorize link (RedirectCatcher(link)): a redirect pasted into its More
@@ -118,7 +122,6 @@ class RedirectCatcher(StepWidget):
         """Read a redirect pasted into another step's text ``box`` here, and say so next to
         that box (in ``step``'s notes): the code leaves that box at once, as it leaves this one."""
         box.observe(lambda change: self._misplaced(box, change["new"], step), "value")
-        self._misplaced(box, box.value, step)  # pasted before this widget was made
 
     def _misplaced(self, box: widgets.Text, text: str, step: StepWidget | None) -> None:
         if not looks_like_a_redirect(text):
@@ -155,6 +158,7 @@ class RedirectCatcher(StepWidget):
             return response
         self.exchanged_at = self.failed_because = None
         self.request_view.show(None)
+        self.token_answer.value = ""
         if ok:
             self.state_check = "pass"
             self.flow.redirect = response
@@ -181,7 +185,7 @@ class RedirectCatcher(StepWidget):
         if self.state_check == "pass":
             why = "it is the state this notebook put in the authorize URL, used once (CSRF protection)"
         elif self.state_check == "fail":
-            why = _html.escape(self.error.parts.get("why", ""))
+            why = prose(self.error.parts.get("why", ""))
         else:
             why = "the URL was refused before the state could be compared"
         rows = [("pasted", f"<code>{_html.escape(self.pasted)}</code>"),
@@ -241,22 +245,24 @@ class RedirectCatcher(StepWidget):
                 raise errors.FortellisError(
                     f"The address read last was refused ({refused.error}), so there is no code to exchange.",
                     error=refused.error,
-                    hint="Sign in again with the link of step 1 (it carries a fresh state), then paste the new "
+                    hint=f"Sign in again with the {SIGN_IN_LINK} link (it carries a fresh state), then paste the new "
                          "address.")
             if response is None:
                 raise errors.EmptyRedirectError(
                     "No redirect URL has been read yet.",
-                    hint="Sign in with the link of step 1, then paste the whole address you land on.")
+                    hint=f"Sign in with the {SIGN_IN_LINK} link, then paste the whole address you land on.")
             return self.client.exchange_code(response)
 
         ok, tokens = self._attempt("Exchanging the code", work)
         if ok:
             self.exchanged_at = self.flow.now()
             self.request_view.show(tokens.exchange)
+            self._set(self.token_answer, token_response_html(tokens))
             self.flow.tokens = tokens
         else:
             self.failed_because = getattr(self.error.error, "error", None) or "failed"
             self.request_view.show(getattr(self.error.error, "exchange", None))
+            self.token_answer.value = ""
         self._update_buttons()
         self.tick()
         return tokens

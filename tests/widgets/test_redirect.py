@@ -182,12 +182,16 @@ def test_a_redirect_pasted_into_more_scopes_is_read_in_the_redirect_box(flow):
 
 
 def test_a_redirect_in_more_scopes_before_the_redirect_box_was_made(flow):
+    """Notebook 02 run cell by cell: the link alone refuses it, and says which box it belongs in."""
     link = AuthorizeLink(flow)
     url = sign_in_url(flow.client, link.request)
+    code = url.split("code=")[1].split("&")[0]
     link.more_scopes.value = url
+    assert link.more_scopes.value == "" and code not in link.link.value
+    assert "not a scope: paste it into the Redirect URL box" in text(link.notes)
+    assert link.request.scopes == ("openid", "offline_access")
     catcher = RedirectCatcher(link)
-    assert link.more_scopes.value == "" and catcher.response is not None
-    assert "More scopes" in text(catcher.notes)
+    assert catcher.response is None
 
 
 def test_the_playground_reads_a_redirect_pasted_into_a_scope_box(client):
@@ -199,3 +203,21 @@ def test_the_playground_reads_a_redirect_pasted_into_a_scope_box(client):
     assert playground.refresher.scope_input.value == "" and playground.flow.redirect is not None
     assert "Scope (optional)" in text(playground.catcher.notes) and "Redirect URL" in text(playground.refresher.notes)
     playground.close()
+
+
+def test_the_exchange_shows_the_token_response_it_got_shortened_and_a_new_redirect_clears_it(flow):
+    """Notebook 03 promises the answer: the widget shows the token endpoint's response under the
+    request, tokens shortened as everywhere."""
+    _link, catcher = _steps(flow)
+    catcher.signin_button.click()
+    assert catcher.token_answer.value == ""
+    catcher.exchange_button.click()
+    tokens = flow.tokens
+    shown = text(catcher.token_answer)
+    assert "HTTP 200" in shown and "the token response" in shown
+    for field in ("token_type", "expires_in", "access_token", "scope", "id_token", "refresh_token"):
+        assert f'"{field}"' in shown, field
+    assert tokens.access_token not in shown and f"\"{tokens.access_token[:5]}...\"" in shown
+    assert tokens.refresh_token not in shown and tokens.id_token not in shown
+    catcher.signin_button.click()  # a new redirect read: the old answer goes with its code
+    assert catcher.token_answer.value == ""
