@@ -113,3 +113,19 @@ def test_hub_memory_counts_one_participant_s_processes():
     for step in r["steps"]:
         assert 0 < step["total"]["pss"] <= step["total"]["rss"]
     assert "| 1 notebook open and run | 1 |" in hub_memory.report(r)
+
+
+@pytest.mark.slow
+def test_the_learner_path_runs_on_one_notebook():
+    """bench/learner_path.py on notebook 01 alone: one Run All in the browser, one by a kernel."""
+    from tests.browser.jupyter import chromium_executable
+
+    if chromium_executable() is None:
+        unavailable("Chromium is needed to open the notebook")
+    import learner_path
+
+    result = learner_path.measure(last=1)
+    assert result["notebooks"] == ["01-welcome-and-setup.ipynb"] and len(result["browser"]["steps"]) == 1
+    assert result["browser"]["seconds"] > 0 and result["kernel"]["seconds"] > 0
+    assert "From opening 01-welcome-and-setup.ipynb to the end of 01-welcome-and-setup.ipynb" in \
+        learner_path.report(result)
