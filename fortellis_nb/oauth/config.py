@@ -222,8 +222,7 @@ class Config:
 
     def as_dict(self, reveal: bool = False) -> dict:
         data = {name: getattr(self, name) for name in
-                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url",
-                 "subscriptions_url")}
+                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url")}
         data["scopes"] = list(self.scopes)
         if not reveal:
             data["api_secret"] = hide(self.api_secret)
@@ -252,7 +251,9 @@ class Config:
         return f"<table>{rows}</table>"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Config) and self.as_dict(True) == other.as_dict(True)
+        # subscriptions_url is not among the settings shown (as_dict), yet another one is another Config.
+        return (isinstance(other, Config) and self.as_dict(True) == other.as_dict(True)
+                and self.subscriptions_url == other.subscriptions_url)
 
 
 def sandbox_browser_base(base_url: str | None, env=None) -> str | None:
