@@ -124,6 +124,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: Where the sandbox serves Fortellis' Subscriptions service (subscriptions.fortellis.io).
+SUBSCRIPTIONS_PATH = "/subscriptions"
+
+
 class Authority:
     """Seed data, keys and token minting for one sandbox."""
 
@@ -202,6 +206,11 @@ class Authority:
     @property
     def issuer(self) -> str:
         return f"{self.public_base()}/oauth2/{self.server_id}"
+
+    @property
+    def subscriptions_url(self) -> str:
+        """Fortellis' Subscriptions service, served by this sandbox (subscriptions.py)."""
+        return f"{self.public_base()}{SUBSCRIPTIONS_PATH}"
 
     def public_base(self) -> str:
         return (self.settings.public_url or self.base_url).rstrip("/")

@@ -46,7 +46,8 @@ class Home(SandboxHandler):
                   consent=self.store.app(self.store.meta("consent_api_key")),
                   demo_redirects=self.authority.registered_redirect_uris(demo),
                   users=self.store.users(), password=DEMO_PASSWORD,
-                  subscription_id=self.store.meta("demo_subscription_id"))
+                  subscription_id=self.store.meta("demo_subscription_id"),
+                  subscriptions_url=self.authority.subscriptions_url)
 
 
 class Callback(SandboxHandler):

@@ -21,7 +21,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from .authority import DEMO_PASSWORD, DEMO_USERS, Authority, Settings
+from .authority import DEMO_PASSWORD, DEMO_USERS, SUBSCRIPTIONS_PATH, Authority, Settings
 from .gateway import Customers, Dealership, NoSuchApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import (
@@ -44,7 +44,6 @@ from .portal import (
     Users,
 )
 from .storage import Store
-from .subscriptions import BASE_PATH as SUBSCRIPTIONS_PATH
 from .subscriptions import NoSuchResource, SolutionSubscriptions, SubscriptionContext
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
@@ -232,7 +231,7 @@ class Sandbox:
             admin_token=meta("admin_token"),
             consent_api_key=self.store.meta("consent_api_key"),
             consent_api_secret=self.store.meta("consent_api_secret"),
-            subscriptions_url=f"{authority.public_base()}{SUBSCRIPTIONS_PATH}",
+            subscriptions_url=authority.subscriptions_url,
         )
 
     def _purge_now(self) -> None:

@@ -1,15 +1,12 @@
-"""Fortellis' Subscriptions service (``https://subscriptions.fortellis.io``), served under
-``/subscriptions`` of the sandbox: an app finds its subscriptions and their context with an
-access token of its own (``marketplace.py`` has the rules, ``docs/fidelity.md`` what the docs
+"""Fortellis' Subscriptions service (``https://subscriptions.fortellis.io``), served under the
+sandbox's ``authority.SUBSCRIPTIONS_PATH``: an app finds its subscriptions and their context
+with an access token of its own (``marketplace.py`` has the rules, ``docs/fidelity.md`` what the docs
 leave open). The token is checked as the gateway checks it, and refused with its codes."""
 
 from __future__ import annotations
 
 from . import marketplace
 from .gateway import GatewayHandler, GatewayRefusal
-
-#: Where the service lives in the sandbox: its base URL is the sandbox's plus this.
-BASE_PATH = "/subscriptions"
 
 
 class ServiceHandler(GatewayHandler):

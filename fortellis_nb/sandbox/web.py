@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 import tornado.web
 
-from .authority import Authority
+from .authority import SUBSCRIPTIONS_PATH, Authority
 from .inputs import BadInput, json_object
 
 log = logging.getLogger("fortellis_nb.sandbox")
@@ -164,8 +164,8 @@ def is_identity_path(path: str) -> bool:
     return "/v1/" in path or "/.well-known/" in path
 
 
-#: Behind Fortellis' gateway: the APIs, and the Subscriptions service (subscriptions.BASE_PATH).
-GATEWAY_PATHS = ("/api/", "/subscriptions/")
+#: Behind Fortellis' gateway: the APIs, and the Subscriptions service.
+GATEWAY_PATHS = ("/api/", f"{SUBSCRIPTIONS_PATH}/")
 
 
 def answer_kind(request, *, json_only: bool = False) -> str:

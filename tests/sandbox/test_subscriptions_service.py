@@ -131,3 +131,7 @@ def test_other_paths_and_methods_do_not_exist(info):
 
 def test_kebab_case_names():
     assert marketplace.kebab("Repair Order App v2") == "repair-order-app-v2"
+
+
+def test_the_home_page_names_the_service(info):
+    assert f"<code>{info.subscriptions_url}</code>" in requests.get(f"{info.base_url}/").text
