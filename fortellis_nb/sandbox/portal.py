@@ -350,6 +350,14 @@ class MarketplacePage(FormHandler):
                 "entity_ids": json.loads(row["entity_ids"]), "status": row["status"],
                 "activation_date": row["activation_date"], "deactivation_date": row["deactivation_date"]}
 
+    def location_names(self) -> dict[str, str]:
+        """Each location's name by its id (a dealer that is its own location by the dealer's id)."""
+        names: dict[str, str] = {}
+        for org in self.store.organizations():
+            names[org["id"]] = org["name"]
+            names.update((loc["id"], loc["name"]) for loc in self.store.locations(org["id"]))
+        return names
+
     def dealers(self) -> list[dict]:
         return [{"org_id": org["id"], "name": org["name"],
                  "locations": [{"entity_id": loc["id"], "name": loc["name"]} for loc in self.store.locations(org["id"])]}
@@ -358,13 +366,16 @@ class MarketplacePage(FormHandler):
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
         typed = typed or {}
         self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(),
-                  dealers=self.dealers(), error=error, csrf=self.csrf_token(), created=created,
+                  dealers=self.dealers(), location_names=self.location_names(), error=error, csrf=self.csrf_token(), created=created,
                   api_key=inputs.shown(typed.get("api_key")), dealership=inputs.shown(typed.get("dealership")),
                   org_id=typed.get("org_id") or "", dealer_name=inputs.shown(typed.get("name")),
                   dealer_locations=inputs.shown("\n".join(typed.get("locations") or [])))
 
+    #: What the step did, as the page says it (filled in from the subscription's description).
+    done = "{dealership} activated {app}"
+
     def show_result(self, result: dict):
-        self.show_form(created=result)
+        self.show_form(created={**result, "said": self.done.format(**result)})
 
     def known(self, subscription_id: str) -> dict:
         row = self.store.subscription(subscription_id)
@@ -453,12 +464,16 @@ class SubscriptionStep(MarketplacePage):
 class ApproveSubscription(SubscriptionStep):
     """The app's developer approves a pending activation (an app set for manual approval)."""
 
+    done = "{app}'s developer approved the activation by {dealership}"
+
     def step(self, subscription_id: str) -> None:
         marketplace.approve(self.store, subscription_id)
 
 
 class DeactivateSubscription(SubscriptionStep):
     """The dealer deactivates the app (or the developer ends the subscription)."""
+
+    done = "{dealership} deactivated {app}"
 
     def step(self, subscription_id: str) -> None:
         marketplace.deactivate(self.store, subscription_id, self.now)
