@@ -3,8 +3,12 @@ endpoint.md): an app lists its subscriptions and reads one's context with its ow
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fortellis_nb.sandbox import marketplace
 
@@ -135,3 +139,17 @@ def test_kebab_case_names():
 
 def test_the_home_page_names_the_service(info):
     assert f"<code>{info.subscriptions_url}</code>" in requests.get(f"{info.base_url}/").text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=st.text(max_size=300), where=st.sampled_from(["orgId", "entityId", "path"]))
+def test_any_text_as_a_filter_or_an_id_is_answered_without_a_server_error(info, value, where):
+    token = {"Authorization": f"Bearer {client_token(info)}"}
+    encoded = quote(value.encode("utf-8", "surrogatepass"), safe="")
+    if where == "path":
+        url = f"{info.subscriptions_url}/subscriptions/{encoded}/context"
+    else:
+        url = f"{info.subscriptions_url}/v1/solution/subscriptions?{where}={encoded}"
+    answer = requests.get(url, headers=token, timeout=10)
+    assert answer.status_code < 500
+    assert "code" in answer.json() if answer.status_code >= 400 else answer.json() == {"subscriptions": []}
