@@ -117,8 +117,8 @@ def context(store, app, subscription_id: str) -> dict | None:
     row = store.subscription(subscription_id)
     if row is None or row["api_key"] != app.api_key:
         return None
-    org = store.organization(row["org_id"])
-    entity = store.organization(json.loads(row["entity_ids"])[0])
+    org = store.known_organization(row["org_id"])
+    entity = store.known_organization(json.loads(row["entity_ids"])[0])
     info = {"id": app_id(app.api_key), "name": kebab(app.name), **DEVELOPER}
     return {"organizationInfo": _place(org), "appInfo": info, "entityInfo": _place(entity), "solutionInfo": info}
 

@@ -375,6 +375,10 @@ class Store:
     def organization(self, org_id: str):
         return self._one("SELECT * FROM organizations WHERE id = ?", org_id)
 
+    def known_organization(self, org_id: str):
+        """A dealer or location a subscription of this store names (they are never removed)."""
+        return _written(self.organization(org_id), f"organization {org_id!r}")
+
     def organizations(self):
         """The dealers (not their locations), oldest first."""
         return self._all("SELECT * FROM organizations WHERE parent_id IS NULL ORDER BY rowid")
@@ -387,7 +391,7 @@ class Store:
     def add_subscription(self, api_key: str | None, org_id: str, entity_ids: list[str], *, status: str,
                          activation_date: str, subscription_id: str | None = None) -> str:
         sid = subscription_id or str(uuid.uuid4())
-        org = _written(self.organization(org_id), f"organization {org_id!r}")
+        org = self.known_organization(org_id)
         self._run(
             "INSERT INTO subscriptions (id, api_key, dealership, org_id, entity_ids, status, activation_date,"
             " deactivation_date) VALUES (?, ?, ?, ?, ?, ?, ?, '')",
