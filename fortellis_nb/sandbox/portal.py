@@ -14,13 +14,14 @@ from urllib.parse import parse_qsl
 
 import tornado.ioloop
 
-from . import ids, inputs
+from . import ids, inputs, marketplace
 from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK, SANDBOX_SIGNED_OUT
 from .inputs import BadInput
 from .storage import hash_password
 from .web import SandboxHandler
 
 MAX_REDIRECT_URIS = 10
+MAX_LOCATIONS = 50
 
 
 def status_command(state_dir) -> str:
@@ -45,7 +46,8 @@ class Home(SandboxHandler):
                   consent=self.store.app(self.store.meta("consent_api_key")),
                   demo_redirects=self.authority.registered_redirect_uris(demo),
                   users=self.store.users(), password=DEMO_PASSWORD,
-                  subscription_id=self.store.meta("demo_subscription_id"))
+                  subscription_id=self.store.meta("demo_subscription_id"),
+                  subscriptions_url=self.authority.subscriptions_url)
 
 
 class Callback(SandboxHandler):
@@ -171,13 +173,15 @@ class Apps(FormHandler):
                 "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute,
                 "refresh_token": {"rotation_type": app.rotation_type,
                                   "leeway": self.authority.settings.refresh_grace if app.leeway is None
-                                  else app.leeway}}
+                                  else app.leeway},
+                "manual_approval": app.manual_approval, "apis": list(app.apis), "api_quota": app.api_quota}
 
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
         typed = typed or {}
         self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
                   csrf=self.csrf_token(), name=inputs.shown(typed.get("name")), public=typed.get("public") is True,
                   consent=typed.get("consent_method") == "REQUIRED",
+                  manual_approval=typed.get("manual_approval") is True,
                   rotation=(typed.get("refresh_token") or {}).get("rotation_type", ""),
                   leeway=inputs.shown(str((typed.get("refresh_token") or {}).get("leeway", ""))),
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
@@ -190,6 +194,7 @@ class Apps(FormHandler):
                 "post_logout_redirect_uris": fields.get("post_logout_redirect_uris", "").split(),
                 "public": fields.get("public", "") == "on",
                 "consent_method": "REQUIRED" if fields.get("consent", "") == "on" else "TRUSTED",
+                "manual_approval": fields.get("manual_approval", "") == "on",
                 **self.rotation_fields(fields)}
 
     @staticmethod
@@ -223,9 +228,25 @@ class Apps(FormHandler):
         rotation, leeway = self.refresh_token_settings(data.get("refresh_token"), public)
         app, secret = self.store.add_app(name, uris, self.now, public=public, consent=consent == "REQUIRED",
                                          logout_uris=logout_uris, rate_limit=rate_limit, rotation=rotation,
-                                         leeway=leeway)
+                                         leeway=leeway, **self.marketplace_settings(data))
         # Like Fortellis: no Subscription-Id yet, until a dealer activates the app; `test` works at once.
         return {**self.describe(app), "api_secret": None if app.public else secret}
+
+    @staticmethod
+    def marketplace_settings(data: dict) -> dict:
+        """How dealers activate the app (``manual_approval``: its developer approves each
+        activation), the APIs it added (``apis``: the sample API's name, or none) and its quota of
+        API calls (``api_quota``), as ``Store.add_app`` takes them."""
+        manual, apis, quota = data.get("manual_approval", False), data.get("apis", [marketplace.SAMPLE_API]), \
+            data.get("api_quota")
+        if not isinstance(manual, bool):
+            raise BadInput("'manual_approval' must be true or false.")
+        if not isinstance(apis, list) or any(api != marketplace.SAMPLE_API for api in apis):
+            raise BadInput(f"'apis' lists the APIs the app added: [\"{marketplace.SAMPLE_API}\"] (the sample API) "
+                           "or [] (none: its calls are UNAUTHORIZED-API-ACCESS).")
+        if quota is not None and not (isinstance(quota, int) and not isinstance(quota, bool) and 0 <= quota <= 10**6):
+            raise BadInput("'api_quota' must be a whole number of API calls from 0 to 1000000 (or null: no quota).")
+        return {"manual_approval": manual, "apis": tuple(apis), "api_quota": quota}
 
     @staticmethod
     def refresh_token_settings(settings, public: bool) -> tuple[str | None, float | None]:
@@ -313,43 +334,149 @@ class Users(FormHandler):
         self.show_form(created=result)
 
 
-class Subscriptions(FormHandler):
+class MarketplacePage(FormHandler):
+    """Fortellis' Marketplace played in the sandbox (``marketplace.py`` has its rules): dealers
+    activate apps for some of their locations, developers approve and anyone deactivates. Each
+    step is a form on the subscriptions page and the same step as JSON."""
+
+    def listed(self) -> list[dict]:
+        names = {app.api_key: app.name for app in self.store.apps()}
+        return [self.describe(row, names.get(row["api_key"])) for row in self.store.all_subscriptions()]
+
+    @staticmethod
+    def describe(row, app_name) -> dict:
+        return {"subscription_id": row["id"], "api_key": row["api_key"], "app": app_name,
+                "dealership": row["dealership"], "org_id": row["org_id"],
+                "entity_ids": json.loads(row["entity_ids"]), "status": row["status"],
+                "activation_date": row["activation_date"], "deactivation_date": row["deactivation_date"]}
+
+    def location_names(self) -> dict[str, str]:
+        """Each location's name by its id (a dealer that is its own location by the dealer's id)."""
+        names: dict[str, str] = {}
+        for org in self.store.organizations():
+            names[org["id"]] = org["name"]
+            names.update((loc["id"], loc["name"]) for loc in self.store.locations(org["id"]))
+        return names
+
+    def dealers(self) -> list[dict]:
+        return [{"org_id": org["id"], "name": org["name"],
+                 "locations": [{"entity_id": loc["id"], "name": loc["name"]} for loc in self.store.locations(org["id"])]}
+                for org in self.store.organizations()]
+
+    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
+        typed = typed or {}
+        self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(),
+                  dealers=self.dealers(), location_names=self.location_names(), error=error, csrf=self.csrf_token(), created=created,
+                  api_key=inputs.shown(typed.get("api_key")), dealership=inputs.shown(typed.get("dealership")),
+                  org_id=typed.get("org_id") or "", dealer_name=inputs.shown(typed.get("name")),
+                  dealer_locations=inputs.shown("\n".join(typed.get("locations") or [])))
+
+    #: What the step did, as the page says it (filled in from the subscription's description).
+    done = "{dealership} activated {app}"
+
+    def show_result(self, result: dict):
+        self.show_form(created={**result, "said": self.done.format(**result)})
+
+    def known(self, subscription_id: str) -> dict:
+        row = self.store.subscription(subscription_id)
+        return self.describe(row, self.store.known_app(row["api_key"]).name)
+
+
+class Subscriptions(MarketplacePage):
     """A dealer activating an app in Fortellis' Marketplace: that makes the Subscription-Id the
     app sends with its API calls for that dealer. (``test`` is the sample dealership every app
-    may use at once.)"""
+    may use at once.) ``org_id`` and ``entity_ids`` choose a dealer and its locations; a
+    ``dealership`` name instead makes a new dealer of that name, its own one location."""
 
     def get(self):
         if self.answer_kind() == "json":
             return self.send_json(self.listed())
         self.show_form()
 
-    def listed(self) -> list[dict]:
-        names = {app.api_key: app.name for app in self.store.apps()}
-        return [{"subscription_id": row["id"], "api_key": row["api_key"], "app": names.get(row["api_key"]),
-                 "dealership": row["dealership"], "active": bool(row["active"])}
-                for row in self.store.all_subscriptions()]
-
-    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
-        typed = typed or {}
-        self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(), error=error,
-                  csrf=self.csrf_token(), created=created, api_key=inputs.shown(typed.get("api_key")),
-                  dealership=inputs.shown(typed.get("dealership")))
-
     def form_data(self, fields: dict) -> dict:
-        return {k: fields.get(k, "") for k in ("api_key", "dealership")}
+        chosen = [name.removeprefix("entity_") for name, value in fields.items()
+                  if name.startswith("entity_") and value == "on"]
+        return {"api_key": fields.get("api_key", ""), "dealership": fields.get("dealership", ""),
+                "org_id": fields.get("org_id", ""), "entity_ids": chosen}
 
     async def create(self, data: dict) -> dict:
         api_key = inputs.text(data.get("api_key", ""), "API Key", max_length=64)
         app = self.store.app(api_key)
         if app is None:
             raise BadInput(f"No app has the API Key {api_key!r}: register the app first.")
-        dealership = inputs.text(data.get("dealership") or "Sandbox Dealership", "dealership name", max_length=100)
-        subscription_id = self.store.add_subscription(app.api_key, dealership)
-        return {"subscription_id": subscription_id, "api_key": app.api_key, "app": app.name,
-                "dealership": dealership, "active": True}
+        entity_ids = data.get("entity_ids") or []
+        if not isinstance(entity_ids, list) or len(entity_ids) > MAX_LOCATIONS:
+            raise BadInput(f"'entity_ids' is a list of at most {MAX_LOCATIONS} of the dealer's locations.")
+        entity_ids = [inputs.text(e, "location (entity) id", max_length=64) for e in entity_ids]
+        with self.store.transaction():
+            if data.get("org_id"):
+                org_id = inputs.text(data["org_id"], "dealer (org_id)", max_length=64)
+            else:
+                name = inputs.text(data.get("dealership") or "Sandbox Dealership", "dealership name", max_length=100)
+                org_id = self.store.add_organization(name)
+            subscription_id = marketplace.activate(self.store, app, org_id, entity_ids, self.now)
+        return self.known(subscription_id)
+
+
+class Dealers(MarketplacePage):
+    """The Marketplace's dealers (organizations) and their locations (entities): ``GET`` lists
+    them, ``POST {"name", "locations": [names]}`` adds one (none: the dealer is its one location)."""
+
+    def get(self):
+        if self.answer_kind() == "json":
+            return self.send_json(self.dealers())
+        self.show_form()
+
+    def form_data(self, fields: dict) -> dict:
+        return {"name": fields.get("name", ""), "locations": fields.get("locations", "").splitlines()}
+
+    async def create(self, data: dict) -> dict:
+        name = inputs.text(data.get("name", ""), "dealer's name", max_length=100)
+        names = data.get("locations") or []
+        if not isinstance(names, list) or len(names) > MAX_LOCATIONS:
+            raise BadInput(f"'locations' is a list of at most {MAX_LOCATIONS} location names.")
+        names = [inputs.text(n, "location name", max_length=100) for n in names if not isinstance(n, str) or n.strip()]
+        with self.store.transaction():
+            org_id = self.store.add_organization(name)
+            for location in names:
+                self.store.add_organization(location, parent_id=org_id)
+        return next(d for d in self.dealers() if d["org_id"] == org_id)
 
     def show_result(self, result: dict):
-        self.show_form(created=result)
+        self.show_form()
+
+
+class SubscriptionStep(MarketplacePage):
+    """``POST {"subscription_id"}``: one step of a subscription's life (``step``)."""
+
+    def form_data(self, fields: dict) -> dict:
+        return {"subscription_id": fields.get("subscription_id", "")}
+
+    async def create(self, data: dict) -> dict:
+        subscription_id = inputs.text(data.get("subscription_id", ""), "Subscription-Id", max_length=64)
+        self.step(subscription_id)
+        return self.known(subscription_id)
+
+    def step(self, subscription_id: str) -> None:
+        raise NotImplementedError
+
+
+class ApproveSubscription(SubscriptionStep):
+    """The app's developer approves a pending activation (an app set for manual approval)."""
+
+    done = "{app}'s developer approved the activation by {dealership}"
+
+    def step(self, subscription_id: str) -> None:
+        marketplace.approve(self.store, subscription_id)
+
+
+class DeactivateSubscription(SubscriptionStep):
+    """The dealer deactivates the app (or the developer ends the subscription)."""
+
+    done = "{dealership} deactivated {app}"
+
+    def step(self, subscription_id: str) -> None:
+        marketplace.deactivate(self.store, subscription_id, self.now)
 
 
 #: This code's fingerprint, once per process (the launcher replaces a sandbox of other code).

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fortellis_nb.sandbox import Sandbox, Settings
+from fortellis_nb.sandbox import Sandbox, Settings, marketplace
 
 from .jupyter import open_notebook, snap
 
@@ -40,7 +40,8 @@ def stand_in(tmp_path_factory):
     with Sandbox(Settings(state_dir=tmp_path_factory.mktemp("stand-in"))) as sandbox:
         info = sandbox.info
         app, _ = sandbox.store.add_app("Stand-in app", [info.redirect_uri], time.time(), api_secret=SECRET)
-        subscription = sandbox.store.add_subscription(app.api_key, "Stand-in Motors")
+        dealer = sandbox.store.add_organization("Stand-in Motors")
+        subscription = marketplace.activate(sandbox.store, app, dealer, [], time.time())
         settings = {
             "FORTELLIS_ISSUER": info.issuer, "FORTELLIS_API_KEY": app.api_key, "FORTELLIS_API_SECRET": SECRET,
             "FORTELLIS_REDIRECT_URI": info.redirect_uri, "FORTELLIS_SUBSCRIPTION_ID": subscription,

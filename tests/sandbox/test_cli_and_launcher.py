@@ -16,7 +16,7 @@ from fortellis_nb.sandbox.launcher import EXIT_STATE_IN_USE, default_state_dir
 from fortellis_nb.sandbox.storage import StateInUse
 
 REQUIRED = {"issuer", "api_key", "api_secret", "redirect_uri", "username", "password", "subscription_id",
-            "api_base_url"}
+            "api_base_url", "subscriptions_url"}
 
 
 def cli(*args, timeout=30):
