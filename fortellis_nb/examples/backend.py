@@ -173,12 +173,12 @@ def fortellis() -> Fortellis:
     return app.config["FORTELLIS"]
 
 
-def page(title: str, *parts: str, status: int = 200):
+def page(title: str, *parts: str, status: int = 200, home_link: bool = True):
+    home = f'<p><a href="{html.escape(fortellis().home)}">Home</a></p>' if home_link else ""
     return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
             "<style>body{font:16px system-ui;margin:2em auto;max-width:46em;padding:0 1em}"
             "pre{background:#f4f4f4;padding:1em;overflow:auto}.error{color:#a00}</style>"
-            f"<h1>{html.escape(title)}</h1>" + "".join(parts)
-            + f'<p><a href="{html.escape(fortellis().home)}">Home</a></p>', status)
+            f"<h1>{html.escape(title)}</h1>" + "".join(parts) + home, status)
 
 
 @app.errorhandler(Refused)
@@ -203,7 +203,7 @@ def home():
     user = current()
     if not user or "tokens" not in user:
         return page("Example backend", "<p>Nobody is signed in.</p>",
-                    '<p><a href="login">Sign in with Fortellis</a></p>')
+                    '<p><a href="login">Sign in with Fortellis</a></p>', home_link=False)
     claims = user["tokens"]["claims"]
     if request.args.get("orgId"):  # the user picked their organization (see find_subscription)
         find_subscription(user, orgId=request.args["orgId"])
@@ -215,7 +215,7 @@ def home():
                 f"<p>The access token expires in {max(0, round(left))} seconds.</p>",
                 '<ul><li><a href="dealership">Call the dealership API</a>'
                 ' (<a href="dealership?refresh=1">refresh first</a>)</li></ul>'
-                "<form method=post action=logout><button>Sign out</button></form>")
+                "<form method=post action=logout><button>Sign out</button></form>", home_link=False)
 
 
 def organization(user: dict) -> str:
