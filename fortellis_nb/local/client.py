@@ -23,7 +23,7 @@ from ..oauth.transcript import Exchange, Http
 from . import headless, pages
 
 #: The settings that name a server, and how a learner calls them.
-SERVER_SETTINGS = (("issuer", "issuer"), ("api_base_url", "API base URL"))
+SERVER_SETTINGS = (("issuer", "issuer"), ("api_base_url", "API base URL"), ("subscriptions_url", "Subscriptions service URL"))
 
 
 def no_answer_explained(error: errors.NetworkError, config: Config) -> errors.NetworkError:
@@ -104,7 +104,8 @@ def sandbox_config(info, *, env=None, **overrides) -> Config:
     data = info.as_dict() if hasattr(info, "as_dict") else dict(info)
     values = {"issuer": data["issuer"], "api_key": data["api_key"], "api_secret": data["api_secret"],
               "redirect_uri": data["redirect_uri"], "subscription_id": data.get("subscription_id"),
-              "api_base_url": data.get("api_base_url"), "scopes": DEFAULT_SCOPES}
+              "api_base_url": data.get("api_base_url"), "subscriptions_url": data.get("subscriptions_url"),
+              "scopes": DEFAULT_SCOPES}
     sources = {k: "sandbox" for k in values}
     for key, value in overrides.items():
         if value is not None:

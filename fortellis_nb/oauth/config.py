@@ -5,7 +5,7 @@ For each setting the first of these that has it wins:
 1. an argument to :func:`load_config`;
 2. an environment variable (``FORTELLIS_ISSUER``, ``FORTELLIS_API_KEY``,
    ``FORTELLIS_API_SECRET``, ``FORTELLIS_REDIRECT_URI``, ``FORTELLIS_SUBSCRIPTION_ID``,
-   and also ``FORTELLIS_SCOPES`` and ``FORTELLIS_API_BASE_URL``);
+   and also ``FORTELLIS_SCOPES``, ``FORTELLIS_API_BASE_URL`` and ``FORTELLIS_SUBSCRIPTIONS_URL``);
 3. a ``.env`` file (by default the one in the current directory);
 
 and ``Config.sources`` says which, by the variable's name and its place (``FORTELLIS_ISSUER in
@@ -46,6 +46,7 @@ ENV_VARS = {
     "subscription_id": "FORTELLIS_SUBSCRIPTION_ID",
     "scopes": "FORTELLIS_SCOPES",
     "api_base_url": "FORTELLIS_API_BASE_URL",
+    "subscriptions_url": "FORTELLIS_SUBSCRIPTIONS_URL",
 }
 #: Set by JupyterHub (and so Binder) in the single-user server's and its kernels' environment.
 HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
@@ -115,6 +116,16 @@ def api_base_url_for(issuer: str) -> str | None:
     return None
 
 
+#: Fortellis' Subscriptions service in production; the other environments' are not published.
+PRODUCTION_SUBSCRIPTIONS_URL = "https://subscriptions.fortellis.io"
+
+
+def subscriptions_url_for(issuer: str) -> str | None:
+    """Fortellis' Subscriptions service for Fortellis' production identity server; None for
+    any other (its dev and test hosts are not published: set FORTELLIS_SUBSCRIPTIONS_URL)."""
+    return PRODUCTION_SUBSCRIPTIONS_URL if urlsplit(issuer).hostname == "identity.fortellis.io" else None
+
+
 def check_issuer(issuer: str) -> None:
     """Refuse an issuer that is not an https URL, or plain http anywhere but where a sandbox runs."""
     parts = urlsplit(issuer)
@@ -141,6 +152,9 @@ class Config:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     subscription_id: str | None = None
     api_base_url: str | None = None
+    #: Fortellis' Subscriptions service, where a backend finds its Subscription-Ids
+    #: (:func:`subscriptions_url_for`; the sandbox's own for the sandbox).
+    subscriptions_url: str | None = None
     #: Set when the settings come from the local sandbox (fortellis_nb.local): its base URL and demo user.
     sandbox: dict | None = None
     #: Whether the issuer issues Fortellis' token shapes, so that access tokens are checked for
@@ -170,6 +184,8 @@ class Config:
             check_redirect_uri(self.redirect_uri, stacklevel=4)
         if self.api_base_url is None:
             self.api_base_url = api_base_url_for(self.issuer)
+        if self.subscriptions_url is None:
+            self.subscriptions_url = subscriptions_url_for(self.issuer)
         if self.fortellis_tokens is None:
             self.fortellis_tokens = api_base_url_for(self.issuer) is not None
 
@@ -206,7 +222,8 @@ class Config:
 
     def as_dict(self, reveal: bool = False) -> dict:
         data = {name: getattr(self, name) for name in
-                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url")}
+                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url",
+                 "subscriptions_url")}
         data["scopes"] = list(self.scopes)
         if not reveal:
             data["api_secret"] = hide(self.api_secret)
@@ -340,8 +357,8 @@ def not_the_sandbox(issuer: str, sources: dict[str, str]) -> str:
 
 def load_config(*, issuer: str | None = None, api_key: str | None = None, api_secret: str | None = None,
                 redirect_uri: str | None = None, scopes=None, subscription_id: str | None = None,
-                api_base_url: str | None = None, env=None, dotenv: str | os.PathLike | bool | None = None,
-                public: bool = False) -> Config:
+                api_base_url: str | None = None, subscriptions_url: str | None = None, env=None,
+                dotenv: str | os.PathLike | bool | None = None, public: bool = False) -> Config:
     """Gather the settings (see the module docstring for the order).
 
     ``env`` replaces ``os.environ`` (tests); ``dotenv=False`` skips the ``.env`` file,
@@ -351,7 +368,7 @@ def load_config(*, issuer: str | None = None, api_key: str | None = None, api_se
     """
     found = find_settings(env=env, dotenv=dotenv, issuer=issuer, api_key=api_key, api_secret=api_secret,
                           redirect_uri=redirect_uri, scopes=scopes, subscription_id=subscription_id,
-                          api_base_url=api_base_url)
+                          api_base_url=api_base_url, subscriptions_url=subscriptions_url)
     return config_from(found, public=public)
 
 

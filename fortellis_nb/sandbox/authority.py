@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids
+from . import ids, marketplace
 from .jwt_rs256 import TOKEN_PROFILES, SigningKey, at_hash
 from .storage import Store, hash_password
 from .throttle import FailureLimit, RequestLimit
@@ -164,13 +164,29 @@ class Authority:
             store.set_meta("demo_api_secret", secret)
             for username, name, assigned in DEMO_USERS:
                 store.add_user(username, hash_password(DEMO_PASSWORD), name, now, assigned=assigned)
-            # A dealer activated the demo app (Marketplace): its Subscription-Id; another is not active.
-            store.set_meta("demo_subscription_id", store.add_subscription(app.api_key, "Sandbox Motors"))
-            store.add_subscription(app.api_key, "Closed Motors (subscription inactive)", active=False)
-            # Fortellis' test environment knows "test" as a sample dealership for every app.
-            store.add_subscription(None, "Test Dealership", subscription_id="test")
+            self._seed_marketplace(app)
             store.add_signing_key(SigningKey.generate(now, activated=now))
         self._seed_consent_app()
+
+    def _seed_marketplace(self, app) -> None:
+        """Dealers of the Marketplace: Sandbox Motors activated the demo app for one of its two
+        locations (the demo Subscription-Id); Closed Motors' activation waits for approval."""
+        store, date = self.store, marketplace.today(self.now)
+        motors = store.add_organization("Sandbox Motors", address="1 Sandbox Way Austin TX 78730 US",
+                                        phone="5125550100")
+        north = store.add_organization("Sandbox Motors North", address="100 North Loop Austin TX 78751 US",
+                                       phone="5125550101", parent_id=motors)
+        store.add_organization("Sandbox Motors South", address="200 South Congress Austin TX 78704 US",
+                               phone="5125550102", parent_id=motors)
+        store.set_meta("demo_subscription_id", store.add_subscription(
+            app.api_key, motors, [north], status=marketplace.ACTIVE, activation_date=date))
+        closed = store.add_organization("Closed Motors", address="9 Gate Street Toronto ON M5V 2T6 CA",
+                                        country_code="CA", phone="4165550199")
+        store.add_subscription(app.api_key, closed, [closed], status=marketplace.PENDING, activation_date=date)
+        # Fortellis' test environment knows "test" as a sample dealership for every app.
+        test = store.add_organization("Test Dealership")
+        store.add_subscription(None, test, [test], status=marketplace.ACTIVE, activation_date=date,
+                               subscription_id=marketplace.TEST_SUBSCRIPTION_ID)
 
     def _seed_consent_app(self) -> None:
         """The second demo app (also added to a state directory made before it existed)."""

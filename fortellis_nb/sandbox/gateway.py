@@ -5,7 +5,8 @@ Its refusals carry Fortellis' gateway error codes with the cause Fortellis' docu
 gives for each (general/making-calls/fortellis-error-codes.md, updated 2022-08). That page
 gives no HTTP status and no body: the statuses here are the sandbox's choice (401 for a
 token the gateway cannot accept, 400 for a missing Subscription-Id, 403 for one it will
-not serve, 404 for an API that does not exist), and so is the body ``{"code", "message",
+not serve or an API the app did not add, 404 for an API that does not exist, 429 past the
+app's quota), and so is the body ``{"code", "message",
 "requestId"}`` (docs/fidelity.md)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from . import marketplace
 from .authority import ACCESS_TOKEN_AUDIENCE
 from .jwt_rs256 import TokenInvalid, verify
 from .web import SandboxHandler
@@ -28,6 +30,7 @@ CUSTOMERS = (
 # Each code with Fortellis' documented cause, as the message.
 CAUSES = {
     "API-DOES-NOT-EXIST": (404, "The app cannot access this endpoint because the endpoint doesn't exist."),
+    "UNAUTHORIZED-API-ACCESS": (403, "The App Developers has not requested access to this API."),
     "MISSING-AUTHORIZATION": (401, "The App Developer didn't include the authorization header in the request to "
                                    "the API."),
     "INVALID-TOKEN": (401, "The App Developer has a JSON Web Token that isn't valid."),
@@ -35,6 +38,7 @@ CAUSES = {
     "TOKEN-ISSUER-MISMATCH": (401, "The App Developer retrieved a token from an authorization server that is not "
                                    "{issuer}."),
     "TOKEN-AUDIENCE-MISMATCH": (401, "The App Developer retrieved a token with the wrong audience."),
+    "QUOTA-EXCEEDED": (429, "The app has made the maximum number of calls to the API allowed."),
     "MISSING-SUBSCRIPTION-ID": (400, "The App Developer didn't include the Subscription-Id header."),
     "SUBSCRIPTION-MISMATCH": (403, "The App Developer provides a Subscription-Id that's not associated with the API."),
     "API-SUBSCRIPTION-INACTIVE": (403, "API Developers must approve each subscription before the subscription can "
@@ -106,15 +110,14 @@ class GatewayHandler(SandboxHandler):
         return claims
 
     def check_subscription(self, claims: dict):
+        """The subscription the call is for, once marketplace.refusal lets the app call for it."""
         subscription_id = self.request.headers.get("Subscription-Id", "").strip()
         if not subscription_id:
             raise GatewayRefusal("MISSING-SUBSCRIPTION-ID")
-        subscription = self.store.subscription(subscription_id)
-        if subscription is None or subscription["api_key"] not in (None, claims.get("cid")):
-            raise GatewayRefusal("SUBSCRIPTION-MISMATCH")
-        if not subscription["active"]:
-            raise GatewayRefusal("API-SUBSCRIPTION-INACTIVE")
-        return subscription
+        code = marketplace.refusal(self.store, self.store.known_app(claims["cid"]), subscription_id)
+        if code is not None:
+            raise GatewayRefusal(code)
+        return self.store.subscription(subscription_id)
 
 
 class NoSuchApi(GatewayHandler):

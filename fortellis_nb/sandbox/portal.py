@@ -14,13 +14,14 @@ from urllib.parse import parse_qsl
 
 import tornado.ioloop
 
-from . import ids, inputs
+from . import ids, inputs, marketplace
 from .authority import DEMO_PASSWORD, SANDBOX_CALLBACK, SANDBOX_SIGNED_OUT
 from .inputs import BadInput
 from .storage import hash_password
 from .web import SandboxHandler
 
 MAX_REDIRECT_URIS = 10
+MAX_LOCATIONS = 50
 
 
 def status_command(state_dir) -> str:
@@ -313,43 +314,105 @@ class Users(FormHandler):
         self.show_form(created=result)
 
 
-class Subscriptions(FormHandler):
+class MarketplacePage(FormHandler):
+    """Fortellis' Marketplace played in the sandbox (``marketplace.py`` has its rules): dealers
+    activate apps for some of their locations, developers approve and anyone deactivates. Each
+    step is a form on the subscriptions page and the same step as JSON."""
+
+    def listed(self) -> list[dict]:
+        names = {app.api_key: app.name for app in self.store.apps()}
+        return [self.describe(row, names.get(row["api_key"])) for row in self.store.all_subscriptions()]
+
+    @staticmethod
+    def describe(row, app_name) -> dict:
+        return {"subscription_id": row["id"], "api_key": row["api_key"], "app": app_name,
+                "dealership": row["dealership"], "org_id": row["org_id"],
+                "entity_ids": json.loads(row["entity_ids"]), "status": row["status"],
+                "activation_date": row["activation_date"], "deactivation_date": row["deactivation_date"]}
+
+    def dealers(self) -> list[dict]:
+        return [{"org_id": org["id"], "name": org["name"],
+                 "locations": [{"entity_id": loc["id"], "name": loc["name"]} for loc in self.store.locations(org["id"])]}
+                for org in self.store.organizations()]
+
+    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
+        typed = typed or {}
+        self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(),
+                  dealers=self.dealers(), error=error, csrf=self.csrf_token(), created=created,
+                  api_key=inputs.shown(typed.get("api_key")), dealership=inputs.shown(typed.get("dealership")),
+                  org_id=typed.get("org_id") or "")
+
+    def show_result(self, result: dict):
+        self.show_form(created=result)
+
+    def known(self, subscription_id: str) -> dict:
+        row = self.store.subscription(subscription_id)
+        return self.describe(row, self.store.known_app(row["api_key"]).name)
+
+
+class Subscriptions(MarketplacePage):
     """A dealer activating an app in Fortellis' Marketplace: that makes the Subscription-Id the
     app sends with its API calls for that dealer. (``test`` is the sample dealership every app
-    may use at once.)"""
+    may use at once.) ``org_id`` and ``entity_ids`` choose a dealer and its locations; a
+    ``dealership`` name instead makes a new dealer of that name, its own one location."""
 
     def get(self):
         if self.answer_kind() == "json":
             return self.send_json(self.listed())
         self.show_form()
 
-    def listed(self) -> list[dict]:
-        names = {app.api_key: app.name for app in self.store.apps()}
-        return [{"subscription_id": row["id"], "api_key": row["api_key"], "app": names.get(row["api_key"]),
-                 "dealership": row["dealership"], "active": bool(row["active"])}
-                for row in self.store.all_subscriptions()]
-
-    def show_form(self, error: str = "", status: int = 200, typed: dict | None = None, created=None):
-        typed = typed or {}
-        self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(), error=error,
-                  csrf=self.csrf_token(), created=created, api_key=inputs.shown(typed.get("api_key")),
-                  dealership=inputs.shown(typed.get("dealership")))
-
     def form_data(self, fields: dict) -> dict:
-        return {k: fields.get(k, "") for k in ("api_key", "dealership")}
+        chosen = [name.removeprefix("entity_") for name, value in fields.items()
+                  if name.startswith("entity_") and value == "on"]
+        return {"api_key": fields.get("api_key", ""), "dealership": fields.get("dealership", ""),
+                "org_id": fields.get("org_id", ""), "entity_ids": chosen}
 
     async def create(self, data: dict) -> dict:
         api_key = inputs.text(data.get("api_key", ""), "API Key", max_length=64)
         app = self.store.app(api_key)
         if app is None:
             raise BadInput(f"No app has the API Key {api_key!r}: register the app first.")
-        dealership = inputs.text(data.get("dealership") or "Sandbox Dealership", "dealership name", max_length=100)
-        subscription_id = self.store.add_subscription(app.api_key, dealership)
-        return {"subscription_id": subscription_id, "api_key": app.api_key, "app": app.name,
-                "dealership": dealership, "active": True}
+        entity_ids = data.get("entity_ids") or []
+        if not isinstance(entity_ids, list) or len(entity_ids) > MAX_LOCATIONS:
+            raise BadInput(f"'entity_ids' is a list of at most {MAX_LOCATIONS} of the dealer's locations.")
+        entity_ids = [inputs.text(e, "location (entity) id", max_length=64) for e in entity_ids]
+        with self.store.transaction():
+            if data.get("org_id"):
+                org_id = inputs.text(data["org_id"], "dealer (org_id)", max_length=64)
+            else:
+                name = inputs.text(data.get("dealership") or "Sandbox Dealership", "dealership name", max_length=100)
+                org_id = self.store.add_organization(name)
+            subscription_id = marketplace.activate(self.store, app, org_id, entity_ids, self.now)
+        return self.known(subscription_id)
 
-    def show_result(self, result: dict):
-        self.show_form(created=result)
+
+class SubscriptionStep(MarketplacePage):
+    """``POST {"subscription_id"}``: one step of a subscription's life (``step``)."""
+
+    def form_data(self, fields: dict) -> dict:
+        return {"subscription_id": fields.get("subscription_id", "")}
+
+    async def create(self, data: dict) -> dict:
+        subscription_id = inputs.text(data.get("subscription_id", ""), "Subscription-Id", max_length=64)
+        self.step(subscription_id)
+        return self.known(subscription_id)
+
+    def step(self, subscription_id: str) -> None:
+        raise NotImplementedError
+
+
+class ApproveSubscription(SubscriptionStep):
+    """The app's developer approves a pending activation (an app set for manual approval)."""
+
+    def step(self, subscription_id: str) -> None:
+        marketplace.approve(self.store, subscription_id)
+
+
+class DeactivateSubscription(SubscriptionStep):
+    """The dealer deactivates the app (or the developer ends the subscription)."""
+
+    def step(self, subscription_id: str) -> None:
+        marketplace.deactivate(self.store, subscription_id, self.now)
 
 
 #: This code's fingerprint, once per process (the launcher replaces a sandbox of other code).

@@ -30,9 +30,11 @@ from .portal import (
     AdminRotateKeys,
     AdminShutdown,
     AdminUnknown,
+    ApproveSubscription,
     Apps,
     Callback,
     CodeInfo,
+    DeactivateSubscription,
     Health,
     Home,
     Instructor,
@@ -41,6 +43,8 @@ from .portal import (
     Users,
 )
 from .storage import Store
+from .subscriptions import BASE_PATH as SUBSCRIPTIONS_PATH
+from .subscriptions import NoSuchResource, SolutionSubscriptions, SubscriptionContext
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
 HERE = Path(__file__).parent
@@ -69,6 +73,8 @@ class SandboxInfo:
     #: The second demo app, which asks for the user's consent (Allow, Don't allow).
     consent_api_key: str | None = None
     consent_api_secret: str | None = None
+    #: Fortellis' Subscriptions service of this sandbox (None from a sandbox older than it).
+    subscriptions_url: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +116,7 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
     ``<code data-registered-callback>``. Whether a path answers JSON or a page is decided by
     ``web.answer_kind`` alone."""
     sid = r"(?P<server_id>[^/]+)"
+    service = SUBSCRIPTIONS_PATH
     args = {"authority": authority}
     admin = {"progress": AdminProgress, "activity": AdminActivity, "rotate-keys": AdminRotateKeys,
              "shutdown": AdminShutdown}
@@ -131,9 +138,15 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (r"/api/sandbox/v1/dealership/*", Dealership, args),
         (r"/api/sandbox/v1/customers/*", Customers, args),
         (r"/api/.*", NoSuchApi, args),
+        # Fortellis' Subscriptions service: an app's subscriptions and each one's context.
+        (fr"{service}/v1/solution/subscriptions/?", SolutionSubscriptions, args),
+        (fr"{service}/subscriptions/(?P<subscription_id>[^/]+)/context/?", SubscriptionContext, args),
+        (fr"{service}/.*", NoSuchResource, args),
         (r"/sandbox/apps", Apps, args),
         (r"/sandbox/users", Users, args),
         (r"/sandbox/subscriptions", Subscriptions, args),
+        (r"/sandbox/subscriptions/approve", ApproveSubscription, args),
+        (r"/sandbox/subscriptions/deactivate", DeactivateSubscription, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/codes", CodeInfo, args),
         *((f"/sandbox/admin/{name}", action, {**args, "shutdown": shutdown}) for name, action in admin.items()),
@@ -217,6 +230,7 @@ class Sandbox:
             admin_token=meta("admin_token"),
             consent_api_key=self.store.meta("consent_api_key"),
             consent_api_secret=self.store.meta("consent_api_secret"),
+            subscriptions_url=f"{authority.public_base()}{SUBSCRIPTIONS_PATH}",
         )
 
     def _purge_now(self) -> None:

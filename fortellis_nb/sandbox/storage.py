@@ -33,13 +33,18 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 CREATE TABLE IF NOT EXISTS apps (
     api_key TEXT PRIMARY KEY, name TEXT NOT NULL, secret_digest TEXT NOT NULL,
     redirect_uris TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL,
-    consent INTEGER NOT NULL DEFAULT 0, logout_uris TEXT, rate_limit INTEGER);
+    consent INTEGER NOT NULL DEFAULT 0, logout_uris TEXT, rate_limit INTEGER,
+    manual_approval INTEGER NOT NULL DEFAULT 0, apis TEXT, api_quota INTEGER);
 CREATE INDEX IF NOT EXISTS apps_by_secret ON apps(secret_digest);
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT NOT NULL,
     password_hash TEXT NOT NULL, assigned INTEGER NOT NULL DEFAULT 1, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (
-    id TEXT PRIMARY KEY, api_key TEXT, dealership TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+    id TEXT PRIMARY KEY, api_key TEXT, dealership TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    org_id TEXT, entity_ids TEXT, status TEXT, activation_date TEXT, deactivation_date TEXT);
+CREATE TABLE IF NOT EXISTS organizations (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL, country_code TEXT NOT NULL,
+    phone TEXT NOT NULL, parent_id TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, auth_time REAL NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
@@ -78,7 +83,19 @@ ADDED_COLUMNS = (
     # A user's e-mail (NULL: the username) and claims of the learner's choosing (JSON object).
     ("users", "email", "TEXT"),
     ("users", "claims", "TEXT"),
+    # The Marketplace: an app's activation settings, and each subscription's organization, chosen
+    # locations (entities), status and dates (marketplace.py). `active` is only read to migrate.
+    ("apps", "manual_approval", "INTEGER NOT NULL DEFAULT 0"),
+    ("apps", "apis", "TEXT"),
+    ("apps", "api_quota", "INTEGER"),
+    ("subscriptions", "org_id", "TEXT"),
+    ("subscriptions", "entity_ids", "TEXT"),
+    ("subscriptions", "status", "TEXT"),
+    ("subscriptions", "activation_date", "TEXT"),
+    ("subscriptions", "deactivation_date", "TEXT"),
 )
+#: What a state directory made before the Marketplace knew of its subscriptions' dates.
+UNKNOWN_DATE = ""
 
 PBKDF2_ROUNDS = 20_000
 BUSY_TIMEOUT = 2.0  # seconds a statement waits for a lock (only ever held by this process)
@@ -129,6 +146,12 @@ class App:
     #: app (single-page and other public apps rotate, web apps keep one token).
     rotation: str | None = None
     leeway: float | None = None  # Okta's refresh_token.leeway, 0 to 60 s; None: the server's (30)
+    #: The Marketplace: whether the app's developer approves each activation by hand.
+    manual_approval: bool = False
+    #: The APIs the app added (the sample API's name, "sandbox"); calling another is UNAUTHORIZED-API-ACCESS.
+    apis: tuple[str, ...] = ("sandbox",)
+    #: How many API calls the app may make in all; None: no quota (past it, QUOTA-EXCEEDED).
+    api_quota: int | None = None
 
     @property
     def rotation_type(self) -> str:
@@ -203,6 +226,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             self._add_columns()
+            self._migrate_subscriptions()
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc):
@@ -218,6 +242,18 @@ class Store:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 if (table, column) == ("signing_keys", "activated"):  # the keys of old were active from creation
                     self._db.execute("UPDATE signing_keys SET activated = created")
+
+    def _migrate_subscriptions(self) -> None:
+        """A subscription of an older sandbox (a dealership's name and ``active``) becomes an
+        organization of that name, which is its one location, activated on an unknown date: an
+        active one stays active, an inactive one is pending approval, as the gateway treated it."""
+        for row in self._db.execute("SELECT * FROM subscriptions WHERE status IS NULL").fetchall():
+            org_id = str(uuid.uuid4())
+            self._db.execute("INSERT INTO organizations VALUES (?, ?, '', 'US', '', NULL)", (org_id, row["dealership"]))
+            self._db.execute("UPDATE subscriptions SET org_id = ?, entity_ids = ?, status = ?, activation_date = ?,"
+                             " deactivation_date = '' WHERE id = ?",
+                             (org_id, json.dumps([org_id]), "active" if row["active"] else "pending", UNKNOWN_DATE,
+                              row["id"]))
 
     def close(self) -> None:
         with self._lock:
@@ -274,15 +310,18 @@ class Store:
     # --- apps (the developer portal) ---
     def add_app(self, name: str, redirect_uris: list[str], now: float, *, public: bool = False,
                 consent: bool = False, logout_uris: list[str] | None = None, rate_limit: int | None = None,
-                rotation: str | None = None, leeway: float | None = None,
+                rotation: str | None = None, leeway: float | None = None, manual_approval: bool = False,
+                apis: tuple[str, ...] = ("sandbox",), api_quota: int | None = None,
                 api_key: str | None = None, api_secret: str | None = None) -> tuple[App, str]:
         key = api_key or ids.api_key()
         secret = api_secret or ids.api_secret()
         self._run(
             "INSERT INTO apps (api_key, name, secret_digest, redirect_uris, public, created, consent, logout_uris,"
-            " rate_limit, rotation, leeway) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " rate_limit, rotation, leeway, manual_approval, apis, api_quota)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             key, name, ids.digest(secret), json.dumps(redirect_uris), int(public), now, int(consent),
-            json.dumps(list(logout_uris or [])), rate_limit, rotation, leeway,
+            json.dumps(list(logout_uris or [])), rate_limit, rotation, leeway, int(manual_approval),
+            json.dumps(list(apis)), api_quota,
         )
         return _written(self.app(key), f"app {key!r}"), secret
 
@@ -324,15 +363,41 @@ class Store:
     def users(self) -> list[User]:
         return [_user(r) for r in self._all("SELECT * FROM users ORDER BY created")]
 
-    # --- subscriptions (a dealer activating an app in the Marketplace) ---
-    def add_subscription(self, api_key: str | None, dealership: str, *, active: bool = True,
-                         subscription_id: str | None = None) -> str:
+    # --- organizations (dealers) and their locations (entities) ---
+    def add_organization(self, name: str, *, address: str = "", country_code: str = "US", phone: str = "",
+                         parent_id: str | None = None) -> str:
+        """A dealer (``parent_id`` None) or one of its locations; its id, a UUID as Fortellis'."""
+        org_id = str(uuid.uuid4())
+        self._run("INSERT INTO organizations (id, name, address, country_code, phone, parent_id)"
+                  " VALUES (?, ?, ?, ?, ?, ?)", org_id, name, address, country_code, phone, parent_id)
+        return org_id
+
+    def organization(self, org_id: str):
+        return self._one("SELECT * FROM organizations WHERE id = ?", org_id)
+
+    def organizations(self):
+        """The dealers (not their locations), oldest first."""
+        return self._all("SELECT * FROM organizations WHERE parent_id IS NULL ORDER BY rowid")
+
+    def locations(self, org_id: str):
+        """A dealer's locations, oldest first."""
+        return self._all("SELECT * FROM organizations WHERE parent_id = ? ORDER BY rowid", org_id)
+
+    # --- subscriptions (a dealer activating an app in the Marketplace: marketplace.py's rules) ---
+    def add_subscription(self, api_key: str | None, org_id: str, entity_ids: list[str], *, status: str,
+                         activation_date: str, subscription_id: str | None = None) -> str:
         sid = subscription_id or str(uuid.uuid4())
+        org = _written(self.organization(org_id), f"organization {org_id!r}")
         self._run(
-            "INSERT INTO subscriptions (id, api_key, dealership, active) VALUES (?, ?, ?, ?)",
-            sid, api_key, dealership, int(active),
+            "INSERT INTO subscriptions (id, api_key, dealership, org_id, entity_ids, status, activation_date,"
+            " deactivation_date) VALUES (?, ?, ?, ?, ?, ?, ?, '')",
+            sid, api_key, org["name"], org_id, json.dumps(entity_ids), status, activation_date,
         )
         return sid
+
+    def set_subscription_status(self, subscription_id: str, status: str, *, deactivation_date: str = "") -> None:
+        self._run("UPDATE subscriptions SET status = ?, deactivation_date = ? WHERE id = ?",
+                  status, deactivation_date, subscription_id)
 
     def subscription(self, subscription_id: str):
         return self._one("SELECT * FROM subscriptions WHERE id = ?", subscription_id)
@@ -341,7 +406,8 @@ class Store:
         return self._all("SELECT * FROM subscriptions WHERE api_key IS NOT NULL ORDER BY rowid")
 
     def subscriptions(self, api_key: str):
-        return self._all("SELECT * FROM subscriptions WHERE api_key = ? OR api_key IS NULL", api_key)
+        """The app's own subscriptions, oldest first (not ``test``, which is every app's)."""
+        return self._all("SELECT * FROM subscriptions WHERE api_key = ? ORDER BY rowid", api_key)
 
     # --- browser sessions ---
     def add_session(self, session_id: str, user_id: str, auth_time: float, expires: float) -> None:
@@ -473,6 +539,10 @@ class Store:
                   " ON CONFLICT (api_key, kind) DO UPDATE SET count = count + 1, last = MAX(last, excluded.last)",
                   api_key, kind, now)
 
+    def activity_count(self, api_key: str, kind: str) -> int:
+        row = self._one("SELECT count FROM activity WHERE api_key = ? AND kind = ?", api_key, kind)
+        return row["count"] if row else 0
+
     def activity(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM activity ORDER BY api_key, kind")
 
@@ -534,7 +604,11 @@ def _app(row) -> App:
     return App(api_key=row["api_key"], name=row["name"], secret_digest=row["secret_digest"],
                redirect_uris=redirect_uris, public=bool(row["public"]), consent=bool(row["consent"]),
                logout_uris=tuple(json.loads(logout)) if logout is not None else redirect_uris,
-               rate_limit=row["rate_limit"], rotation=row["rotation"], leeway=row["leeway"])
+               rate_limit=row["rate_limit"], rotation=row["rotation"], leeway=row["leeway"],
+               manual_approval=bool(row["manual_approval"]),
+               # An app registered before apps chose their APIs had the sample API.
+               apis=tuple(json.loads(row["apis"])) if row["apis"] is not None else ("sandbox",),
+               api_quota=row["api_quota"])
 
 
 def _user(row) -> User:

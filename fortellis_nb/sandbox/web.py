@@ -164,12 +164,16 @@ def is_identity_path(path: str) -> bool:
     return "/v1/" in path or "/.well-known/" in path
 
 
+#: Behind Fortellis' gateway: the APIs, and the Subscriptions service (subscriptions.BASE_PATH).
+GATEWAY_PATHS = ("/api/", "/subscriptions/")
+
+
 def answer_kind(request, *, json_only: bool = False) -> str:
-    """How the sandbox answers, the one place that decides it: "gateway" under ``/api/`` (the
+    """How the sandbox answers, the one place that decides it: "gateway" under ``GATEWAY_PATHS`` (the
     gateway's error body), "json" at the identity server's endpoints (Okta answers JSON), at an
     endpoint that only speaks JSON (``json_only``) and to a client that asks for JSON, else
     "html" (a page). Errors, refusals, "not found" and the portal's pages all ask here."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith(GATEWAY_PATHS):
         return "gateway"
     if json_only or is_identity_path(request.path) or wants_json(request):
         return "json"

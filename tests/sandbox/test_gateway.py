@@ -74,7 +74,7 @@ def test_expired_token(info, tokens, clock):
 
 
 def test_inactive_subscription(sandbox, info, tokens):
-    inactive = [r["id"] for r in sandbox.store.subscriptions(info.api_key) if not r["active"]][0]
+    inactive = next(r["id"] for r in sandbox.store.subscriptions(info.api_key) if r["status"] == "pending")
     response = call(info, tokens["access_token"], subscription_id=inactive)
     assert response.status_code == 403 and response.json()["code"] == "API-SUBSCRIPTION-INACTIVE"
 
