@@ -185,8 +185,9 @@ def page_text(markup: str) -> str:
     import re
 
     body = re.sub(r"(?s)<style.*?</style>|<title.*?</title>", "", markup)
-    words = html.unescape(re.sub(r"<[^>]+>", " ", body))
-    return redact.text(re.sub(r"\s+", " ", words).strip())
+    words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+    # No space where a tag stood before a comma or inside brackets: "Motors, ...", "(refresh first)".
+    return redact.text(re.sub(r"\s+(?=[,.;)])|(?<=\()\s+", "", words))
 
 
 def start_backend(*options: str) -> RunningBackend:
@@ -195,16 +196,21 @@ def start_backend(*options: str) -> RunningBackend:
 
 
 def show_code(name: str):
-    """The source of one part of the example backend (a function or class), read from the file
-    itself, with where it is: a Markdown code block (highlighted in JupyterLab and on GitHub)."""
+    """The source of one part of the example backend (a function, a class, or ``Class.method``),
+    read from the file itself, with where it is: a Markdown code block (highlighted in
+    JupyterLab and on GitHub)."""
     import ast
 
     from IPython.display import Markdown
 
-    source = BACKEND.read_text()
     # Read, not imported: the file is the backend as it runs, on its own.
-    node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == name)
+    source = BACKEND.read_text()
+    nodes = ast.parse(source).body
+    for part in name.split("."):
+        node = next(n for n in nodes if getattr(n, "name", None) == part)
+        nodes = getattr(node, "body", [])
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
     lines = source.splitlines()[first - 1:node.end_lineno]
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
     where = f"`fortellis_nb/examples/backend.py`, lines {first} to {node.end_lineno}:"
-    return Markdown(f"{where}\n\n```python\n" + "\n".join(lines).rstrip() + "\n```")
+    return Markdown(f"{where}\n\n```python\n" + "\n".join(line[indent:] for line in lines).rstrip() + "\n```")
