@@ -298,8 +298,9 @@ def dealership():
     except ValueError:
         shown = answer.text
     # The gateway's own answer, shown as it came (its code says what was wrong).
-    return page("Dealership", f"<p>HTTP {answer.status_code}; Request-Id "
-                f"<code>{html.escape(answer.request.headers['Request-Id'])}</code>; {refreshed}.</p>",
+    request_id = html.escape(answer.request.headers["Request-Id"])
+    return page("Dealership" if answer.ok else "The API refused the call",
+                f"<p>HTTP {answer.status_code}; Request-Id <code>{request_id}</code>; {refreshed}.</p>",
                 f"<pre>{html.escape(shown)}</pre>", status=200 if answer.ok else 502)
 
 

@@ -42,8 +42,11 @@ def backend_settings(port: int, public_url: str | None = None, rotate: bool = Fa
     config = start().config
     env = dict(os.environ)
     if not config.sandbox:
-        if config.subscriptions_url:
-            env.setdefault("FORTELLIS_SUBSCRIPTIONS_URL", config.subscriptions_url)
+        # The two addresses the settings may leave out, as the client derives them from the issuer.
+        for name, value in (("FORTELLIS_API_BASE_URL", config.api_base_url),
+                            ("FORTELLIS_SUBSCRIPTIONS_URL", config.subscriptions_url)):
+            if value:
+                env.setdefault(name, value)
         return env
     # On JupyterHub or Binder the browser reaches this port through jupyter-server-proxy.
     public_url = (public_url or sandbox_browser_base(f"http://127.0.0.1:{port}") or f"http://127.0.0.1:{port}")

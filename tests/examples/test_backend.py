@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import html
 import json
 import os
 import re
@@ -162,7 +163,7 @@ def test_the_api_is_called_with_the_three_headers_and_refreshed_past_the_token_s
     first = browser.get(backend.url + "dealership")
     assert first.status_code == 200 and "no refresh needed" in first.text
     # The sandbox's API echoes what it was sent: the dealer's Subscription-Id, the Request-Id.
-    echoed = json.loads(first.text.split("<pre>")[1].split("</pre>")[0].replace("&quot;", '"'))
+    echoed = json.loads(html.unescape(first.text.split("<pre>")[1].split("</pre>")[0]))
     assert echoed["subscriptionId"] == backend.subscription_ids[0] and echoed["caller"]["user"] == USER
     assert f"Request-Id <code>{echoed['requestId']}</code>" in first.text
     time.sleep(2.1)  # the sandbox's access tokens live 2 s here
@@ -207,6 +208,17 @@ def test_the_identity_server_s_refusal_is_shown_with_its_reason(backend):
         "error": "access_denied", "error_description": "The user denied the request."})
     assert denied.status_code == 400 and "The identity server refused the sign-in." in denied.text
     assert "access_denied: The user denied the request." in denied.text
+
+
+def test_the_gateway_s_refusal_is_shown_with_its_code(sandbox):
+    with running(sandbox) as ended:
+        browser, _, _ = signed_in_browser(ended)
+        requests.post(f"{sandbox['base_url']}/sandbox/subscriptions/deactivate", timeout=10,
+                      json={"subscription_id": ended.subscription_ids[0]}).raise_for_status()
+        refused = browser.get(ended.url + "dealership")
+        assert refused.status_code == 502 and "<h1>The API refused the call</h1><p>HTTP 403;" in refused.text
+        gateway = json.loads(html.unescape(refused.text.split("<pre>")[1].split("</pre>")[0]))
+        assert gateway["code"] == "SUBSCRIPTION-MISMATCH" and gateway["message"]  # Fortellis' code, as it came
 
 
 def test_with_several_dealers_the_user_picks_theirs_by_org_id(sandbox):
@@ -279,6 +291,23 @@ def test_the_command_registers_an_app_of_its_own_with_the_sandbox(sandbox):
     finally:
         started.stop()
     assert not port_open(started.info["port"])  # the backend stopped with the command
+
+
+def test_the_command_with_fortellis_settings_uses_them(sandbox):
+    port = free_port()
+    env, subscription_ids = settings_for_new_app(sandbox, port)
+    del env["FORTELLIS_SUBSCRIPTIONS_URL"]  # not needed for Fortellis' own issuers; here it is
+    missing = subprocess.run([sys.executable, "-m", "fortellis_nb", "example", "backend", "--port", str(port)],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "Set FORTELLIS_SUBSCRIPTIONS_URL" in missing.stderr
+    env["FORTELLIS_SUBSCRIPTIONS_URL"] = sandbox["subscriptions_url"]
+    started = Backend(env, port, [sys.executable, "-m", "fortellis_nb", "example", "backend", "--port", str(port)])
+    try:
+        assert started.info["api_key"] == env["FORTELLIS_API_KEY"]  # the developer's app, no app of its own
+        home = signed_in_browser(started)[2]
+        assert subscription_ids[0] in home.text
+    finally:
+        started.stop()
 
 
 def test_on_a_hub_the_app_is_reached_through_the_jupyter_proxy(sandbox):
