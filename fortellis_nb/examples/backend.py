@@ -87,7 +87,8 @@ class Fortellis:
         try:
             body = response.json()
         except ValueError:
-            body = {}
+            body = None
+        body = body if isinstance(body, dict) else {}
         if not response.ok:
             reason = body.get("errorSummary") or body.get("error_description") or body.get("message") or ""
             code = body.get("error") or body.get("code") or body.get("errorCode") or ""
@@ -107,7 +108,7 @@ class Fortellis:
         return tokens
 
     def authorize_url(self, state: str, nonce: str, verifier: str) -> str:
-        # PKCE (RFC 7636): the server keeps the challenge; only this server knows the verifier.
+        # PKCE (RFC 7636): the identity server keeps the challenge; only this backend knows the verifier.
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         return self.for_browser(self.meta["authorization_endpoint"] + "?" + urlencode({
             "response_type": "code", "client_id": self.api_key, "redirect_uri": self.redirect_uri,
@@ -205,8 +206,9 @@ def home():
         return page("Example backend", "<p>Nobody is signed in.</p>",
                     '<p><a href="login">Sign in with Fortellis</a></p>', home_link=False)
     claims = user["tokens"]["claims"]
-    if request.args.get("orgId"):  # the user picked their organization (see find_subscription)
-        find_subscription(user, orgId=request.args["orgId"])
+    wanted = {"orgId": request.args["orgId"]} if request.args.get("orgId") else {}
+    if wanted or "subscription" not in user:  # the user picked their organization, or the lookup failed
+        find_subscription(user, **wanted)
     left = user["tokens"]["expires_at"] - time.time()
     return page("Example backend",
                 f"<p>Signed in as <b>{html.escape(claims.get('name', ''))}</b> ({html.escape(claims['sub'])}).</p>",
@@ -326,6 +328,7 @@ def main(argv=None) -> int:
         return 2
     app.config.update(FORTELLIS=client, API_PATH=args.api_path,
                       SESSION_COOKIE_SECURE=client.home.startswith("https:"))  # https: the cookie goes over https only
+    # Werkzeug's server, one thread per request: enough to learn with; in production, a WSGI server.
     server = make_server(args.host, args.port, app, threaded=True)
     print(json.dumps({"url": client.home, "port": server.port, "api_key": client.api_key,
                       "redirect_uri": client.redirect_uri, "issuer": client.issuer}), flush=True)

@@ -221,6 +221,21 @@ def test_the_gateway_s_refusal_is_shown_with_its_code(sandbox):
         assert gateway["code"] == "SUBSCRIPTION-MISMATCH" and gateway["message"]  # Fortellis' code, as it came
 
 
+def test_a_subscriptions_service_that_refuses_is_a_clear_page_until_it_answers(sandbox):
+    port = free_port()
+    env, _ = settings_for_new_app(sandbox, port)
+    env["FORTELLIS_SUBSCRIPTIONS_URL"] = sandbox["base_url"] + "/nowhere"
+    wrong = Backend(env, port)
+    try:
+        browser, _, callback = signed_in_browser(wrong)
+        assert callback.status_code == 502 and "The Subscriptions service refused the app&#x27;s request." in callback.text
+        assert "HTTP 404" in callback.text and "Traceback" not in callback.text
+        again = browser.get(wrong.url)  # signed in, but no organization known: asked again, not "none"
+        assert again.status_code == 502 and "No organization has an active subscription" not in again.text
+    finally:
+        wrong.stop()
+
+
 def test_with_several_dealers_the_user_picks_theirs_by_org_id(sandbox):
     with running(sandbox, dealers=("North Motors", "South Motors")) as two:
         browser, _, home = signed_in_browser(two)
