@@ -172,13 +172,15 @@ class Apps(FormHandler):
                 "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute,
                 "refresh_token": {"rotation_type": app.rotation_type,
                                   "leeway": self.authority.settings.refresh_grace if app.leeway is None
-                                  else app.leeway}}
+                                  else app.leeway},
+                "manual_approval": app.manual_approval, "apis": list(app.apis), "api_quota": app.api_quota}
 
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
         typed = typed or {}
         self.page("apps.html", status, apps=[self.describe(a) for a in self.store.apps()], error=error,
                   csrf=self.csrf_token(), name=inputs.shown(typed.get("name")), public=typed.get("public") is True,
                   consent=typed.get("consent_method") == "REQUIRED",
+                  manual_approval=typed.get("manual_approval") is True,
                   rotation=(typed.get("refresh_token") or {}).get("rotation_type", ""),
                   leeway=inputs.shown(str((typed.get("refresh_token") or {}).get("leeway", ""))),
                   callbacks=inputs.shown("\n".join(typed.get("redirect_uris") or []))
@@ -191,6 +193,7 @@ class Apps(FormHandler):
                 "post_logout_redirect_uris": fields.get("post_logout_redirect_uris", "").split(),
                 "public": fields.get("public", "") == "on",
                 "consent_method": "REQUIRED" if fields.get("consent", "") == "on" else "TRUSTED",
+                "manual_approval": fields.get("manual_approval", "") == "on",
                 **self.rotation_fields(fields)}
 
     @staticmethod
@@ -224,9 +227,25 @@ class Apps(FormHandler):
         rotation, leeway = self.refresh_token_settings(data.get("refresh_token"), public)
         app, secret = self.store.add_app(name, uris, self.now, public=public, consent=consent == "REQUIRED",
                                          logout_uris=logout_uris, rate_limit=rate_limit, rotation=rotation,
-                                         leeway=leeway)
+                                         leeway=leeway, **self.marketplace_settings(data))
         # Like Fortellis: no Subscription-Id yet, until a dealer activates the app; `test` works at once.
         return {**self.describe(app), "api_secret": None if app.public else secret}
+
+    @staticmethod
+    def marketplace_settings(data: dict) -> dict:
+        """How dealers activate the app (``manual_approval``: its developer approves each
+        activation), the APIs it added (``apis``: the sample API's name, or none) and its quota of
+        API calls (``api_quota``), as ``Store.add_app`` takes them."""
+        manual, apis, quota = data.get("manual_approval", False), data.get("apis", [marketplace.SAMPLE_API]), \
+            data.get("api_quota")
+        if not isinstance(manual, bool):
+            raise BadInput("'manual_approval' must be true or false.")
+        if not isinstance(apis, list) or any(api != marketplace.SAMPLE_API for api in apis):
+            raise BadInput(f"'apis' lists the APIs the app added: [\"{marketplace.SAMPLE_API}\"] (the sample API) "
+                           "or [] (none: its calls are UNAUTHORIZED-API-ACCESS).")
+        if quota is not None and not (isinstance(quota, int) and not isinstance(quota, bool) and 0 <= quota <= 10**6):
+            raise BadInput("'api_quota' must be a whole number of API calls from 0 to 1000000 (or null: no quota).")
+        return {"manual_approval": manual, "apis": tuple(apis), "api_quota": quota}
 
     @staticmethod
     def refresh_token_settings(settings, public: bool) -> tuple[str | None, float | None]:
@@ -340,7 +359,8 @@ class MarketplacePage(FormHandler):
         self.page("subscriptions.html", status, subscriptions=self.listed(), apps=self.store.apps(),
                   dealers=self.dealers(), error=error, csrf=self.csrf_token(), created=created,
                   api_key=inputs.shown(typed.get("api_key")), dealership=inputs.shown(typed.get("dealership")),
-                  org_id=typed.get("org_id") or "")
+                  org_id=typed.get("org_id") or "", dealer_name=inputs.shown(typed.get("name")),
+                  dealer_locations=inputs.shown("\n".join(typed.get("locations") or [])))
 
     def show_result(self, result: dict):
         self.show_form(created=result)
@@ -384,6 +404,34 @@ class Subscriptions(MarketplacePage):
                 org_id = self.store.add_organization(name)
             subscription_id = marketplace.activate(self.store, app, org_id, entity_ids, self.now)
         return self.known(subscription_id)
+
+
+class Dealers(MarketplacePage):
+    """The Marketplace's dealers (organizations) and their locations (entities): ``GET`` lists
+    them, ``POST {"name", "locations": [names]}`` adds one (none: the dealer is its one location)."""
+
+    def get(self):
+        if self.answer_kind() == "json":
+            return self.send_json(self.dealers())
+        self.show_form()
+
+    def form_data(self, fields: dict) -> dict:
+        return {"name": fields.get("name", ""), "locations": fields.get("locations", "").splitlines()}
+
+    async def create(self, data: dict) -> dict:
+        name = inputs.text(data.get("name", ""), "dealer's name", max_length=100)
+        names = data.get("locations") or []
+        if not isinstance(names, list) or len(names) > MAX_LOCATIONS:
+            raise BadInput(f"'locations' is a list of at most {MAX_LOCATIONS} location names.")
+        names = [inputs.text(n, "location name", max_length=100) for n in names if not isinstance(n, str) or n.strip()]
+        with self.store.transaction():
+            org_id = self.store.add_organization(name)
+            for location in names:
+                self.store.add_organization(location, parent_id=org_id)
+        return next(d for d in self.dealers() if d["org_id"] == org_id)
+
+    def show_result(self, result: dict):
+        self.show_form()
 
 
 class SubscriptionStep(MarketplacePage):

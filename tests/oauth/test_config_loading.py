@@ -9,10 +9,11 @@ from fortellis_nb.oauth.config import (
     not_the_sandbox,
     parse_dotenv,
     settings_origin,
+    subscriptions_url_for,
 )
-from fortellis_nb.oauth.redact import HIDDEN as MASK
 from fortellis_nb.oauth.errors import ConfigurationError, RedirectURIWarning
 from fortellis_nb.oauth.hints import BACK_TO_SANDBOX
+from fortellis_nb.oauth.redact import HIDDEN as MASK
 from fortellis_nb.sandbox import running_sandbox, stop_sandbox
 
 REAL = {
@@ -150,6 +151,29 @@ def test_redirect_uri_must_be_an_http_url_without_fragment():
 ])
 def test_gateway_follows_from_the_fortellis_issuer(issuer, gateway):
     assert api_base_url_for(issuer) == gateway
+
+
+@pytest.mark.parametrize("issuer, service", [
+    ("https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7", "https://subscriptions.fortellis.io"),
+    ("https://identity-dev.fortellis.io/oauth2/aus1ni5i9n9WkzcYa2p7", None),  # not published
+    ("https://login.example.com/oauth2/default", None),
+])
+def test_the_subscriptions_service_follows_from_the_production_issuer(issuer, service):
+    assert subscriptions_url_for(issuer) == service
+
+
+def test_the_subscriptions_service_from_the_environment_and_from_the_sandbox(info):
+    from fortellis_nb.local import sandbox_config
+
+    production = {**REAL, "FORTELLIS_ISSUER": "https://identity.fortellis.io/oauth2/aus1p1ixy7YL8cMq02p7"}
+    assert load_config(env=production, dotenv=False).subscriptions_url == "https://subscriptions.fortellis.io"
+    mine = load_config(env={**REAL, "FORTELLIS_SUBSCRIPTIONS_URL": "https://subs.example.com"}, dotenv=False)
+    assert mine.subscriptions_url == "https://subs.example.com"
+    assert mine.sources["subscriptions_url"] == "FORTELLIS_SUBSCRIPTIONS_URL in the environment"
+    assert sandbox_config(info).subscriptions_url == info.subscriptions_url == f"{info.base_url}/subscriptions"
+    on_a_hub = sandbox_config(info, env={"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"})
+    port = info.base_url.rsplit(":", 1)[1]
+    assert on_a_hub.browser_url(on_a_hub.subscriptions_url) == f"/user/learner/proxy/{port}/subscriptions"
 
 
 def test_nothing_set_means_the_given_sandbox_and_arguments_still_override(info):

@@ -112,3 +112,15 @@ def test_the_hub_s_host_is_refused_by_a_sandbox_that_is_not_on_a_hub(tmp_path):
 def test_the_proxy_context_must_name_the_hub_s_own_prefix(browser):
     browser.http.headers.update(proxy_headers(browser.info, prefix="/user/someone-else/"))
     assert browser.authorize().status_code == 403
+
+
+def test_the_subscriptions_service_through_the_proxy(sandbox):
+    import requests
+
+    from .test_subscriptions_service import client_token
+
+    info = sandbox.info
+    answer = requests.get(f"{info.subscriptions_url}/v1/solution/subscriptions", headers={
+        **proxy_headers(info), "Authorization": f"Bearer {client_token(info)}"})
+    assert answer.status_code == 200
+    assert info.subscription_id in {s["subscriptionId"] for s in answer.json()["subscriptions"]}
