@@ -217,8 +217,8 @@ def _run_sandbox(args, passed_on: list[str]) -> int:
 
 
 def _run_example_backend(args, passed_on: list[str]) -> int:
-    from .examples.backend import main as backend_main
-    return backend_main(passed_on)
+    from .lessons.backend import run_example_backend
+    return run_example_backend(passed_on)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,2 +1,4 @@
-"""Programs to read, run and change: :mod:`fortellis_nb.examples.backend`, a server-side app
-that does the whole flow for its users (``fortellis-nb example backend``)."""
+"""Programs to read, run and change: ``backend.py``, a Fortellis app's backend in one file
+(Flask, requests and PyJWT; it imports nothing of this package and reads FORTELLIS_* settings)
+that does the whole route for its users. ``fortellis-nb example backend`` runs it against the
+local sandbox."""
