@@ -222,7 +222,8 @@ class Config:
 
     def as_dict(self, reveal: bool = False) -> dict:
         data = {name: getattr(self, name) for name in
-                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url")}
+                ("issuer", "api_key", "api_secret", "redirect_uri", "scopes", "subscription_id", "api_base_url",
+                 "subscriptions_url")}
         data["scopes"] = list(self.scopes)
         if not reveal:
             data["api_secret"] = hide(self.api_secret)
