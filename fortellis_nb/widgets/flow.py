@@ -189,19 +189,5 @@ class Flow(HasTraits):
         self.settings_changed()
         self.recorded()
 
-    @property
-    def step(self) -> int:
-        """How far the flow has come: 0 nothing yet, 1 URL made, 2 code received, 3 tokens,
-        4 refreshed, 5 API called."""
-        if self.api_response is not None:
-            return 5
-        if self.previous_tokens is not None:
-            return 4
-        if self.tokens is not None:
-            return 3
-        if self.redirect is not None:
-            return 2
-        return 1 if self.request is not None else 0
-
     def close(self) -> None:
         self.ticker.stop()

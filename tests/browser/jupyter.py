@@ -409,6 +409,20 @@ def snap(page, step: str, *, full_page: bool = False) -> Path | None:
     return path
 
 
+@contextlib.contextmanager
+def serving(server: JupyterServer, rootpath: Path, log_name: str):
+    """A server of a test's own, started, stopped after, its log kept as
+    ``test-artifacts/browser/<log_name>``."""
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        artifacts = rootpath / "test-artifacts" / "browser"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        if server.log_path.exists():
+            (artifacts / log_name).write_bytes(server.log_path.read_bytes())
+
+
 # --------------------------------------------------------------------------- the notebook page
 
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .jupyter import JupyterServer, open_notebook, snap
+from .jupyter import JupyterServer, open_notebook, serving, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -84,14 +84,8 @@ def hub_lab(chromium, tmp_path_factory, request):
     JUPYTERHUB_SERVICE_PREFIX in its (and its kernels') environment and jupyter-server-proxy."""
     server = JupyterServer("lab", tmp_path_factory.mktemp("jupyter-hub-lab"), prefix=HUB_PREFIX,
                            env={"JUPYTERHUB_SERVICE_PREFIX": HUB_PREFIX})
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        artifacts = request.config.rootpath / "test-artifacts" / "browser"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        if server.log_path.exists():
-            (artifacts / "jupyter-hub-lab.log").write_bytes(server.log_path.read_bytes())
+    with serving(server, request.config.rootpath, "jupyter-hub-lab.log") as started:
+        yield started
 
 
 def test_the_whole_flow_through_the_hub_proxy(hub_lab, page, workdir):

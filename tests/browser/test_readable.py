@@ -19,7 +19,7 @@ import pytest
 from fortellis_nb.install import kernel_config
 from fortellis_nb.saved_widgets import WIDGET_VIEW
 
-from .jupyter import TIMEOUT_MS, JupyterServer, iter_widget_states, open_notebook, snap
+from .jupyter import TIMEOUT_MS, JupyterServer, iter_widget_states, open_notebook, serving, snap
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -41,14 +41,8 @@ def configured(request, chromium, tmp_path_factory):
     assert kernel_config(str(base / "env"), out=lambda line: None) == 0
     server = JupyterServer(request.param, base / "server", widget_state=False,
                            env={"JUPYTER_CONFIG_PATH": str(base / "env" / "etc" / "jupyter")})
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        artifacts = request.config.rootpath / "test-artifacts" / "browser"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        if server.log_path.exists():
-            (artifacts / f"jupyter-readable-{request.param}.log").write_bytes(server.log_path.read_bytes())
+    with serving(server, request.config.rootpath, f"jupyter-readable-{request.param}.log") as started:
+        yield started
 
 
 def learner_setting(server: JupyterServer, save_state: bool | None) -> None:

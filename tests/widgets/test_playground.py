@@ -6,6 +6,7 @@ import pytest
 
 from fortellis_nb.widgets import NetworkLog, Playground
 from fortellis_nb.widgets.flow import Ticker
+from fortellis_nb.widgets.playground import steps_done
 
 from .conftest import text
 
@@ -70,7 +71,7 @@ def test_tokens_from_the_cells_count_the_steps_that_led_to_them(client):
 
 def test_run_unattended_does_every_step(playground):
     assert playground.run_unattended() is playground
-    assert playground.flow.step == 5
+    assert steps_done(playground.flow) == [True] * 5
     errors = [step.error.value for step in playground.steps]
     assert errors == [""] * len(errors)
     assert "every check passed" in text(playground.inspector.checklist)
