@@ -13,6 +13,8 @@ from .curl import RequestView
 #: Two clicks sent closer together than this are one double-click (the usual desktop setting).
 DOUBLE_CLICK = 0.5
 
+DOUBLE_CLICK_NOTE = "A double-click: one refresh was sent. Click once for each refresh."
+
 SAME_SECOND_MARK = '<strong title="see the note below the table">same second</strong>'
 SAME_SECOND = ("Minted within the same second as the tokens before: <code>iat</code> and <code>exp</code> count "
                "whole seconds, so they read the same; the new <code>jti</code> shows these are new tokens.")
@@ -66,6 +68,8 @@ class RefreshPanel(StepWidget):
         self.request_view = RequestView(redact=self.flow.redact, title="The refresh request")
         #: When the browser sent the click that made the last refresh (see click_sent_at).
         self._last_click: float | None = None
+        #: Whether a second click came while the last click's refresh was running.
+        self._double_clicked = False
         self.refresh_button.on_click(lambda button: self._on_click())
         # Off while a request is on the wire: a click then would send a second refresh.
         self.flow.observe(lambda change: setattr(self.refresh_button, "disabled", change["new"] is not None), "busy")
@@ -75,10 +79,19 @@ class RefreshPanel(StepWidget):
     def _on_click(self) -> None:
         sent, last = click_sent_at(), self._last_click
         if sent is not None and last is not None and 0 <= sent - last < DOUBLE_CLICK:
-            self.notes.show(["A double-click: one refresh was sent. Click once for each refresh."])
+            # The kernel may read this second click while the first one's refresh is still on
+            # the wire; that refresh then clears the notes as it ends, and puts this one back.
+            self._double_clicked = True
+            self._note_double_click()
             return
-        self._last_click = sent
+        self._last_click, self._double_clicked = sent, False
         self.refresh()
+        if self._double_clicked:
+            self._note_double_click()
+
+    def _note_double_click(self) -> None:
+        if DOUBLE_CLICK_NOTE not in self.notes.messages:
+            self.notes.show([*self.notes.messages, DOUBLE_CLICK_NOTE])
 
     def refresh(self):
         """Refresh; returns the new TokenResponse, or None with the error shown."""

@@ -147,3 +147,47 @@ def test_a_room_sandbox_named_by_settings_gets_the_sample_api_path(sandbox):
     assert ApiCaller(client=FortellisClient(elsewhere), live=False).path_input.value == ""  # nothing asked of it
     unreachable = as_settings.replace(issuer="http://127.0.0.1:9/oauth2/ausnothere")
     assert ApiCaller(client=FortellisClient(unreachable), live=False).path_input.value == ""
+
+
+def _clicks_sent_at(monkeypatch, times):
+    """The browser's send times of the clicks the kernel reads, in order (see click_sent_at)."""
+    import fortellis_nb.widgets.refresh as refresh
+
+    sent = iter(times)
+    monkeypatch.setattr(refresh, "click_sent_at", lambda: next(sent))
+
+
+def test_a_double_click_read_after_its_refresh_sends_one_refresh(flow, monkeypatch):
+    from fortellis_nb.widgets.refresh import DOUBLE_CLICK_NOTE
+
+    _exchanged(flow)
+    panel = RefreshPanel(flow)
+    _clicks_sent_at(monkeypatch, [100.0, 100.1, 101.0])
+    before = len(flow.client.transcript)
+    panel.refresh_button.click()
+    panel.refresh_button.click()
+    assert len(flow.client.transcript) == before + 1 and panel.notes.messages == [DOUBLE_CLICK_NOTE]
+    panel.refresh_button.click()  # a click of its own, after the double-click's time
+    assert len(flow.client.transcript) == before + 2 and panel.notes.messages == []
+
+
+def test_a_double_click_read_while_its_refresh_is_on_the_wire_keeps_its_note(flow, monkeypatch):
+    """The kernel may handle the second click of a double-click while the first click's refresh
+    is still waiting for its answer; the refresh, as it ends, clears the notes. The note stays."""
+    from fortellis_nb.widgets.refresh import DOUBLE_CLICK_NOTE
+
+    _exchanged(flow)
+    panel = RefreshPanel(flow)
+    _clicks_sent_at(monkeypatch, [100.0, 100.001])
+    refresh, seen = flow.client.refresh, []
+
+    def second_click_meanwhile(**kwargs):
+        panel.refresh_button.click()
+        seen.append(list(panel.notes.messages))
+        return refresh(**kwargs)
+
+    monkeypatch.setattr(flow.client, "refresh", second_click_meanwhile)
+    before = len(flow.client.transcript)
+    panel.refresh_button.click()
+    assert seen == [[DOUBLE_CLICK_NOTE]]
+    assert len(flow.client.transcript) == before + 1 and panel.notes.messages == [DOUBLE_CLICK_NOTE]
