@@ -113,7 +113,7 @@ class ProxyError(NetworkError):
     """The proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY names refused the request or could not be reached."""
 
     default_error = "proxy_error"
-    default_hint = hints.through_proxy("HTTPS_PROXY")
+    default_hint = hints.through_proxy()
 
 
 class TLSError(NetworkError):

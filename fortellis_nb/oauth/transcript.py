@@ -290,9 +290,9 @@ def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors
 
 
 def _proxy_error(target: str, exchange: Exchange) -> errors.ProxyError:
-    variable = proxy_variable(exchange.url) or "HTTPS_PROXY"
-    proxy = redact.url(os.environ.get(variable, ""))
-    return errors.ProxyError(f"{target}: the proxy {proxy} ({variable}) refused the request or could not be reached.",
+    variable = proxy_variable(exchange.url)  # None: a proxy this program set itself, not the environment
+    proxy = f" {redact.url(os.environ[variable])} ({variable})" if variable else ""
+    return errors.ProxyError(f"{target}: the proxy{proxy} refused the request or could not be reached.",
                              exchange=exchange, hint=hints.through_proxy(variable, urlsplit(exchange.url).hostname))
 
 
