@@ -105,8 +105,10 @@ def test_each_command_is_given_for_bash_and_for_powershell_and_cmd_alike():
 
 def test_no_command_in_the_readme_quotes_as_only_a_posix_shell_does():
     # pip install -e '.[test]': cmd.exe hands the quotes to pip, which fails. Double quotes work everywhere.
-    for line in README.splitlines():
-        if "pip install" in line:
-            assert "'" not in line.split("pip install", 1)[1], line
+    blocks = re.findall(r"```\w*\n(.*?)```", README, re.S)
+    commands = [*re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", README, flags=re.S)),
+                *(line for block in blocks for line in block.splitlines())]
+    installs = [c.split("#", 1)[0] for c in commands if "pip install" in c]
+    assert len(installs) >= 5 and not [c for c in installs if "'" in c]
     assert 'pip install -e ".[test]"' in README
     assert "`py -m venv .venv`, then `.\\.venv\\Scripts\\python` for `.venv/bin/python`" in README
