@@ -24,7 +24,7 @@ setup() {  # $1: the extras to install ("" or "test"); FORTELLIS_CONSTRAINTS: a 
   # A fingerprint of what is asked for (Python, not sha256sum: macOS has none).
   stamp="$VENV/.fortellis-nb-$("$VENV/bin/python" -c 'import hashlib, sys
 print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest()[:16])' \
-    pyproject.toml ${FORTELLIS_CONSTRAINTS:-})-${1:-base}"
+    pyproject.toml ${FORTELLIS_CONSTRAINTS:+"$FORTELLIS_CONSTRAINTS"})-${1:-base}"
   if [ ! -f "$stamp" ]; then
     # pip's own output goes to a log, shown only if the install fails: an editable install makes
     # setuptools print a notice about it that is of no use here.

@@ -183,6 +183,8 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
     the path the learner's browser takes to the sandbox, and see the sandbox answer."""
     import requests
 
+    from .oauth.transcript import proxies_for
+
     env = os.environ if env is None else env
     name = "sandbox through the hub's proxy"
     port = urlsplit(sandbox_base_url).port
@@ -195,7 +197,7 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
     shown = f"{urlsplit(server).path}proxy/{port}/"
     try:
         answer = requests.get(url, headers={"Authorization": f"token {token}"} if token else {},
-                              timeout=timeout, allow_redirects=False)
+                              timeout=timeout, allow_redirects=False, proxies=proxies_for(url))
     except requests.RequestException as exc:
         return report.item(False, name, f"the Jupyter server at {server} did not answer ({type(exc).__name__})")
     try:
@@ -215,6 +217,18 @@ def check_hub_proxy(report: Report, sandbox_base_url: str, env=None, timeout: fl
                            "home page from notebook 01 and see whether it loads")
     return report.item(False, name, f"{shown} answered {answer.status_code}, not the sandbox: "
                        "something other than jupyter-server-proxy answers there")
+
+
+def _proxy(report: Report, env) -> None:
+    """When the environment names a proxy: which, and what goes through it (a line only then)."""
+    from .oauth import redact
+    from .oauth.transcript import proxy_variable
+
+    found = dict.fromkeys(filter(None, (proxy_variable(f"{scheme}://fortellis.io", env) for scheme in ("https", "http"))))
+    if found:
+        named = ", ".join(f"{variable} {redact.url(env[variable])}" for variable in found)
+        report.item(True, "proxy", f"{named}: requests to real Fortellis go through it; the sandbox on this machine "
+                    "is reached directly")
 
 
 def _named_issuer(report: Report, config) -> None:
@@ -262,6 +276,7 @@ def run_checks(state_dir=None, keep_sandbox: bool = False, out=print, *, env=Non
     except ImportError as exc:
         report.item(False, "settings", f"not read: {exc}")
         return _finish(report, started)
+    _proxy(report, env)
     try:
         config = load_config(env=env, dotenv=dotenv)
     except NoIssuerError:

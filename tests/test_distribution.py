@@ -2,7 +2,8 @@
 would have them, installed into fresh virtual environments (not editable).
 
 * the wheel carries the ten notebooks, byte for byte those of ``notebooks/``; the sdist
-  carries what runs the suite; building either prints no setuptools warning;
+  carries what runs the suite; building either prints no setuptools warning; ``twine check
+  --strict`` passes both (what the release workflow checks before publishing);
 * ``pip install <wheel>`` then ``fortellis-nb notebooks DIR`` in an empty folder gives the
   notebooks, and notebook 01 passes nbval there, away from this repository;
 * ``binder/requirements.txt``, exactly as pinned, installs into a fresh Python 3.11 and
@@ -54,20 +55,25 @@ def venv(folder: Path, python: str = sys.executable) -> Path:
     return folder / ("Scripts" if os.name == "nt" else "bin")
 
 
+def clean_copy(folder: Path) -> Path:
+    """The repository as a fresh clone would have it, in `folder` (this tree itself when git is
+    not here): files left by local runs (.venv, caches, artifacts) are not copied."""
+    if not ((ROOT / ".git").exists() and shutil.which("git")):
+        return ROOT
+    files = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT).stdout
+    for name in filter(None, files.split("\0")):
+        if (ROOT / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
     """The wheel and the sdist, built by ``python -m build`` in its isolated environment, as a
     release would be; with what the build printed."""
     out = tmp_path_factory.mktemp("dist")
-    source = ROOT
-    if (ROOT / ".git").exists() and shutil.which("git"):
-        # A copy of the tree as git holds it, so that files left by local runs do not reach the build.
-        source = tmp_path_factory.mktemp("source") / "fortellis-nb"
-        files = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT).stdout
-        for name in filter(None, files.split("\0")):
-            if (ROOT / name).is_file():
-                (source / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, source / name)
+    source = clean_copy(tmp_path_factory.mktemp("source") / "fortellis-nb")
     done = run([sys.executable, "-m", "build", "--outdir", out, source], env=quiet_env())
     return {"wheel": next(out.glob("*.whl")), "sdist": next(out.glob("*.tar.gz")),
             "log": done.stdout + done.stderr}
@@ -93,11 +99,17 @@ def test_the_wheel_carries_the_notebooks_as_they_are_in_the_repository(built):
 def test_the_sdist_carries_what_runs_the_suite(built):
     with tarfile.open(built["sdist"]) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    for wanted in ("dev.sh", "conftest.py", "LICENSE", "pyproject.toml", "tests/conftest.py",
+    for wanted in ("dev.sh", "dev.py", "CHANGELOG.md", "conftest.py", "LICENSE", "pyproject.toml", "tests/conftest.py",
                    "tests/nbval-sanitize.cfg", "tests/interop/npm_cache.py", "binder/requirements.txt",
                    "binder/postBuild", ".ci/run", *(f"notebooks/{p.name}" for p in NOTEBOOKS)):
         assert wanted in names, wanted
     assert not [n for n in names if "__pycache__" in n or n.startswith("test-artifacts")]
+
+
+def test_twine_passes_the_distributions_as_pypi_would_take_them(built):
+    # What the release workflow runs before publishing: the README renders on PyPI, metadata complete.
+    done = run([sys.executable, "-m", "twine", "check", "--strict", built["wheel"], built["sdist"]])
+    assert done.stdout.count("PASSED") == 2, done.stdout
 
 
 def test_pip_install_then_fortellis_nb_notebooks_then_notebook_01_passes(built, tmp_path):
@@ -134,9 +146,11 @@ def python_311() -> str | None:
         return sys.executable
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     found = sorted(root.glob("3.11.*/bin/python3"))
-    return str(found[-1]) if found else None
+    # On PATH otherwise: the CI workflow's setup-python puts 3.11 there beside the Python it tests.
+    return str(found[-1]) if found else shutil.which("python3.11")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Binder builds on Linux, and its pins are Linux's")
 def test_the_pinned_binder_requirements_install_and_pass_the_install_check(built, tmp_path):
     python = python_311()
     if python is None:

@@ -321,6 +321,11 @@ def main(argv=None) -> int:
     parser.add_argument("--api-path", default="/sandbox/v1/dealership", help="the API path /dealership calls")
     args = parser.parse_args(argv)
     load_dotenv(find_dotenv(usecwd=True))  # a .env in the current folder; the environment wins
+    # A sandbox on this machine is reached directly, not through a company's proxy (HTTP_PROXY,
+    # HTTPS_PROXY): requests and PyJWT's key fetch (urllib) both skip the hosts NO_PROXY names.
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    if no_proxy.strip() != "*":
+        os.environ["no_proxy"] = os.environ["NO_PROXY"] = ",".join(filter(None, [no_proxy, "localhost,127.0.0.1,::1"]))
     try:
         client = Fortellis(os.environ)
     except (ValueError, Refused, requests.RequestException) as error:

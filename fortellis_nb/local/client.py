@@ -19,7 +19,7 @@ from ..oauth.config import (
     settings_origin,
 )
 from ..oauth.redirect import AuthorizationResponse
-from ..oauth.transcript import Exchange, Http
+from ..oauth.transcript import Exchange, Http, reach_loopback_directly
 from . import headless, pages
 
 #: The settings that name a server, and how a learner calls them.
@@ -163,8 +163,12 @@ def recognise(client: FortellisClient) -> FortellisClient:
 def start(*, state_dir=None, env=None, dotenv=None, public: bool = False, **options) -> SandboxClient:
     """The notebooks' client: the server the FORTELLIS_* settings (or ``.env``) name, else the
     local sandbox (``state_dir``'s, started if need be). Keyword arguments are settings
-    (``issuer``, ``api_key``...) or the client's own (``http``, ``clock``...)."""
+    (``issuer``, ``api_key``...) or the client's own (``http``, ``clock``...). This process's
+    NO_PROXY gets this machine's names (:func:`~fortellis_nb.oauth.transcript.reach_loopback_directly`)."""
     settings = {k: options.pop(k) for k in list(options) if k in ENV_VARS}
+    # The notebooks show each step in plain requests and PyJWT too, and run the example backend
+    # here: behind a proxy (HTTP_PROXY...), all of it reaches this machine directly.
+    reach_loopback_directly()
     found = find_settings(env=env, dotenv=dotenv, **settings)
     if "issuer" not in found.values:
         client = sandbox_client(state_dir, env=env, **found.values, **options)

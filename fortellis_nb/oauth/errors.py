@@ -109,6 +109,13 @@ class Timeout(NetworkError, TimeoutError):
                     "(a VPN or proxy it needs?).")
 
 
+class ProxyError(NetworkError):
+    """The proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY names refused the request or could not be reached."""
+
+    default_error = "proxy_error"
+    default_hint = hints.through_proxy()
+
+
 class TLSError(NetworkError):
     """The HTTPS connection could not be established (certificate or protocol)."""
 

@@ -137,6 +137,17 @@ def unreachable(hint: str, setting: str, origin: str) -> str:
     return f"{hint} {NO_ANSWER} The {setting} comes from {origin}. {BACK_TO_SANDBOX}".lstrip()
 
 
+def through_proxy(variable: str | None = None, host: str | None = None) -> str:
+    """The hint for a request the proxy ``variable`` names did not take: its address (a VPN?),
+    the user and password it may want, or NO_PROXY for a server reached directly."""
+    direct = f"`{host}`" if host else "the server's host"
+    proxy = f"the proxy that `{variable}` names" if variable else "a proxy (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)"
+    return (f"The request went to {proxy}, which did not pass it on. Check its address "
+            f"(and the VPN it may need); a proxy that asks you to sign in takes `http://user:password@host:port`. "
+            f"If this machine reaches the server without the proxy, add {direct} to `NO_PROXY` (comma-separated). "
+            "The sandbox on this machine never goes through a proxy.")
+
+
 ANY = "*"  # a hint for the error code at every step
 
 #: (error code, step) -> the hint, or a function of what was sent that writes it. Steps: the

@@ -96,11 +96,15 @@ def readable_query(items) -> str:
 
 
 def url(given: str, full: bool = False) -> str:
-    """A URL with the secret parameters of its query and fragment shortened."""
+    """A URL with the secret parameters of its query and fragment shortened, and the password
+    of its user part (a proxy's ``http://user:password@host``) hidden."""
     if full:
         return given
     parts = urlsplit(given)
     changed = {}
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        changed["netloc"] = f"{user.partition(':')[0]}:{HIDDEN}@{host}"
     for part in ("query", "fragment"):
         text = getattr(parts, part)
         if not text or "=" not in text:

@@ -23,7 +23,7 @@ import weakref
 import requests
 
 from . import api, errors, hints
-from .transcript import Exchange, fill_exchange
+from .transcript import Exchange, fill_exchange, proxies_for
 
 #: Refresh this many seconds before expiry at most (a tenth of the token's lifetime when shorter).
 REFRESH_MARGIN = 60.0
@@ -129,4 +129,5 @@ class FortellisSession(requests.Session):
         if not str(url).startswith(("http://", "https://")):
             url = api.api_url(self.client.config.api_base_url, str(url))
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("proxies", proxies_for(str(url)))
         return super().request(method, url, *args, **kwargs)

@@ -9,6 +9,7 @@ for; the recorded values themselves are never altered.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import time
@@ -17,9 +18,45 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import errors, redact
+from . import errors, hints, redact
 from .listeners import Listeners
 from .redact import readable_query as _readable_query
+
+#: This machine's names. A sandbox here is reached directly, never through the proxy that
+#: HTTP_PROXY, HTTPS_PROXY or ALL_PROXY name: a company's proxy cannot reach the learner's machine.
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "").lower() in LOOPBACK
+
+
+def proxies_for(url: str) -> dict[str, str] | None:
+    """``requests``' ``proxies=`` for ``url``: no proxy for this machine (NO_PROXY of its names,
+    which requests also applies to each redirect); else None, the environment's proxy, as
+    requests picks it (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY)."""
+    return {"no_proxy": ",".join(LOOPBACK)} if is_loopback(url) else None
+
+
+def reach_loopback_directly(environ=os.environ) -> None:
+    """Add this machine's names to ``environ``'s NO_PROXY (as requests and urllib read it: the
+    lower-case spelling first; both set), so that plain ``requests`` and PyJWT calls in this
+    process reach a sandbox here directly too."""
+    listed = [host.strip() for host in (environ.get("no_proxy") or environ.get("NO_PROXY") or "").split(",")]
+    if "*" not in listed:  # "*": no proxy for any host already
+        environ["no_proxy"] = environ["NO_PROXY"] = ",".join(dict.fromkeys(h for h in [*listed, *LOOPBACK] if h))
+
+
+def proxy_variable(url: str, environ=os.environ) -> str | None:
+    """The variable that names the proxy a request to ``url`` goes through (as requests picks
+    it: the scheme's own, else ALL_PROXY; the lower-case spelling first), or None."""
+    scheme = urlsplit(url).scheme.lower()
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for variable in (name, name.upper()):
+            if environ.get(variable):
+                return variable
+    return None
+
 
 #: Headers that ``requests`` adds by itself; left out of the curl / Python renderings.
 _AUTOMATIC_HEADERS = frozenset({"user-agent", "accept-encoding", "connection", "content-length"})
@@ -240,6 +277,8 @@ def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return errors.TLSError(f"{target}: TLS failed ({text[:160]}).", exchange=exchange)
+    if isinstance(exc, requests.exceptions.ProxyError):  # before ConnectionError, which it is too
+        return _proxy_error(target, exchange)
     if isinstance(exc, requests.exceptions.Timeout):
         return errors.Timeout(f"{target}: no answer within {exchange.elapsed:.1f} s.", exchange=exchange)
     if isinstance(exc, requests.exceptions.ConnectionError):
@@ -248,6 +287,13 @@ def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors
                         requests.exceptions.InvalidURL)):
         return errors.InvalidURLError(f"{exchange.url!r} is not a usable URL ({text[:120]}).", exchange=exchange)
     return errors.NetworkError(f"{target}: {text[:200]}", exchange=exchange)
+
+
+def _proxy_error(target: str, exchange: Exchange) -> errors.ProxyError:
+    variable = proxy_variable(exchange.url)  # None: a proxy this program set itself, not the environment
+    proxy = f" {redact.url(os.environ[variable])} ({variable})" if variable else ""
+    return errors.ProxyError(f"{target}: the proxy{proxy} refused the request or could not be reached.",
+                             exchange=exchange, hint=hints.through_proxy(variable, urlsplit(exchange.url).hostname))
 
 
 #: How the operating system words a refused connection and an unknown host, as requests passes it on.
@@ -286,7 +332,7 @@ class Http:
         try:
             response = self.session.request(
                 method, url, headers=headers, data=form_pairs, params=params, json=json_body,
-                timeout=timeout or self.timeout, allow_redirects=False)
+                timeout=timeout or self.timeout, allow_redirects=False, proxies=proxies_for(url))
         except requests.RequestException as exc:
             exchange.elapsed = time.perf_counter() - start
             exchange.failure = type(exc).__name__

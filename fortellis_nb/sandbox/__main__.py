@@ -25,6 +25,7 @@ from .launcher import (
     PORT_FILE,
     default_state_dir,
     ensure_sandbox,
+    open_here,
     preferred_port,
     running_sandbox,
     stop_sandbox,
@@ -193,7 +194,7 @@ def report(state, *, as_json: bool = False, out=print) -> int:
         return 1
     request = urllib.request.Request(f"{info.base_url}/sandbox/admin/progress",
                                      headers={"Authorization": f"Bearer {info.admin_token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with open_here(request, timeout=10) as response:
         rows = json.load(response)
     if as_json:
         out(json.dumps(rows, indent=2))

@@ -56,9 +56,19 @@ def _state(state_dir) -> Path:
     return path
 
 
+#: The launcher talks only to a sandbox on this machine: directly, never through the proxy
+#: that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY name (a company's proxy cannot reach it).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def open_here(request: str | urllib.request.Request, timeout: float):
+    """``urlopen`` for a sandbox on this machine: never through a proxy."""
+    return _DIRECT.open(request, timeout=timeout)
+
+
 def _health(base_url: str, timeout: float = 3.0) -> dict | None:
     try:
-        with urllib.request.urlopen(f"{base_url}/sandbox/health", timeout=timeout) as response:
+        with open_here(f"{base_url}/sandbox/health", timeout=timeout) as response:
             health = json.load(response)
     except (OSError, ValueError, urllib.error.URLError):
         return None
@@ -156,7 +166,7 @@ def stop_sandbox(state_dir=None, *, timeout: float = 10.0) -> bool:
                                      headers={"Authorization": f"Bearer {info.admin_token}"})
     # It may close the connection as it stops; the wait below tells.
     with contextlib.suppress(OSError, urllib.error.URLError):
-        urllib.request.urlopen(request, timeout=5).close()
+        open_here(request, timeout=5).close()
     if not _wait_until_stopped(state, info, timeout):
         if running_sandbox(state) == info:  # still that very server: its pid is not a stranger's
             os.kill(info.pid, signal.SIGTERM)  # on Windows this is TerminateProcess
