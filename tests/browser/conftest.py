@@ -5,8 +5,8 @@ a screenshot of every named step.
   ("lab", "notebook7"); ``jupyter_lab`` / ``jupyter_notebook7`` for one app only. One server
   per app for the whole session; each test's kernels are shut down when it ends.
 * ``workdir``: a fresh folder for this test inside the server's root (relative path).
-* ``browser``: headless Chromium (Debian's), one per session; ``page``: a new context and
-  page per test, with ``snap(page, "step")`` writing
+* ``browser``: headless Chromium (Debian's), one for this folder's tests; ``page``: a new
+  context and page per test, with ``snap(page, "step")`` writing
   ``test-artifacts/browser/<test>/NN-step.png`` (kept; CI stores the folder).
 
 The tests skip only when Chromium is missing, and fail instead when
@@ -112,9 +112,13 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium):
-    """Headless Chromium through Playwright's sync API, shared by the session."""
+    """Headless Chromium through Playwright's sync API, shared by the tests of this folder.
+
+    Not by the session: while a sync Playwright is open, its event loop counts as running in
+    this thread, and a later ``sync_playwright()`` (bench/'s measurements, run by
+    tests/test_bench.py) would refuse to start "inside the asyncio loop"."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -41,6 +41,8 @@ CHP_PACKAGE = "configurable-http-proxy@5.3.0"
 #: Turns jupyter-server-proxy's server extension off in one participant's server (the package
 #: stays installed): what a hub whose image forgot to enable it looks like.
 PROXY_OFF = "--ServerApp.jpserver_extensions=jupyter_server_proxy=False"
+#: How long ``Hub.spawn`` waits for the servers to answer (the hub itself waits twice as long).
+SPAWN_TIMEOUT = 120
 
 
 def configurable_http_proxy() -> Path:
@@ -75,8 +77,12 @@ c.SimpleLocalProcessSpawner.home_dir_template = settings["homes"] + "/{username}
 c.Spawner.cmd = [settings["singleuser"]]
 c.Spawner.args = settings["args"]
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 120
+# The spawn API answers at once (202) and the tests wait on the server's "ready" in the API;
+# the hub gives a server longer to start than they wait, so that on a busy machine the wait
+# that ends first is the tests' own, which says whose server and shows the hub's log.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+c.Spawner.start_timeout = settings["hub_spawn_timeout"]
+c.Spawner.http_timeout = settings["hub_spawn_timeout"]
 c.JupyterHub.services = [{"name": "tests", "api_token": settings["service_token"]}]
 c.JupyterHub.load_roles = [{"name": "tests", "services": ["tests"],
                             "scopes": ["admin:users", "admin:servers", "tokens", "list:users"]}]
@@ -123,7 +129,8 @@ class Hub:
             args.append("--allow-root")
         return args
 
-    def launch(self) -> Hub:
+    def write_config(self) -> Hub:
+        """The hub's folder: its settings and jupyterhub_config.py (nothing started)."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.homes.mkdir(exist_ok=True)
         self.port = self.port or free_port()
@@ -132,9 +139,14 @@ class Hub:
             "proxy_token": secrets.token_hex(16), "dir": str(self.base_dir), "homes": str(self.homes),
             "singleuser": str(Path(sys.executable).with_name("jupyterhub-singleuser")),
             "args": self.args(), "user_args": self.user_args, "service_token": self.service_token,
+            "hub_spawn_timeout": 2 * SPAWN_TIMEOUT,
         }
         (self.base_dir / "settings.json").write_text(json.dumps(settings, indent=2))
         (self.base_dir / "jupyterhub_config.py").write_text(CONFIG)
+        return self
+
+    def launch(self) -> Hub:
+        self.write_config()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FORTELLIS_", "JUPYTER", "IPYTHON"))}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -187,9 +199,10 @@ class Hub:
     def api(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 10):
         return call_json_api(f"{self.url}/hub/api/{path.lstrip('/')}", self.service_token, method, body, timeout)
 
-    def spawn(self, *names: str, timeout: float = 120) -> None:
+    def spawn(self, *names: str, timeout: float = SPAWN_TIMEOUT) -> None:
         """Create the users and start their servers side by side, as a room logging in does;
-        returns when every one answers."""
+        returns when every one answers, as the hub's API says (a server whose start failed
+        fails at once)."""
         for name in names:
             with contextlib.suppress(urllib.error.HTTPError):  # 409: the user exists
                 self.api(f"users/{name}", method="POST", body={})
@@ -201,6 +214,8 @@ class Hub:
         while waiting and time.monotonic() < deadline:
             for name in list(waiting):
                 server = self.api(f"users/{name}").get("servers", {}).get("", {})
+                if not server:  # neither pending nor ready: its start failed
+                    raise RuntimeError(f"the server of {name} failed to start:\n{self.log_tail()}")
                 if server.get("ready"):
                     waiting.discard(name)
             time.sleep(0.3)

@@ -28,7 +28,7 @@ import pytest
 
 from tests.interop.npm_cache import unavailable
 
-from .hub import PROXY_OFF, Hub, configurable_http_proxy
+from .hub import PROXY_OFF, SPAWN_TIMEOUT, Hub, configurable_http_proxy
 from .jupyter import open_notebook, record_screenshots, snap
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -193,3 +193,17 @@ def test_the_install_check_passes_with_the_proxy_and_fails_clearly_without(hub, 
     answer = page3.goto(f"{hub.url}/user/learner3/proxy/{port3}/")
     assert answer.status == 404 and "404" in page3.locator("body").inner_text()
     snap(page3, "without the proxy, the sandbox's address is JupyterLab's 404")
+
+
+def test_the_hub_answers_a_spawn_at_once_and_waits_longer_than_the_harness(tmp_path):
+    """On a busy machine a spawn takes seconds: the hub must not hold the spawn request as long
+    as the harness's request waits (its slow_spawn_timeout, 10 s by default, against the API
+    call's 10 s), nor give up on a server before the harness does."""
+    from traitlets.config import Config
+
+    Hub(tmp_path, chp=Path("configurable-http-proxy")).write_config()
+    config = Config()
+    exec((tmp_path / "jupyterhub_config.py").read_text(), {"get_config": lambda: config,
+                                                            "__file__": str(tmp_path / "jupyterhub_config.py")})
+    assert config.JupyterHub.tornado_settings["slow_spawn_timeout"] == 0
+    assert config.Spawner.start_timeout > SPAWN_TIMEOUT and config.Spawner.http_timeout > SPAWN_TIMEOUT
