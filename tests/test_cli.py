@@ -166,7 +166,7 @@ def _clone_with_a_set_up_venv(tmp_path: Path) -> tuple[Path, dict]:
 
     clone = tmp_path / "clone"
     clone.mkdir()
-    for name in ("dev.sh", ".gitignore", "pyproject.toml"):
+    for name in ("dev.sh", "dev.py", ".gitignore", "pyproject.toml"):
         shutil.copy2(ROOT / name, clone / name)
     shutil.copytree(ROOT / "notebooks", clone / "notebooks")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]

@@ -123,7 +123,7 @@ def test_dev_sh_with_its_venv_and_constraints_in_folders_with_a_space(tmp_path):
     place = tmp_path / PLACE
     clone, venv, constraints = place / "fortellis nb", place / "my env", place / "pins here.txt"
     clone.mkdir(parents=True)
-    for name in ("dev.sh", "pyproject.toml"):
+    for name in ("dev.sh", "dev.py", "pyproject.toml"):
         shutil.copy2(ROOT / name, clone / name)
     shutil.copytree(ROOT / "notebooks", clone / "notebooks")
     constraints.write_text("requests>=2\n")
