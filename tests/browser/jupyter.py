@@ -445,6 +445,26 @@ class RunAllNeverReachedTheKernel(TimeoutError):
     moved its last activity. ``conftest.py`` runs a test that meets this once more."""
 
 
+# Whether the notebook's background is dark (arg true) or light, as the browser paints it.
+_PAINTED_IN = """
+(dark) => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook') || document.body;
+  const rgb = (getComputedStyle(panel).backgroundColor.match(/[\\d.]+/g) || []).map(Number);
+  if (rgb.length < 3 || (rgb.length > 3 && rgb[3] === 0)) return false;
+  const light = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
+  return dark ? light < 0.5 : light > 0.5;
+}
+"""
+# The colours of the widgets' text and backgrounds, read after the next two frames are drawn.
+_COLOURS = """
+() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(
+  Array.from(document.querySelectorAll('.fnb-widget, .fnb-widget *')).slice(0, 400).map(el => {
+    const style = getComputedStyle(el);
+    return style.color + '/' + style.backgroundColor + '/' + style.borderTopColor;
+  }).join(';')))))
+"""
+
+
 class NotebookPage:
     """One notebook open in a browser page, with what a person does to it.
 
@@ -531,6 +551,22 @@ class NotebookPage:
         for label in items:
             # Each submenu opens as its own .lm-Menu; the last one opened is on top.
             self.menu_item(label).click()
+
+    def use_theme(self, theme: str, *, timeout: float = TIMEOUT_MS) -> None:
+        """Switch JupyterLab to ``theme`` ("JupyterLab Light", "JupyterLab Dark") from the menu, and
+        return once the page is painted in it: JupyterLab names the theme on <body> as it loads the
+        theme's style sheet, and on a busy machine the colours come a moment later. Waits for the
+        notebook's background to be the theme's (dark or light), then for two frames alike."""
+        if not self.page.locator(f"body[data-jp-theme-name='{theme}']").count():
+            self.menu("Settings", "Theme", theme)
+            self.page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached", timeout=timeout)
+        self.page.wait_for_function(_PAINTED_IN, arg="Dark" in theme, timeout=timeout)
+        deadline, before = time.monotonic() + timeout / 1000, None
+        while True:
+            now = self.page.evaluate(_COLOURS)
+            if now == before or time.monotonic() > deadline:
+                return
+            before = now
 
     def menu_item_checked(self, *labels: str) -> bool:
         """Open the menus down to the last label, read whether it is ticked, close them."""

@@ -96,13 +96,6 @@ def assert_fits(page, where: str, widgets: int) -> dict:
     return found
 
 
-def use_theme(nb, page, theme: str) -> None:
-    if page.locator(f"body[data-jp-theme-name='{theme}']").count():
-        return
-    nb.menu("Settings", "Theme", theme)
-    page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached")
-
-
 @pytest.mark.parametrize("theme", THEMES)
 def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
     path = jupyter_lab.write_notebook(f"{workdir}/fits.ipynb", WIDGETS)
@@ -115,7 +108,7 @@ def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
     nb.click_button("Show the raw JSON response", exact=False)
     nb.by_class("fnb-raw").filter(has_text="access_token").first.wait_for()
     try:
-        use_theme(nb, page, theme)
+        nb.use_theme(theme)
         access = assert_fits(page, f"{theme}, the access token's tab", 4)
         clock = nb.by_class("fnb-expiry").locator(".fnb-clock").first.bounding_box()
         assert clock and clock["width"] >= 8 and clock["height"] >= 8  # drawn, not a missing glyph
@@ -144,7 +137,7 @@ def test_widgets_fit_a_900px_column(jupyter_lab, page, workdir, theme):
         top_of(nb.by_class("fnb-parameters").first)
         snap(page, f"{theme}: the authorize URL's parameters at {COLUMN} px")
     finally:
-        use_theme(nb, page, "JupyterLab Light")
+        nb.use_theme("JupyterLab Light")
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -164,7 +157,7 @@ def notebooks_04_and_05_fit(server, page, workdir: str, theme: str) -> None:
     nb.run_all()
     nb.by_class("fnb-checklist").filter(has_text="every check passed").first.wait_for()
     try:
-        use_theme(nb, page, theme)
+        nb.use_theme(theme)
         found = assert_fits(page, f"{theme}, notebook 04", 1)
         assert any(c["name"] == "what it means" for t in found["tables"] for c in t["columns"]), found["tables"]
         top_of(nb.by_class("fnb-inspector").first)
@@ -183,7 +176,7 @@ def notebooks_04_and_05_fit(server, page, workdir: str, theme: str) -> None:
         top_of(nb.by_class("fnb-refresh").first)
         snap(page, f"{theme}: notebook 05's refresh panel at {COLUMN} px")
     finally:
-        use_theme(nb, page, "JupyterLab Light")
+        nb.use_theme("JupyterLab Light")
 
 
 def test_error_cards_set_backticked_names_as_code(jupyter_lab, page, workdir):

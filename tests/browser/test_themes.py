@@ -48,9 +48,7 @@ def test_text_contrast_in_both_themes(jupyter_lab, page, workdir, theme):
     nb.run_all()
     nb.by_class("fnb-api-response").filter(has_text="Sandbox Motors").first.wait_for()
     try:
-        nb.menu("Settings", "Theme", theme)
-        page.wait_for_selector(f"body[data-jp-theme-name='{theme}']", state="attached")
-        page.wait_for_timeout(500)  # the theme's style sheet applies
+        nb.use_theme(theme)
         snap(page, theme)
         poor = {}
         for selector in PARTS:
@@ -61,4 +59,4 @@ def test_text_contrast_in_both_themes(jupyter_lab, page, workdir, theme):
         assert not poor, f"too little contrast in {theme}: {poor}"
     finally:
         if "Dark" in theme:
-            nb.menu("Settings", "Theme", "JupyterLab Light")
+            nb.use_theme("JupyterLab Light")
