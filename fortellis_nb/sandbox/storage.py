@@ -12,6 +12,7 @@ one ``BEGIN IMMEDIATE`` transaction, and threads take turns on the one connectio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -202,6 +203,29 @@ class Grant:
     refresh_used: float | None
 
 
+#: The files SQLite keeps beside a database: the write-ahead log holds the latest writes (the
+#: signing key among them) until they reach the database.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _keep_private(path: Path) -> None:
+    """The database and the files SQLite keeps beside it, readable and writable by their owner
+    alone, whatever the folder's mode (a state folder made by hand, or before the sandbox made
+    its own 0700): SQLite gives a new write-ahead log the database's mode, so the database is
+    made 0600 before SQLite opens it. On Windows the state folder's place, in the user's
+    profile, keeps them private."""
+    if os.name != "posix":
+        return
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:  # not creatable (a read-only folder): SQLite's own open says so
+            return
+    for name in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
+
+
 class Store:
     """All reads and writes of the sandbox's database. Safe to call from several threads.
 
@@ -213,6 +237,7 @@ class Store:
         self._depth = 0
         # No waiting for the lock at first: a process that finds the database owned gives up at
         # once, rather than take it over the moment its owner stops (as after `stop`).
+        _keep_private(self.path)
         self._db = sqlite3.connect(self.path, timeout=0, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         try:
@@ -232,8 +257,7 @@ class Store:
             if "locked" in str(exc):
                 raise StateInUse(f"Another sandbox process is using {self.path.parent}.") from None
             raise
-        if os.name == "posix":  # elsewhere the state directory's place (the user's profile) keeps it private
-            os.chmod(self.path, 0o600)
+        _keep_private(self.path)
 
     def _add_columns(self) -> None:
         for table, column, kind in ADDED_COLUMNS:

@@ -1,5 +1,6 @@
 """A restart loses nothing: apps, users, subscriptions, keys and refresh tokens live in SQLite."""
 
+import os
 import sys
 
 import pytest
@@ -63,3 +64,32 @@ def test_the_database_is_private(sandbox):
 
     mode = (sandbox.settings.state_dir / "sandbox.sqlite3").stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows keeps it private by its folder, not by file modes")
+def test_the_database_and_its_write_ahead_log_are_private_in_a_folder_others_can_read(tmp_path):
+    """A state folder made beforehand with the usual mode (0755, umask 022): the database and
+    SQLite's write-ahead log beside it, which holds the signing key until a checkpoint, are the
+    owner's alone from their first byte; a log left readable by an older sandbox is made so too."""
+    import stat
+
+    from fortellis_nb.sandbox.storage import Store
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    old_umask = os.umask(0o022)
+    try:
+        store = Store(state / "sandbox.sqlite3")
+        made = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+        store.close()
+        assert made == {"sandbox.sqlite3": 0o600, "sandbox.sqlite3-wal": 0o600}, made
+        for name in made:  # as an older sandbox left them, or a copy of the folder made them
+            (state / name).touch()
+            (state / name).chmod(0o644)
+        store = Store(state / "sandbox.sqlite3")
+        again = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+        store.close()
+        assert again == made, again
+    finally:
+        os.umask(old_umask)
