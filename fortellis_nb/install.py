@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -47,6 +48,10 @@ PACKAGES = (
 #: As ``oauth.config.HUB_PREFIX_VAR``; not imported from there, because the check must run (and
 #: report a missing requests or PyJWT) before the protocol layer can be imported.
 HUB_PREFIX_VAR = "JUPYTERHUB_SERVICE_PREFIX"
+#: Found, not imported: they run in the Jupyter server, not in the check's process, and importing
+#: JupyterLab alone takes longer than the rest of the check. The others are imported, as the flow
+#: below imports them anyway: a broken install (a compiled part that does not load) shows here.
+FOUND_NOT_IMPORTED = {"jupyterlab", "jupyter_server_proxy"}
 HUB_PACKAGES = (("jupyter_server_proxy", "jupyter-server-proxy", "the sandbox's pages on JupyterHub and Binder"),)
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 
@@ -71,7 +76,11 @@ def _check_packages(report: Report, env) -> None:
     on_hub = bool(env.get(HUB_PREFIX_VAR))
     for module, distribution, purpose in PACKAGES + (HUB_PACKAGES if on_hub else ()):
         try:
-            importlib.import_module(module)
+            if module in FOUND_NOT_IMPORTED:
+                if importlib.util.find_spec(module) is None:
+                    raise ModuleNotFoundError(f"No module named {module!r}")
+            else:
+                importlib.import_module(module)
             version = importlib.metadata.version(distribution)
         except Exception as exc:  # an install check reports any failure to import, whatever it is
             report.item(False, f"package {distribution}", f"{type(exc).__name__}: {exc} "

@@ -52,6 +52,32 @@ def test_without_requests_the_check_still_prints_its_lines(tmp_path):
     assert lines[-1].startswith(f"{sum(line.startswith('FAIL  ') for line in lines)} failed")
 
 
+def test_the_check_finds_jupyterlab_without_importing_it_and_says_when_it_is_missing():
+    """JupyterLab runs in the Jupyter server: the check looks for it and reads its version, and
+    does not spend the seconds of importing it; a missing one is a FAIL line all the same."""
+    script = (
+        "import sys\n"
+        "from fortellis_nb.install import Report, _check_packages\n"
+        "lines = []\n"
+        "_check_packages(Report(lines.append), {})\n"
+        "print(lines[-1]); print('imported' if 'jupyterlab' in sys.modules else 'not imported')\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'jupyterlab': raise ModuleNotFoundError(\"No module named 'jupyterlab'\")\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "lines = []\n"
+        "_check_packages(Report(lines.append), {})\n"
+        "print(lines[-1])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    found, imported, missing = done.stdout.splitlines()
+    import importlib.metadata
+
+    assert found == f"PASS  package jupyterlab: {importlib.metadata.version('jupyterlab')}", done.stderr
+    assert imported == "not imported"
+    assert missing.startswith("FAIL  package jupyterlab: ModuleNotFoundError: No module named 'jupyterlab' ")
+    assert missing.endswith("pip install jupyterlab)")
+
+
 def _room_env(tmp_path, **changes) -> Path:
     """A sandbox standing for a room's, and a .env naming it and its demo app, as a
     participant writes one (docs/workshop.md, instructor mode)."""
