@@ -170,7 +170,7 @@ class _Browser:
         self.origin = pages.origin(authorization_url)
         self.redirect_uri = dict(parse_qsl(urlsplit(authorization_url).query)).get("redirect_uri")
         self.username, self.password, self.allow = username, password, allow
-        self.http = Http(transcript=http.transcript, session=session or requests.Session(), timeout=http.timeout)
+        self.http = Http(transcript=http.transcript, session=session, timeout=http.timeout)  # cookies of its own
         self.submitted_password = False
 
     def run(self) -> str:

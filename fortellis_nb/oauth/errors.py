@@ -109,6 +109,15 @@ class Timeout(NetworkError, TimeoutError):
                     "(a VPN or proxy it needs?).")
 
 
+class ConnectionDropped(NetworkError):
+    """The connection closed before the whole answer came (or before any answer)."""
+
+    default_error = "connection_dropped"
+    default_hint = ("The server, or something between (a proxy, a VPN, a firewall), closed the connection "
+                    "before the whole answer came. Try again; if it keeps happening, try without the VPN or "
+                    "proxy, or ask whoever runs them.")
+
+
 class ProxyError(NetworkError):
     """The proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY names refused the request or could not be reached."""
 

@@ -22,7 +22,7 @@ import weakref
 
 import requests
 
-from . import api, errors, hints
+from . import api, deadline, errors, hints
 from .transcript import Exchange, fill_exchange, proxies_for
 
 #: Refresh this many seconds before expiry at most (a tenth of the token's lifetime when shorter).
@@ -122,7 +122,9 @@ class FortellisSession(requests.Session):
         super().__init__()
         self.client = client
         self.auth = FortellisAuth(client, subscription_id=subscription_id, margin=margin)
+        #: The deadline for the whole answer (connecting, the headers and the body together).
         self.timeout = timeout
+        deadline.with_deadlines(self)
         self.headers["Accept"] = "application/json"
 
     def request(self, method, url, *args, **kwargs):
@@ -130,4 +132,11 @@ class FortellisSession(requests.Session):
             url = api.api_url(self.client.config.api_base_url, str(url))
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("proxies", proxies_for(str(url)))
-        return super().request(method, url, *args, **kwargs)
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except requests.RequestException as exc:
+            if not deadline.passed():
+                raise
+            raise requests.exceptions.Timeout(f"{method} {url}: no complete answer within "
+                                              f"{deadline.total(kwargs['timeout']):g} s (connecting, the headers "
+                                              "and the body together).", request=exc.request) from None

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import errors, hints, redact
+from . import deadline, errors, hints, redact
 from .listeners import Listeners
 from .redact import readable_query as _readable_query
 
@@ -272,15 +272,21 @@ class Transcript:
         return f"<Transcript of {len(self.exchanges)} exchanges>"
 
 
-def _network_error(exc: requests.RequestException, exchange: Exchange) -> errors.NetworkError:
+def _network_error(exc: requests.RequestException, exchange: Exchange, timeout: float,
+                   cut: bool = False) -> errors.NetworkError:
+    """Our error for what requests raised; ``cut``: the deadline (see deadline.py) ended it."""
     target = f"{exchange.method} {urlsplit(exchange.url).netloc or exchange.url}"
     text = str(exc)
+    if cut or isinstance(exc, requests.exceptions.Timeout):  # one wait, or the whole answer, took too long
+        return errors.Timeout(f"{target}: no complete answer within {deadline.total(timeout):g} s (connecting, the "
+                              "headers and the body together).", exchange=exchange)
     if isinstance(exc, requests.exceptions.SSLError):
         return errors.TLSError(f"{target}: TLS failed ({text[:160]}).", exchange=exchange)
     if isinstance(exc, requests.exceptions.ProxyError):  # before ConnectionError, which it is too
         return _proxy_error(target, exchange)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return errors.Timeout(f"{target}: no answer within {exchange.elapsed:.1f} s.", exchange=exchange)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or any(words in text for words in _DROPPED):
+        return errors.ConnectionDropped(f"{target}: the connection closed before the whole answer came.",
+                                        exchange=exchange)
     if isinstance(exc, requests.exceptions.ConnectionError):
         return _connection_error(target, text, exchange)
     if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
@@ -296,6 +302,8 @@ def _proxy_error(target: str, exchange: Exchange) -> errors.ProxyError:
                              exchange=exchange, hint=hints.through_proxy(variable, urlsplit(exchange.url).hostname))
 
 
+#: How urllib3 words a connection closed mid-answer (or before one), as requests passes it on.
+_DROPPED = ("RemoteDisconnected", "IncompleteRead", "Connection broken", "Connection aborted")
 #: How the operating system words a refused connection and an unknown host, as requests passes it on.
 _REFUSED = ("refused", "errno 111")
 _UNKNOWN_HOST = ("name or service not known", "failed to resolve", "nodename nor servname")
@@ -319,7 +327,9 @@ class Http:
     def __init__(self, transcript: Transcript | None = None, session: requests.Session | None = None,
                  timeout: float = 10.0):
         self.transcript = transcript if transcript is not None else Transcript()
-        self.session = session or requests.Session()
+        #: ``timeout`` is the deadline for the whole answer, on a session of its own (one given
+        #: here keeps its own adapters: requests' timeout per read, unless it has a DeadlineAdapter).
+        self.session = session or deadline.with_deadlines(requests.Session())
         self.timeout = timeout
 
     def send(self, method: str, url: str, *, headers: dict | None = None, form=None, params=None,
@@ -336,8 +346,11 @@ class Http:
         except requests.RequestException as exc:
             exchange.elapsed = time.perf_counter() - start
             exchange.failure = type(exc).__name__
+            cut = deadline.passed()
+            if cut:  # the deadline cut the connection: whatever requests made of that, it is a timeout
+                exchange.failure = "Timeout"
             self.transcript.record(exchange)
-            raise _network_error(exc, exchange) from None
+            raise _network_error(exc, exchange, timeout or self.timeout, cut=cut) from None
         exchange.elapsed = time.perf_counter() - start
         return self.transcript.record(fill_exchange(exchange, response))
 

@@ -140,13 +140,13 @@ def client_for(issuer: str) -> FortellisClient:
 
 # (what breaks, how, the error class, words the message must contain)
 FAULTS = [
-    ("token", "slow", errors.Timeout, ["no answer within 0.5 s"]),
+    ("token", "slow", errors.Timeout, ["no complete answer within 0.5 s"]),
     ("token", "html", errors.UnexpectedResponseError, ["failed on the server", "HTTP 502"]),
     ("token", "html200", errors.NotJSONError, ["HTML page titled 'Sign in'", "not JSON"]),
     ("token", "truncated", errors.NotJSONError, ["cut off or malformed"]),
     ("keys", "html", errors.UnexpectedResponseError, ["signing keys (JWKS) could not be fetched", "HTTP 503"]),
     ("keys", "truncated", errors.NotJSONError, ["signing keys (JWKS) could not be fetched", "cut off"]),
-    ("keys", "slow", errors.Timeout, ["signing keys (JWKS) could not be fetched", "no answer"]),
+    ("keys", "slow", errors.Timeout, ["signing keys (JWKS) could not be fetched", "no complete answer"]),
     ("keys", "refused", errors.ConnectionRefused, ["signing keys (JWKS) could not be fetched", "refused"]),
 ]
 IDS = [f"{where}-{how}" for where, how, _, _ in FAULTS]
