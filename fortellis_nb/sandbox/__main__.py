@@ -21,6 +21,7 @@ from pathlib import Path
 from .authority import Settings, is_loopback
 from .jwt_rs256 import TOKEN_PROFILES
 from .launcher import (
+    EXIT_STATE_DAMAGED,
     EXIT_STATE_IN_USE,
     PORT_FILE,
     default_state_dir,
@@ -31,7 +32,7 @@ from .launcher import (
     stop_sandbox,
 )
 from .server import Sandbox
-from .storage import StateInUse
+from .storage import StateDamaged, StateInUse
 
 #: The options ``start`` hands on to the server it starts in the background.
 SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")
@@ -159,6 +160,9 @@ def serve(args) -> int:
         print(f"Another sandbox process is using {state} (it may be starting or stopping). "
               f"See it with: {prog} status --state {state}", file=sys.stderr)
         return EXIT_STATE_IN_USE
+    except StateDamaged as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return EXIT_STATE_DAMAGED
 
     def ready(info):
         (state / PORT_FILE).write_text(str(info.base_url.rsplit(":", 1)[1]))

@@ -33,6 +33,9 @@ PORT_FILE = "last-port"
 LOG_FILE = "sandbox.log"
 #: The exit status of a sandbox that found its state directory owned by another process.
 EXIT_STATE_IN_USE = 3
+#: The exit status of a sandbox that found its state database damaged (and left it as it was);
+#: the last line of its log says what is wrong and what to do.
+EXIT_STATE_DAMAGED = 4
 
 
 class SandboxStartError(RuntimeError):
@@ -141,6 +144,8 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
                 process.wait(timeout=10)
             return info
         code = process.poll()
+        if code == EXIT_STATE_DAMAGED:
+            raise SandboxStartError(_tail(state / LOG_FILE, lines=1))
         if code is not None and code != EXIT_STATE_IN_USE:
             raise SandboxStartError(f"The sandbox exited at start (code {code}). "
                                     f"Its log says:\n{_tail(state / LOG_FILE)}")

@@ -107,7 +107,17 @@ class StateInUse(RuntimeError):
 
 
 class StateDamaged(RuntimeError):
-    """The state database lacks a row that this sandbox wrote (a damaged or foreign file)."""
+    """The state database is damaged, empty, or another program's; it is left as it is."""
+
+
+def damaged(path: Path, what: str) -> StateDamaged:
+    """The error for a state database found damaged: what is wrong, that nothing was changed,
+    and how to start again without losing the file."""
+    folder = path.parent
+    return StateDamaged(f"The sandbox's state database {path} {what}. It was left as it is. To start again, "
+                        f"move the folder aside (rename {folder} to {folder.name}-damaged, say) and start the "
+                        "sandbox: it makes a new folder, with new keys, the demo app and the demo users; the apps "
+                        "and users you registered stay in the old one.")
 
 
 def _written(row, what: str):
@@ -116,6 +126,31 @@ def _written(row, what: str):
         raise StateDamaged(f"The state database has no {what}, which the sandbox wrote itself: the file is "
                            "damaged. Move the state folder aside and start again (a new sandbox starts empty).")
     return row
+
+
+def _check_before_opening(path: Path) -> None:
+    """An empty database file, which SQLite would take for a new database, is reported, not
+    opened: that would start a new server in the old one's place, in silence. Only an absent
+    file starts a new server (see _create). Read with stat, not open: closing a file this
+    process opened would drop the locks SQLite holds on it for another connection here."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    wal = path.with_name(path.name + "-wal")
+    if size == 0 and not (wal.exists() and wal.stat().st_size):  # (a log's writes not yet in the file)
+        raise damaged(path, "is empty (0 bytes): it was cut short (a full disk, a copy that stopped, a crash)")
+
+
+def _check_after_opening(db: sqlite3.Connection, path: Path) -> None:
+    """Another program's database, or one with damaged pages (SQLite's quick_check, a few
+    milliseconds for a sandbox's), is reported before anything is written to it."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "meta" not in tables:
+        raise damaged(path, f"holds another program's tables ({', '.join(sorted(tables)[:5])}), not a sandbox's")
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise damaged(path, f"is damaged (SQLite's integrity check: {'; '.join(problems)})")
 
 
 def hash_password(password: str) -> str:
@@ -208,19 +243,47 @@ class Grant:
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+def _create(path: Path) -> None:
+    """A new database at ``path`` (when none is there), never seen empty: it is made beside it,
+    private (0600 on POSIX: SQLite gives its write-ahead log the database's mode) and with
+    SQLite's header written, then put in place only if the place is still free. So an empty
+    file at ``path`` is always one that was cut short, and two sandboxes starting at once on
+    the same folder find one database."""
+    if path.exists():
+        return
+    draft = path.with_name(f"{path.name}.new-{secrets.token_hex(4)}")
+    try:
+        os.close(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:  # not creatable (a read-only folder): SQLite's own open says so
+        return
+    try:
+        db = sqlite3.connect(draft)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # writes the header (and is the mode the store uses)
+        finally:
+            db.close()
+        try:
+            os.link(draft, path)  # fails if another sandbox put its database there first
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: a rename that does not replace
+            if os.name == "nt":
+                with contextlib.suppress(FileExistsError):
+                    os.rename(draft, path)
+            elif not path.exists():
+                os.rename(draft, path)
+    finally:
+        for leftover in (draft, *(draft.with_name(draft.name + side) for side in SIDE_FILES)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(leftover)
+
+
 def _keep_private(path: Path) -> None:
     """The database and the files SQLite keeps beside it, readable and writable by their owner
     alone, whatever the folder's mode (a state folder made by hand, or before the sandbox made
-    its own 0700): SQLite gives a new write-ahead log the database's mode, so the database is
-    made 0600 before SQLite opens it. On Windows the state folder's place, in the user's
-    profile, keeps them private."""
+    its own 0700). On Windows the state folder's place, in the user's profile, keeps them private."""
     if os.name != "posix":
         return
-    if not path.exists():
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except OSError:  # not creatable (a read-only folder): SQLite's own open says so
-            return
     for name in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(name, 0o600)
@@ -237,6 +300,8 @@ class Store:
         self._depth = 0
         # No waiting for the lock at first: a process that finds the database owned gives up at
         # once, rather than take it over the moment its owner stops (as after `stop`).
+        _check_before_opening(self.path)
+        _create(self.path)
         _keep_private(self.path)
         self._db = sqlite3.connect(self.path, timeout=0, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -244,6 +309,7 @@ class Store:
             # Exclusive before WAL: the lock is taken now and kept, and no shared-memory index is
             # made, so no other process can read or write behind this one's back.
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            _check_after_opening(self._db, self.path)  # before the first write: a foreign file stays as it was
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("BEGIN IMMEDIATE")  # the write lock, which this mode keeps from now on
             self._db.execute("COMMIT")
@@ -252,10 +318,15 @@ class Store:
             self._db.executescript(SCHEMA)
             self._add_columns()
             self._migrate_subscriptions()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             self._db.close()
             if "locked" in str(exc):
                 raise StateInUse(f"Another sandbox process is using {self.path.parent}.") from None
+            if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+                raise
+            raise damaged(self.path, f"cannot be read (SQLite: {exc})") from None
+        except StateDamaged:
+            self._db.close()
             raise
         _keep_private(self.path)
 
