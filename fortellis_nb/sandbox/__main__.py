@@ -12,7 +12,10 @@ user, Subscription-Id, API base URL, ...) so scripts and people can use it at on
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import fields
@@ -21,9 +24,12 @@ from pathlib import Path
 from .authority import Settings, is_loopback
 from .jwt_rs256 import TOKEN_PROFILES
 from .launcher import (
+    EXIT_CANNOT_START,
     EXIT_STATE_DAMAGED,
     EXIT_STATE_IN_USE,
+    FULL_DISK,
     PORT_FILE,
+    SandboxStartError,
     default_state_dir,
     ensure_sandbox,
     open_here,
@@ -102,7 +108,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sand
     args = parser.parse_args(argv)
     args.state = (default_state_dir() if args.state is None else Path(args.state)).expanduser()
     args.prog, args.parser = prog, parser
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (OSError, sqlite3.Error) as exc:
+        said = state_problem(exc, args.state, prog)
+        if said is None:
+            raise
+        print(said, file=sys.stderr, flush=True)
+        return EXIT_CANNOT_START
 
 
 def status(args) -> int:
@@ -131,7 +144,12 @@ def start(args) -> int:
     if running is not None and passed:
         print(f"A sandbox is already running for {state} at {running.base_url}; it keeps its own settings "
               f"({' '.join(passed)} not applied). Stop it first to start one with them.", file=sys.stderr)
-    print(json.dumps(ensure_sandbox(state, extra_args=tuple(passed)).as_dict()))
+    try:
+        info = ensure_sandbox(state, extra_args=tuple(passed))
+    except SandboxStartError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps(info.as_dict()))
     return 0
 
 
@@ -148,13 +166,13 @@ def serve(args) -> int:
     refusal = remote_refusal(args)
     if refusal is not None:
         return refusal
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = args.port if args.port is not None else preferred_port(state, args.host)
     profile = {"token_profile": args.token_profile} if args.token_profile else {}  # else the environment's
     settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
                         allow_remote=args.allow_remote, code_lifetime=args.code_lifetime,
                         token_lifetime=args.token_lifetime, rate_limit_per_minute=args.rate_limit, **profile)
     try:
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
         sandbox = Sandbox(settings)
     except StateInUse:
         print(f"Another sandbox process is using {state} (it may be starting or stopping). "
@@ -163,16 +181,67 @@ def serve(args) -> int:
     except StateDamaged as exc:
         print(exc, file=sys.stderr, flush=True)
         return EXIT_STATE_DAMAGED
+    except (OSError, sqlite3.Error) as exc:
+        print(start_failure(exc, state, args.host, port, prog), file=sys.stderr, flush=True)
+        return EXIT_CANNOT_START
+    started = []
 
     def ready(info):
+        started.append(True)
         (state / PORT_FILE).write_text(str(info.base_url.rsplit(":", 1)[1]))
         print(json.dumps(info.as_dict()), flush=True)
         print(f"Sandbox identity server (not Fortellis) at {info.base_url}/ , issuer {info.issuer}\n"
               f"Sign in as {info.username} / {info.password}. Press Ctrl+C to stop.", flush=True)
 
-    sandbox.serve_forever(on_ready=ready)
+    try:
+        sandbox.serve_forever(on_ready=ready)
+    except (OSError, sqlite3.Error) as exc:
+        if started:  # not a start-up failure: the traceback is the news
+            raise
+        print(start_failure(exc, state, args.host, port, prog), file=sys.stderr, flush=True)
+        return EXIT_CANNOT_START
     print("Sandbox stopped.", flush=True)
     return 0
+
+
+def start_failure(exc: Exception, state: Path, host: str, port: int, prog: str) -> str:
+    """One message for a sandbox that could not start: what is wrong, and what to do."""
+    number = getattr(exc, "errno", None)
+    if number == errno.EADDRINUSE:
+        return (f"Port {port} on {host} is in use by another program, so the sandbox cannot listen there. Start it "
+                f"on another port (--port 0 takes a free one), or stop the program that holds {port}.")
+    if number == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: give --host one of its own (127.0.0.1, the default)."
+    return state_problem(exc, state, prog) or f"The sandbox could not start: {exc} (its state folder: {state})."
+
+
+def _nearly_full(state: Path) -> bool:
+    """Whether the disk of ``state`` (or of its nearest existing parent) has almost no room: SQLite
+    words a write that found no room as "disk I/O error" as often as "database or disk is full"."""
+    place = next((p for p in (state, *state.parents) if p.exists()), None)
+    try:
+        return place is not None and shutil.disk_usage(place).free < FULL_DISK
+    except OSError:
+        return False
+
+
+def state_problem(exc: Exception, state: Path, prog: str) -> str | None:
+    """What is wrong with the state folder (or its disk) that ``exc`` met, and what to do; None
+    for any other failure."""
+    number = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    if number == errno.ENOSPC or "disk is full" in text or ("disk i/o error" in text and _nearly_full(state)):
+        return (f"The disk that holds the sandbox's state folder {state} is full. Free some space there and start "
+                "again; nothing in the folder was changed.")
+    in_the_way = next((place for place in (state, *state.parents) if place.is_file()), None)
+    if number in (errno.ENOTDIR, errno.EEXIST) and in_the_way is not None:
+        where = "is a file" if in_the_way == state else f"cannot be made: {in_the_way} is a file"
+        return (f"The sandbox's state folder {state} {where}, not a folder. Move the file, or give another "
+                f"folder: {prog} --state DIR (or FORTELLIS_SANDBOX_STATE).")
+    if number in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text or "unable to open" in text:
+        return (f"The sandbox cannot write in its state folder {state} ({exc}). Make the folder writable by you, "
+                f"or give another one: {prog} --state DIR (or FORTELLIS_SANDBOX_STATE).")
+    return None
 
 
 def remote_refusal(args) -> int | None:

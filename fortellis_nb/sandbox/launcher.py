@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +37,9 @@ EXIT_STATE_IN_USE = 3
 #: The exit status of a sandbox that found its state database damaged (and left it as it was);
 #: the last line of its log says what is wrong and what to do.
 EXIT_STATE_DAMAGED = 4
+#: The exit status of a sandbox that could not start (its port, its folder, a full disk); the
+#: last line of its log says what is wrong and what to do.
+EXIT_CANNOT_START = 5
 
 
 class SandboxStartError(RuntimeError):
@@ -144,7 +148,7 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
                 process.wait(timeout=10)
             return info
         code = process.poll()
-        if code == EXIT_STATE_DAMAGED:
+        if code in (EXIT_STATE_DAMAGED, EXIT_CANNOT_START):
             raise SandboxStartError(_tail(state / LOG_FILE, lines=1))
         if code is not None and code != EXIT_STATE_IN_USE:
             raise SandboxStartError(f"The sandbox exited at start (code {code}). "
@@ -198,8 +202,20 @@ def _wait_until_stopped(state: Path, info: SandboxInfo, timeout: float) -> bool:
     return False
 
 
+#: Less free space than this where the state folder is, and a sandbox that left no word in its
+#: log most likely could not write one.
+FULL_DISK = 1 << 20
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        said = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
-        return "(no log)"
+        said = ""
+    if not said.strip():
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(path.parent).free < FULL_DISK:
+                return (f"(nothing: the disk that holds the sandbox's state folder {path.parent} is full. Free "
+                        "some space there and start again.)")
+        return "(nothing)"
+    return said

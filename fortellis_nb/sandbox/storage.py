@@ -13,6 +13,7 @@ one ``BEGIN IMMEDIATE`` transaction, and threads take turns on the one connectio
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -257,11 +258,14 @@ def _create(path: Path) -> None:
     except OSError:  # not creatable (a read-only folder): SQLite's own open says so
         return
     try:
-        db = sqlite3.connect(draft)
+        db = sqlite3.connect(draft, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # writes the header (and is the mode the store uses)
+            db.execute("PRAGMA journal_mode=WAL")  # the mode the store uses
+            db.execute(SCHEMA.split(";")[0].strip())  # the meta table: a first write, and a header (or disk full)
         finally:
             db.close()
+        if not draft.stat().st_size:
+            raise OSError(errno.ENOSPC, "the new database could not be written", str(draft))
         try:
             os.link(draft, path)  # fails if another sandbox put its database there first
         except FileExistsError:
