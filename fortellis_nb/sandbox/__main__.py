@@ -234,7 +234,7 @@ def state_problem(exc: Exception, state: Path, prog: str) -> str | None:
         return (f"The disk that holds the sandbox's state folder {state} is full. Free some space there and start "
                 "again; nothing in the folder was changed.")
     in_the_way = next((place for place in (state, *state.parents) if place.is_file()), None)
-    if number in (errno.ENOTDIR, errno.EEXIST) and in_the_way is not None:
+    if number in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT) and in_the_way is not None:  # (Windows: ENOENT)
         where = "is a file" if in_the_way == state else f"cannot be made: {in_the_way} is a file"
         return (f"The sandbox's state folder {state} {where}, not a folder. Move the file, or give another "
                 f"folder: {prog} --state DIR (or FORTELLIS_SANDBOX_STATE).")
