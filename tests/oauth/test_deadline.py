@@ -117,8 +117,8 @@ def test_a_connection_closed_early_is_connection_dropped_with_a_hint(server, beh
 
 
 def test_an_answer_in_time_is_read_whole_and_leaves_no_timer_behind(server):
-    def promptly(connection, stop):
-        connection.sendall(ANSWER)
+    def promptly(connection, stop):  # and closes the connection, as it says
+        connection.sendall(ANSWER.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
 
     url = server(promptly).url
     http = Http(timeout=DEADLINE)
