@@ -345,10 +345,8 @@ class Http:
                 timeout=timeout or self.timeout, allow_redirects=False, proxies=proxies_for(url))
         except requests.RequestException as exc:
             exchange.elapsed = time.perf_counter() - start
-            exchange.failure = type(exc).__name__
-            cut = deadline.passed()
-            if cut:  # the deadline cut the connection: whatever requests made of that, it is a timeout
-                exchange.failure = "Timeout"
+            cut = deadline.passed()  # the deadline cut the connection: whatever requests made of it, a timeout
+            exchange.failure = "Timeout" if cut else type(exc).__name__
             self.transcript.record(exchange)
             raise _network_error(exc, exchange, timeout or self.timeout, cut=cut) from None
         exchange.elapsed = time.perf_counter() - start

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import shutil
 import sqlite3
 import sys
 import time
@@ -27,11 +26,12 @@ from .launcher import (
     EXIT_CANNOT_START,
     EXIT_STATE_DAMAGED,
     EXIT_STATE_IN_USE,
-    FULL_DISK,
     PORT_FILE,
     SandboxStartError,
     default_state_dir,
     ensure_sandbox,
+    full_disk,
+    nearly_full,
     open_here,
     preferred_port,
     running_sandbox,
@@ -171,19 +171,6 @@ def serve(args) -> int:
     settings = Settings(state_dir=state, host=args.host, port=port, public_url=args.public_url,
                         allow_remote=args.allow_remote, code_lifetime=args.code_lifetime,
                         token_lifetime=args.token_lifetime, rate_limit_per_minute=args.rate_limit, **profile)
-    try:
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sandbox = Sandbox(settings)
-    except StateInUse:
-        print(f"Another sandbox process is using {state} (it may be starting or stopping). "
-              f"See it with: {prog} status --state {state}", file=sys.stderr)
-        return EXIT_STATE_IN_USE
-    except StateDamaged as exc:
-        print(exc, file=sys.stderr, flush=True)
-        return EXIT_STATE_DAMAGED
-    except (OSError, sqlite3.Error) as exc:
-        print(start_failure(exc, state, args.host, port, prog), file=sys.stderr, flush=True)
-        return EXIT_CANNOT_START
     started = []
 
     def ready(info):
@@ -194,7 +181,15 @@ def serve(args) -> int:
               f"Sign in as {info.username} / {info.password}. Press Ctrl+C to stop.", flush=True)
 
     try:
-        sandbox.serve_forever(on_ready=ready)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        Sandbox(settings).serve_forever(on_ready=ready)
+    except StateInUse:
+        print(f"Another sandbox process is using {state} (it may be starting or stopping). "
+              f"See it with: {prog} status --state {state}", file=sys.stderr)
+        return EXIT_STATE_IN_USE
+    except StateDamaged as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return EXIT_STATE_DAMAGED
     except (OSError, sqlite3.Error) as exc:
         if started:  # not a start-up failure: the traceback is the news
             raise
@@ -215,24 +210,13 @@ def start_failure(exc: Exception, state: Path, host: str, port: int, prog: str) 
     return state_problem(exc, state, prog) or f"The sandbox could not start: {exc} (its state folder: {state})."
 
 
-def _nearly_full(state: Path) -> bool:
-    """Whether the disk of ``state`` (or of its nearest existing parent) has almost no room: SQLite
-    words a write that found no room as "disk I/O error" as often as "database or disk is full"."""
-    place = next((p for p in (state, *state.parents) if p.exists()), None)
-    try:
-        return place is not None and shutil.disk_usage(place).free < FULL_DISK
-    except OSError:
-        return False
-
-
 def state_problem(exc: Exception, state: Path, prog: str) -> str | None:
     """What is wrong with the state folder (or its disk) that ``exc`` met, and what to do; None
     for any other failure."""
     number = getattr(exc, "errno", None)
     text = str(exc).lower()
-    if number == errno.ENOSPC or "disk is full" in text or ("disk i/o error" in text and _nearly_full(state)):
-        return (f"The disk that holds the sandbox's state folder {state} is full. Free some space there and start "
-                "again; nothing in the folder was changed.")
+    if number == errno.ENOSPC or "disk is full" in text or ("disk i/o error" in text and nearly_full(state)):
+        return f"{full_disk(state)}; nothing in the folder was changed."
     in_the_way = next((place for place in (state, *state.parents) if place.is_file()), None)
     if number in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT) and in_the_way is not None:  # (Windows: ENOENT)
         where = "is a file" if in_the_way == state else f"cannot be made: {in_the_way} is a file"

@@ -202,9 +202,23 @@ def _wait_until_stopped(state: Path, info: SandboxInfo, timeout: float) -> bool:
     return False
 
 
-#: Less free space than this where the state folder is, and a sandbox that left no word in its
-#: log most likely could not write one.
+#: Less free space than this where the state folder is, and the disk is full for the sandbox: a
+#: write that found no room is "disk I/O error" to SQLite as often as "database or disk is full",
+#: and a sandbox that left no word in its log most likely could not write one.
 FULL_DISK = 1 << 20
+
+
+def nearly_full(state: Path) -> bool:
+    """Whether the disk of ``state`` (or of its nearest existing parent) has almost no room."""
+    place = next((p for p in (state, *state.parents) if p.exists()), None)
+    try:
+        return place is not None and shutil.disk_usage(place).free < FULL_DISK
+    except OSError:
+        return False
+
+
+def full_disk(state: Path) -> str:
+    return f"The disk that holds the sandbox's state folder {state} is full. Free some space there and start again"
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -212,10 +226,6 @@ def _tail(path: Path, lines: int = 20) -> str:
         said = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         said = ""
-    if not said.strip():
-        with contextlib.suppress(OSError):
-            if shutil.disk_usage(path.parent).free < FULL_DISK:
-                return (f"(nothing: the disk that holds the sandbox's state folder {path.parent} is full. Free "
-                        "some space there and start again.)")
-        return "(nothing)"
-    return said
+    if said.strip():
+        return said
+    return f"(nothing: {full_disk(path.parent)}.)" if nearly_full(path.parent) else "(nothing)"
