@@ -7,6 +7,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from .jupyter import snap
 
@@ -23,8 +24,8 @@ def test_activate_for_a_location_then_approve(sandbox, page):
     page.get_by_label("Sandbox Motors: Sandbox Motors South").check()
     snap(page, "activation filled in", full_page=True)
     page.get_by_role("button", name="Activate", exact=True).click()
-    status = page.get_by_role("status")
-    assert re.search(r"Sandbox Motors activated Approving App: Subscription-Id \S+, pending", status.inner_text())
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(r"Sandbox Motors activated Approving App: Subscription-Id \S+, pending"), use_inner_text=True)
     row = page.get_by_role("row").filter(has_text="Approving App")
     snap(page, "pending", full_page=True)
 
@@ -36,13 +37,13 @@ def test_activate_for_a_location_then_approve(sandbox, page):
     assert before.json()["code"] == "API-SUBSCRIPTION-INACTIVE"
 
     row.get_by_role("button", name="Approve").click()
-    assert "Approving App's developer approved the activation by Sandbox Motors" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("Approving App's developer approved the activation by Sandbox Motors")
     approved = page.get_by_role("row").filter(has_text="Approving App")
-    assert approved.get_by_role("cell", name="active", exact=True).is_visible()
+    expect(approved.get_by_role("cell", name="active", exact=True)).to_be_visible()
     assert approved.get_by_role("button", name="Approve").count() == 0
     snap(page, "approved", full_page=True)
     assert requests.get(f"{info.api_base_url}/sandbox/v1/dealership", headers=call).status_code == 200
     context = requests.get(f"{info.subscriptions_url}/subscriptions/{subscription_id}/context",
                            headers={"Authorization": f"Bearer {token}"}).json()
     assert context["entityInfo"]["name"] == "Sandbox Motors South"
-    assert approved.get_by_role("cell", name="Sandbox Motors South", exact=True).is_visible()
+    expect(approved.get_by_role("cell", name="Sandbox Motors South", exact=True)).to_be_visible()

@@ -60,10 +60,10 @@ class Backend:
 
 
 @contextlib.contextmanager
-def short_lived_tokens_sandbox(state: Path):
-    """A background sandbox on ``state`` whose access tokens live 2 seconds; yields its first JSON line."""
+def short_lived_tokens_sandbox(state: Path, lifetime: int = 2):
+    """A background sandbox on ``state`` whose access tokens live ``lifetime`` seconds; yields its first JSON line."""
     subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "start", "--state", str(state),
-                    "--token-lifetime", "2"], env=CLEAN, check=True, capture_output=True, timeout=60)
+                    "--token-lifetime", str(lifetime)], env=CLEAN, check=True, capture_output=True, timeout=60)
     try:
         yield json.loads(subprocess.run([sys.executable, "-m", "fortellis_nb.sandbox", "status", "--state", str(state)],
                                         env=CLEAN, capture_output=True, text=True, check=True).stdout)
