@@ -30,15 +30,16 @@ from .launcher import (
     SandboxStartError,
     default_state_dir,
     ensure_sandbox,
-    full_disk,
-    nearly_full,
     open_here,
     preferred_port,
+    probe,
     running_sandbox,
     stop_sandbox,
+    unresponsive,
+    unresponsive_sandbox,
 )
 from .server import Sandbox
-from .storage import StateDamaged, StateInUse
+from .storage import StateDamaged, StateInUse, disk_full, full_disk
 
 #: The options ``start`` hands on to the server it starts in the background.
 SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")
@@ -119,7 +120,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fortellis_nb.sand
 
 
 def status(args) -> int:
-    info = running_sandbox(args.state)
+    info, frozen = probe(args.state)
+    if frozen is not None:
+        print(unresponsive(frozen, args.prog), file=sys.stderr)
+        return 1
     print(json.dumps(info.as_dict()) if info else "not running")
     return 0 if info else 1
 
@@ -140,8 +144,8 @@ def start(args) -> int:
               if getattr(args, name) != args.parser.get_default(name)]
     if args.allow_remote:
         passed.append("--allow-remote")
-    running = running_sandbox(state)
-    if running is not None and passed:
+    running = running_sandbox(state) if passed else None
+    if running is not None:
         print(f"A sandbox is already running for {state} at {running.base_url}; it keeps its own settings "
               f"({' '.join(passed)} not applied). Stop it first to start one with them.", file=sys.stderr)
     try:
@@ -156,7 +160,10 @@ def start(args) -> int:
 def serve(args) -> int:
     """Serve in this terminal until Ctrl+C, after one JSON line that says how to use the server."""
     state, prog = args.state, args.prog
-    running = running_sandbox(state)
+    running, frozen = probe(state)
+    if frozen is not None:
+        print(unresponsive(frozen, prog), file=sys.stderr)
+        return EXIT_STATE_IN_USE
     if running is not None:
         print(f"A sandbox is already running for {state} at {running.base_url} (pid {running.pid}).\n"
               f"It is ready to use as it is: the notebooks find it, and `{prog} status` prints its JSON "
@@ -184,8 +191,9 @@ def serve(args) -> int:
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         Sandbox(settings).serve_forever(on_ready=ready)
     except StateInUse:
-        print(f"Another sandbox process is using {state} (it may be starting or stopping). "
-              f"See it with: {prog} status --state {state}", file=sys.stderr)
+        frozen = unresponsive_sandbox(state)
+        print(unresponsive(frozen, prog) if frozen else f"Another sandbox process is using {state} (it may be "
+              f"starting or stopping). See it with: {prog} status --state {state}", file=sys.stderr)
         return EXIT_STATE_IN_USE
     except StateDamaged as exc:
         print(exc, file=sys.stderr, flush=True)
@@ -215,8 +223,8 @@ def state_problem(exc: Exception, state: Path, prog: str) -> str | None:
     for any other failure."""
     number = getattr(exc, "errno", None)
     text = str(exc).lower()
-    if number == errno.ENOSPC or "disk is full" in text or ("disk i/o error" in text and nearly_full(state)):
-        return f"{full_disk(state)}; nothing in the folder was changed."
+    if disk_full(exc, state):
+        return f"{full_disk(state)}. Free some space there and start again; nothing in the folder was changed."
     in_the_way = next((place for place in (state, *state.parents) if place.is_file()), None)
     if number in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT) and in_the_way is not None:  # (Windows: ENOENT)
         where = "is a file" if in_the_way == state else f"cannot be made: {in_the_way} is a file"

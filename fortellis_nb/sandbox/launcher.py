@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ import platformdirs
 
 from .ids import build_id
 from .server import SERVER_FILE, SandboxInfo
+from .storage import full_disk, nearly_full
 
 PORT_FILE = "last-port"
 LOG_FILE = "sandbox.log"
@@ -84,15 +84,64 @@ def _health(base_url: str, timeout: float = 3.0) -> dict | None:
 
 def running_sandbox(state_dir=None) -> SandboxInfo | None:
     """The sandbox running for this state directory, if one answers; never starts one."""
-    path = _state(state_dir) / SERVER_FILE
+    return probe(state_dir)[0]
+
+
+def unresponsive_sandbox(state_dir=None) -> SandboxInfo | None:
+    """The sandbox ``server.json`` names when it holds the state but does not answer."""
+    return probe(state_dir)[1]
+
+
+def probe(state_dir=None) -> tuple[SandboxInfo | None, SandboxInfo | None]:
+    """One look at the sandbox ``server.json`` names: (it, None) when it answers as itself;
+    (None, it) when its process is alive and its port takes connections but its health
+    endpoint does not answer, a frozen (stopped, suspended) or stuck server that still holds
+    the state; (None, None) when there is none, or the file is stale."""
+    path = _state(state_dir) / SERVER_FILE  # a state folder that cannot be is the caller's to tell
     try:
         info = SandboxInfo.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, None
     health = _health(info.base_url)
-    if health is None or health.get("server_id") != info.server_id or health.get("pid") != info.pid:
-        return None  # a stale file, or another server on that port now
-    return info
+    if health is not None:  # else a stale file, or another server on that port now
+        return (info if health.get("server_id") == info.server_id and health.get("pid") == info.pid else None), None
+    return None, (info if _pid_alive(info.pid) and _accepts(info.base_url) else None)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists. Windows has no harmless signal (there ``os.kill`` ends
+    the process), so there a pid counts as alive: the port then decides."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _accepts(base_url: str) -> bool:
+    """Whether something listens on ``base_url``'s port. A frozen process's listening socket
+    still takes connections: the system completes them in its backlog, nobody answers."""
+    host, port = base_url.rsplit("//", 1)[1].rsplit(":", 1)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def unresponsive(info: SandboxInfo, prog: str = "python -m fortellis_nb.sandbox") -> str:
+    """What to tell of a sandbox that holds its state but does not answer, and what to do."""
+    if os.name == "posix":
+        fix = f"resume it with `kill -CONT {info.pid}` if it was suspended (Ctrl+Z), or end it with `{prog} stop " \
+              f"--state {info.state_dir}`"
+    else:
+        fix = f"end it with `{prog} stop --state {info.state_dir}` (or `taskkill /F /PID {info.pid}`)"
+    return (f"The sandbox process {info.pid} holds {info.state_dir} but does not answer at {info.base_url} "
+            f"(it is frozen or stuck): {fix}, then start again.")
 
 
 def preferred_port(state_dir, host: str = "127.0.0.1") -> int:
@@ -125,7 +174,9 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
     Two notebooks starting one at the same moment get the same server: the second server
     process finds the database owned by the first and exits, and both wait for the first."""
     state = _state(state_dir)
-    info = running_sandbox(state)
+    info, frozen = probe(state)
+    if frozen is not None:
+        raise SandboxStartError(unresponsive(frozen))
     if info is not None:
         if (_health(info.base_url) or {}).get("build") == build_id():
             return info
@@ -148,6 +199,8 @@ def ensure_sandbox(state_dir=None, *, timeout: float = 30.0, extra_args: tuple[s
                 process.wait(timeout=10)
             return info
         code = process.poll()
+        if code == EXIT_STATE_IN_USE and (holder := unresponsive_sandbox(state)) is not None:
+            raise SandboxStartError(unresponsive(holder))
         if code in (EXIT_STATE_DAMAGED, EXIT_CANNOT_START):
             raise SandboxStartError(_tail(state / LOG_FILE, lines=1))
         if code is not None and code != EXIT_STATE_IN_USE:
@@ -168,7 +221,10 @@ def stop_sandbox(state_dir=None, *, timeout: float = 10.0) -> bool:
     It is asked to stop through its admin endpoint; only a server that still answers with
     its own server id and pid after ``timeout`` is terminated by its pid."""
     state = _state(state_dir)
-    info = running_sandbox(state)
+    info, frozen = probe(state)
+    if frozen is not None:
+        _end(state, frozen, timeout)
+        return True
     if info is None:
         return False
     request = urllib.request.Request(f"{info.base_url}/sandbox/admin/shutdown", method="POST", data=b"",
@@ -181,6 +237,25 @@ def stop_sandbox(state_dir=None, *, timeout: float = 10.0) -> bool:
             os.kill(info.pid, signal.SIGTERM)  # on Windows this is TerminateProcess
         _wait_until_stopped(state, info, timeout)
     return True
+
+
+def _end(state: Path, info: SandboxInfo, timeout: float) -> None:
+    """End a sandbox that holds ``state`` but does not answer. A stopped (Ctrl+Z) process acts
+    on SIGTERM once continued: it closes its database and removes ``server.json`` as on any
+    stop; one that does not within ``timeout`` is killed (SQLite's log keeps what it committed)."""
+    os.kill(info.pid, signal.SIGTERM)  # on Windows this is TerminateProcess
+    if os.name == "posix":
+        os.kill(info.pid, signal.SIGCONT)
+
+    def gone() -> bool:
+        return not (state / SERVER_FILE).exists() or not _pid_alive(info.pid) or not _accepts(info.base_url)
+
+    deadline = time.monotonic() + timeout
+    while not gone():
+        if time.monotonic() > deadline:
+            os.kill(info.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            break
+        time.sleep(0.05)
 
 
 def _wait_until_stopped(state: Path, info: SandboxInfo, timeout: float) -> bool:
@@ -202,25 +277,6 @@ def _wait_until_stopped(state: Path, info: SandboxInfo, timeout: float) -> bool:
     return False
 
 
-#: Less free space than this where the state folder is, and the disk is full for the sandbox: a
-#: write that found no room is "disk I/O error" to SQLite as often as "database or disk is full",
-#: and a sandbox that left no word in its log most likely could not write one.
-FULL_DISK = 1 << 20
-
-
-def nearly_full(state: Path) -> bool:
-    """Whether the disk of ``state`` (or of its nearest existing parent) has almost no room."""
-    place = next((p for p in (state, *state.parents) if p.exists()), None)
-    try:
-        return place is not None and shutil.disk_usage(place).free < FULL_DISK
-    except OSError:
-        return False
-
-
-def full_disk(state: Path) -> str:
-    return f"The disk that holds the sandbox's state folder {state} is full. Free some space there and start again"
-
-
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         said = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -228,4 +284,5 @@ def _tail(path: Path, lines: int = 20) -> str:
         said = ""
     if said.strip():
         return said
-    return f"(nothing: {full_disk(path.parent)}.)" if nearly_full(path.parent) else "(nothing)"
+    return f"(nothing: {full_disk(path.parent)}. Free some space there and start again.)" \
+        if nearly_full(path.parent) else "(nothing)"

@@ -13,6 +13,7 @@ import tornado.web
 
 from .authority import SUBSCRIPTIONS_PATH, Authority
 from .inputs import BadInput, json_object
+from .storage import disk_full, full_disk
 
 log = logging.getLogger("fortellis_nb.sandbox")
 
@@ -324,7 +325,13 @@ class SandboxHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs):
         # Never a traceback: an honest short message in the form the client asked for.
         reason = self._reason or "Error"
-        if status_code >= 500:
+        failure = (kwargs.get("exc_info") or (None, None))[1]
+        settings = getattr(getattr(self, "authority", None), "settings", None)
+        if status_code >= 500 and failure is not None and settings and disk_full(failure, settings.state_dir):
+            # SQLite rolled the request's transaction back; the next write succeeds once there is room.
+            description = (f"{full_disk(settings.state_dir)}, so this request's changes were not saved. "
+                           "Free some space there and send it again.")
+        elif status_code >= 500:
             description = "The sandbox hit an unexpected error. Its log has the details."
         else:
             description = client_error_description(self, status_code, kwargs.get("exc_info"))

@@ -1,20 +1,26 @@
 """A sandbox that cannot start says why in one message, with what to do, and exits non-zero
 with no traceback: its port taken, its state folder a file, its disk full (a small tmpfs,
-filled). Once the disk has room again, it starts."""
+filled) or read-only, a frozen sandbox holding the state. Once the cause is gone, it starts,
+as the same server."""
 
 from __future__ import annotations
 
 import contextlib
+import html
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
-from fortellis_nb.sandbox.launcher import EXIT_CANNOT_START
+from fortellis_nb.sandbox.launcher import EXIT_CANNOT_START, EXIT_STATE_IN_USE
 
 PROG = "python -m fortellis_nb.sandbox"
 
@@ -98,5 +104,99 @@ def test_a_full_disk_then_room_again(small_disk):
     try:
         assert started.returncode == 0, started.stderr
         assert '"issuer": "http://127.0.0.1:' in started.stdout
+    finally:
+        sandbox("stop", "--state", str(state))
+
+
+def test_a_read_only_state_folder_then_writable_again(small_disk):
+    """A folder on a disk mounted read-only (as a hub's shared or a locked-down profile can be)."""
+    state = small_disk / "state"
+    first = sandbox("start", "--state", str(state))
+    assert first.returncode == 0, first.stderr
+    sandbox("stop", "--state", str(state))
+    before = {path.name: path.read_bytes() for path in state.iterdir()}
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+
+    def cannot_write(folder: Path, why: str) -> str:
+        return (f"The sandbox cannot write in its state folder {folder} ({why}). Make the folder writable by you, "
+                f"or give another one: {PROG} --state DIR (or FORTELLIS_SANDBOX_STATE).")
+
+    database = state / "sandbox.sqlite3"
+    assert one_message(sandbox("serve", "--state", str(state), "--port", "0")) == cannot_write(
+        state, f"[Errno 30] Read-only file system: '{database}'")
+    assert one_message(sandbox("start", "--state", str(state))) == cannot_write(
+        state, f"[Errno 30] Read-only file system: '{state / 'sandbox.log'}'")
+    new = small_disk / "new"
+    assert one_message(sandbox("serve", "--state", str(new), "--port", "0")) == cannot_write(
+        new, f"[Errno 30] Read-only file system: '{new}'")
+    assert {path.name: path.read_bytes() for path in state.iterdir()} == before
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    again = sandbox("start", "--state", str(state))
+    try:
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["issuer"] == json.loads(first.stdout)["issuer"]  # the same server
+    finally:
+        sandbox("stop", "--state", str(state))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="a process is suspended with SIGSTOP on POSIX")
+def test_a_frozen_sandbox_holding_the_state_is_named_within_seconds_and_stop_ends_it(tmp_path):
+    state = tmp_path / "state"
+    first = sandbox("start", "--state", str(state))
+    assert first.returncode == 0, first.stderr
+    info = json.loads(first.stdout)
+    os.kill(info["pid"], signal.SIGSTOP)  # as Ctrl+Z in its terminal, or a laptop's sleep half-way, leaves it
+    try:
+        frozen = (f"The sandbox process {info['pid']} holds {state} but does not answer at {info['base_url']} "
+                  f"(it is frozen or stuck): resume it with `kill -CONT {info['pid']}` if it was suspended "
+                  f"(Ctrl+Z), or end it with `{PROG} stop --state {state}`, then start again.")
+        for command, code in (("start", 1), ("serve", EXIT_STATE_IN_USE), ("status", 1)):
+            began = time.monotonic()
+            assert one_message(sandbox(command, "--state", str(state)), code=code) == frozen, command
+            assert time.monotonic() - began < 20, command  # one health check's wait, not start's 30 s
+        stopped = sandbox("stop", "--state", str(state))
+        assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
+        assert "Sandbox stopped." in (state / "sandbox.log").read_text()  # continued, it stopped cleanly
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info["pid"], signal.SIGKILL)
+    again = sandbox("start", "--state", str(state))
+    try:
+        assert json.loads(again.stdout)["issuer"] == info["issuer"]
+    finally:
+        sandbox("stop", "--state", str(state))
+
+
+def test_a_disk_that_fills_while_serving_then_has_room_again(small_disk):
+    """The answer says the disk is full, in the form the client asked for, and nothing is lost:
+    once there is room, the same request succeeds."""
+    state = small_disk / "state"
+    started = sandbox("start", "--state", str(state))
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    register = f"{info['base_url']}/sandbox/apps"
+    try:
+        before = requests.post(register, json={"name": "Before", "redirect_uris": [info["redirect_uri"]]}, timeout=30)
+        assert before.status_code == 201
+        filler = fill(small_disk, leave=0)
+        said = (f"The disk that holds the sandbox's state folder {state} is full, so this request's changes were "
+                "not saved. Free some space there and send it again.")
+        # Registered until SQLite needs a page the full disk cannot give (its files had some room left).
+        for n in range(200):
+            wanted = {"name": "During", "redirect_uris": [f"{info['redirect_uri']}?n={n}&pad={'x' * 1500}"]}
+            full = requests.post(register, json=wanted, timeout=30)
+            if full.status_code != 201:
+                break
+        assert full.status_code == 500, full.text
+        assert full.json() == {"error": "server_error", "error_description": said}
+        page = requests.post(register, json=wanted, headers={"Accept": "text/html"}, timeout=30)
+        assert page.status_code == 500 and html.escape(said, quote=False) in page.text
+        filler.unlink()
+        again = requests.post(register, json=wanted, timeout=30)
+        assert again.status_code == 201, again.text
+        for app in (before.json(), again.json()):  # both registered, with working credentials
+            token = requests.post(f"{info['issuer']}/v1/token", auth=(app["api_key"], app["api_secret"]), timeout=30,
+                                  data={"grant_type": "client_credentials", "scope": "anonymous"})
+            assert token.status_code == 200, token.text
     finally:
         sandbox("stop", "--state", str(state))
