@@ -156,7 +156,11 @@ def test_a_frozen_sandbox_holding_the_state_is_named_within_seconds_and_stop_end
             assert time.monotonic() - began < 20, command  # one health check's wait, not start's 30 s
         stopped = sandbox("stop", "--state", str(state))
         assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
-        assert "Sandbox stopped." in (state / "sandbox.log").read_text()  # continued, it stopped cleanly
+        # Continued, it stopped cleanly: it removed server.json (what stop waits for), then said so.
+        deadline = time.monotonic() + 60
+        while "Sandbox stopped." not in (state / "sandbox.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Sandbox stopped." in (state / "sandbox.log").read_text()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(info["pid"], signal.SIGKILL)
