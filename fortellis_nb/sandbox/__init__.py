@@ -7,9 +7,21 @@ Jupyter nor the rest of this package.
     info.issuer, info.api_key, info.redirect_uri, ...
 """
 
-from .authority import Settings
 from .launcher import SandboxStartError, default_state_dir, ensure_sandbox, running_sandbox, stop_sandbox
-from .server import Sandbox, SandboxInfo
+from .state import SandboxInfo
+
+#: The server itself, imported when first asked for: finding or starting one in the background
+#: (all a notebook does) needs neither tornado nor the cryptography.
+_LAZY = {"Sandbox": "server", "Settings": "authority"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Sandbox",

@@ -39,7 +39,8 @@ from .launcher import (
     unresponsive_sandbox,
 )
 from .server import Sandbox
-from .storage import StateDamaged, StateInUse, disk_full, full_disk
+from .state import disk_full, full_disk
+from .storage import StateDamaged, StateInUse
 
 #: The options ``start`` hands on to the server it starts in the background.
 SERVER_OPTIONS = ("host", "port", "public_url", "code_lifetime", "token_lifetime", "token_profile", "rate_limit")

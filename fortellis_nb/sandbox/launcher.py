@@ -27,8 +27,7 @@ from pathlib import Path
 import platformdirs
 
 from .ids import build_id
-from .server import SERVER_FILE, SandboxInfo
-from .storage import full_disk, nearly_full
+from .state import SERVER_FILE, SandboxInfo, full_disk, nearly_full
 
 PORT_FILE = "last-port"
 LOG_FILE = "sandbox.log"

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import threading
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import tornado.httpserver
@@ -43,55 +42,13 @@ from .portal import (
     Subscriptions,
     Users,
 )
+from .state import SERVER_FILE, SandboxInfo
 from .storage import Store
 from .subscriptions import NoSuchResource, SolutionSubscriptions, SubscriptionContext
 from .web import NotFound, SandboxApplication, StaticFiles, log
 
 HERE = Path(__file__).parent
-SERVER_FILE = "server.json"
 DATABASE_FILE = "sandbox.sqlite3"
-_SECRET_FIELDS = {"api_secret", "password", "admin_token", "consent_api_secret"}
-
-
-@dataclass(frozen=True)
-class SandboxInfo:
-    """Everything a script or a learner needs to use a running sandbox."""
-
-    issuer: str
-    api_key: str
-    api_secret: str
-    redirect_uri: str
-    username: str
-    password: str
-    subscription_id: str
-    api_base_url: str
-    base_url: str
-    server_id: str
-    state_dir: str
-    pid: int
-    admin_token: str
-    #: The second demo app, which asks for the user's consent (Allow, Don't allow).
-    consent_api_key: str | None = None
-    consent_api_secret: str | None = None
-    #: Fortellis' Subscriptions service of this sandbox (None from a sandbox older than it).
-    subscriptions_url: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SandboxInfo:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={'***' if f.name in _SECRET_FIELDS else repr(getattr(self, f.name))}" for f in fields(self)
-        )
-        return f"SandboxInfo({shown})"
-
-    __str__ = __repr__
-
-
 # What tornado's HTTP server may take from a client (tornado.httpserver.HTTPServer's own limits).
 # Headers get room for the cookies a JupyterHub sets on the same host; no sandbox request has
 # a body near 1 MiB; an idle keep-alive connection or a request that trickles in is closed.

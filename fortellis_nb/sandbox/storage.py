@@ -19,7 +19,6 @@ import hmac
 import json
 import os
 import secrets
-import shutil
 import sqlite3
 import threading
 import uuid
@@ -102,32 +101,6 @@ UNKNOWN_DATE = ""
 
 PBKDF2_ROUNDS = 20_000
 BUSY_TIMEOUT = 2.0  # seconds a statement waits for a lock (only ever held by this process)
-
-
-#: Less free space than this where the state folder is, and the disk is full for the sandbox: a
-#: write that found no room is "disk I/O error" to SQLite as often as "database or disk is full",
-#: and a sandbox that left no word in its log most likely could not write one.
-FULL_DISK = 1 << 20
-
-
-def nearly_full(state: Path) -> bool:
-    """Whether the disk of ``state`` (or of its nearest existing parent) has almost no room."""
-    place = next((p for p in (state, *state.parents) if p.exists()), None)
-    try:
-        return place is not None and shutil.disk_usage(place).free < FULL_DISK
-    except OSError:
-        return False
-
-
-def disk_full(exc: BaseException, state: Path) -> bool:
-    """Whether ``exc``, met while writing in ``state``, means that its disk is full."""
-    text = str(exc).lower()
-    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or (
-        "disk i/o error" in text and nearly_full(state))
-
-
-def full_disk(state: Path) -> str:
-    return f"The disk that holds the sandbox's state folder {state} is full"
 
 
 class StateInUse(RuntimeError):

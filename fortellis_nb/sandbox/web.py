@@ -13,7 +13,7 @@ import tornado.web
 
 from .authority import SUBSCRIPTIONS_PATH, Authority
 from .inputs import BadInput, json_object
-from .storage import disk_full, full_disk
+from .state import disk_full, full_disk
 
 log = logging.getLogger("fortellis_nb.sandbox")
 

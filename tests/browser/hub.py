@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fortellis_nb.sandbox import stop_sandbox
-from fortellis_nb.sandbox.server import SERVER_FILE
+from fortellis_nb.sandbox.state import SERVER_FILE
 
 from .jupyter import TIMEOUT_MS, JupyterServer, call_json_api, free_port, log_tail
 

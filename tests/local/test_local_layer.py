@@ -3,6 +3,11 @@ recognised by the local layer, never by the protocol client."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from fortellis_nb import lessons
@@ -101,3 +106,27 @@ def test_the_local_sandbox_that_stopped_is_not_sent_back_to_itself(sandbox):
     with pytest.raises(errors.ConnectionRefused) as caught:
         client.authorization_url()
     assert caught.value.hint == errors.ConnectionRefused.default_hint  # its settings are the sandbox's own
+
+
+def test_start_finds_a_running_sandbox_without_importing_the_server(tmp_path):
+    """A notebook's first cell: the running sandbox (a background one, as the notebooks share) is
+    found by its server.json and health page; tornado, the route table and the sandbox's
+    cryptography stay unimported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORTELLIS_")}
+    state = str(tmp_path / "state")
+    sandbox = [sys.executable, "-m", "fortellis_nb.sandbox"]
+    started = subprocess.run([*sandbox, "start", "--state", state], capture_output=True, text=True, timeout=120, env=env)
+    try:
+        assert started.returncode == 0, started.stderr
+        shown = subprocess.run(
+            [sys.executable, "-c", "import json, sys\nfrom fortellis_nb.local import start\n"
+             "client = start(state_dir=sys.argv[1], env={}, dotenv=False)\n"
+             "print(json.dumps([client.config.issuer, sorted(m for m in sys.modules if m.startswith("
+             "('tornado', 'fortellis_nb.sandbox')))]))", state], capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        subprocess.run([*sandbox, "stop", "--state", state], capture_output=True, timeout=120, env=env)
+    assert shown.returncode == 0, shown.stderr
+    issuer, imported = json.loads(shown.stdout)
+    assert issuer == json.loads(started.stdout)["issuer"]
+    assert imported == ["fortellis_nb.sandbox", "fortellis_nb.sandbox.ids", "fortellis_nb.sandbox.launcher",
+                        "fortellis_nb.sandbox.state"]

@@ -16,7 +16,8 @@ import pytest
 
 from fortellis_nb.sandbox import ensure_sandbox
 from fortellis_nb.sandbox.launcher import EXIT_STATE_DAMAGED, SandboxStartError
-from fortellis_nb.sandbox.server import DATABASE_FILE, SERVER_FILE
+from fortellis_nb.sandbox.server import DATABASE_FILE
+from fortellis_nb.sandbox.state import SERVER_FILE
 from fortellis_nb.sandbox.storage import Store
 
 

@@ -108,12 +108,26 @@ def test_a_full_disk_then_room_again(small_disk):
         sandbox("stop", "--state", str(state))
 
 
+def gone(pid: int) -> None:
+    """Wait until process ``pid`` has ended: stop returns once server.json is removed, a moment
+    before the process closes its last files and exits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs 60 s after stop")
+
+
 def test_a_read_only_state_folder_then_writable_again(small_disk):
     """A folder on a disk mounted read-only (as a hub's shared or a locked-down profile can be)."""
     state = small_disk / "state"
     first = sandbox("start", "--state", str(state))
     assert first.returncode == 0, first.stderr
     sandbox("stop", "--state", str(state))
+    gone(json.loads(first.stdout)["pid"])  # its files closed: a disk with a file open for writing stays rw
     before = {path.name: path.read_bytes() for path in state.iterdir()}
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
 
@@ -156,11 +170,8 @@ def test_a_frozen_sandbox_holding_the_state_is_named_within_seconds_and_stop_end
             assert time.monotonic() - began < 20, command  # one health check's wait, not start's 30 s
         stopped = sandbox("stop", "--state", str(state))
         assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
-        # Continued, it stopped cleanly: it removed server.json (what stop waits for), then said so.
-        deadline = time.monotonic() + 60
-        while "Sandbox stopped." not in (state / "sandbox.log").read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "Sandbox stopped." in (state / "sandbox.log").read_text()
+        gone(info["pid"])
+        assert "Sandbox stopped." in (state / "sandbox.log").read_text()  # continued, it stopped cleanly
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(info["pid"], signal.SIGKILL)
