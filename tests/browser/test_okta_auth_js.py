@@ -5,7 +5,7 @@ reads userinfo, renews its tokens with the refresh token, and signs out (revocat
 issuer's /v1/logout with id_token_hint) back onto the app. The app writes each step under
 "What happened"; the SDK's requests and the browser's console are kept for the failure's story.
 
-What the sandbox had to learn for this SDK is in docs/fidelity.md ("okta-auth-js")."""
+What the sandbox had to learn for this SDK is in docs/fidelity.md ("Okta's own browser SDK")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +30,8 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 HERE = Path(__file__).parent / "okta_spa"
 PACKAGE = "@okta/okta-auth-js@8.0.1"
+#: What the SDK names itself in its X-Okta-User-Agent-Extended header.
+USER_AGENT = "okta-auth-js/8.0.1"
 #: The single-page app's own routes: each is its one page (a history fallback, as SPA hosts have).
 APP_ROUTES = ("/", "/callback", "/signed-out")
 
@@ -40,7 +42,7 @@ def spa_server(bundle: Path, config: dict) -> ThreadingHTTPServer:
     files = {"/app.js": HERE / "app.js", "/app.css": HERE / "app.css", "/okta-auth-js.min.js": bundle,
              **{route: HERE / "index.html" for route in APP_ROUTES}}
 
-    class Files(SimpleHTTPRequestHandler):
+    class Files(BaseHTTPRequestHandler):
         def do_GET(self):  # http.server calls it by that name
             path = self.path.split("?")[0]
             if path == "/config.json":
@@ -173,7 +175,7 @@ def test_sign_in_userinfo_renew_and_sign_out_with_okta_auth_js(page, spa):
         ("GET", "/v1/userinfo", 200), ("POST", "/v1/token", 200), ("POST", "/v1/revoke", 200),
         ("POST", "/v1/revoke", 200), ("GET", "/v1/logout", 302)]
     fetched = [e for e in seen if e.path not in ("/v1/authorize", "/v1/logout")]
-    assert {e.headers.get("x-okta-user-agent-extended") for e in fetched} == {"okta-auth-js/8.0.1"}
+    assert {e.headers.get("x-okta-user-agent-extended") for e in fetched} == {USER_AGENT}
     authorize = next(e for e in seen if e.path == "/v1/authorize")
     assert authorize.query["code_challenge_method"] == "S256" and authorize.query["client_id"] == client_id
     code, renewal = (e.body for e in seen if e.path == "/v1/token")
