@@ -55,8 +55,11 @@ def trusted_origin(authority: Authority, origin: str | None, app: App | None = N
 
 # --- client authentication -----------------------------------------------------------------
 
-def parse_basic(authorization: str) -> tuple[str, str] | None:
-    """(client id, secret) from ``Basic base64(id:secret)``; None when it is not that."""
+def parse_basic(authorization: str) -> tuple[str, str | None] | None:
+    """(client id, secret) from ``Basic base64(id:secret)``, or (client id, None) from
+    ``Basic base64(id)``: a public client naming itself, as Okta's own browser SDK does at
+    ``/v1/revoke`` (okta-auth-js sends ``btoa(clientId)`` when it has no secret, and Okta takes
+    it). None when it is neither."""
     scheme, _, encoded = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -65,7 +68,7 @@ def parse_basic(authorization: str) -> tuple[str, str] | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
     client_id, sep, secret = decoded.partition(":")
-    return (client_id, secret) if sep and client_id else None
+    return (client_id, secret if sep else None) if client_id else None
 
 
 def client_readings(authorization: str | None, query: dict, params: dict) -> list[tuple[str, str | None]]:
@@ -83,7 +86,7 @@ def client_readings(authorization: str | None, query: dict, params: dict) -> lis
         raise OAuthError("invalid_basic_auth_creds")
     # Section 2.3.1 form-urlencodes the id and the secret before base64 (openid-client and other
     # certified clients do); most clients send them as they are. Both are understood.
-    decoded = (unquote_plus(pair[0]), unquote_plus(pair[1]))
+    decoded = (unquote_plus(pair[0]), None if pair[1] is None else unquote_plus(pair[1]))
     readings: list[tuple[str, str | None]] = [pair] if decoded == pair else [pair, decoded]
     if body_secret is not None or (body_id is not None and body_id not in {r[0] for r in readings}):
         raise OAuthError("multiple_client_credentials")
@@ -98,6 +101,8 @@ def authenticate_client(store, authorization: str | None, query: dict, params: d
     app = next((found for found in (store.app(client_id) for client_id, _ in readings) if found), None)
     if app is None:
         raise OAuthError("invalid_client")
+    if authorization and not app.public and all(secret is None for _, secret in readings):
+        raise OAuthError("invalid_basic_auth_creds")  # a client id alone is a public client's Basic header
     check_secret(app, [secret for client_id, secret in readings
                         if client_id == app.api_key or unquote_plus(client_id) == app.api_key])
     return app

@@ -26,7 +26,9 @@ from .web import BASE_CSP, DuplicateParameter, SandboxHandler, add_query, foreig
 
 DUMMY_HASH = hash_password("no user has this password")
 # What a browser may send along with a CORS request here (the preflight's answer), and see of the answer.
-CORS_REQUEST_HEADERS = "Accept, Authorization, Content-Type"
+# Okta's own browser SDK (okta-auth-js) sends X-Okta-User-Agent-Extended with every request, and
+# Okta's servers allow it (okta/okta-auth-js issue 1451).
+CORS_REQUEST_HEADERS = "Accept, Authorization, Content-Type, X-Okta-User-Agent-Extended"
 CORS_EXPOSED_HEADERS = "Date, " + ", ".join(RATE_LIMIT_HEADERS)
 
 
