@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -132,14 +133,17 @@ def test_a_crowd_beyond_the_open_file_limit(limited):
         code = Browser(info).sign_in()["code"]  # new connections, while the crowd is still there
         assert exchange(info, code).status_code == 200
         # The oldest idle ones made room; the sandbox has closed them.
-        assert wait_for(lambda: sum(closed_by_the_server(sock) for sock in held[:cap]) >= 32)
+        assert wait_for(lambda: sum(closed_by_the_server(sock) for sock in held) >= 32)
     finally:
         for sock in held:
             sock.close()
-    assert sandbox.log_lines() == [
-        f"The sandbox holds {cap} connections, its most at once (the open-file limit is 256): it closes those "
-        "idle longest to make room, and new ones wait in the system's queue meanwhile (since the line before: "
-        "full 1, idle connections closed 0, out of files 0; one such line at most every 60 s)."]
+    # One line; it closed none at its first time full, unless the crowd's last connects (their SYNs
+    # sent again by the kernel after a full listen queue) came after the first ones had idled 2 s.
+    [line] = sandbox.log_lines()
+    assert re.fullmatch(
+        rf"The sandbox holds {cap} connections, its most at once \(the open-file limit is 256\): it closes those "
+        r"idle longest to make room, and new ones wait in the system's queue meanwhile \(since the line before: "
+        r"full 1, idle connections closed (0|32), out of files 0; one such line at most every 60 s\)\.", line), line
 
 
 @linux_only
@@ -154,6 +158,13 @@ def test_the_soft_limit_is_raised_towards_the_hard_one(limited):
     assert soft_file_limit(sandbox.process.pid) == wanted
     assert requests.get(f"{sandbox.info.issuer}/.well-known/openid-configuration", timeout=10).status_code == 200
     assert sandbox.log_lines() == []
+
+
+def test_without_an_open_file_limit_windows_select_sets_the_cap(monkeypatch):
+    """Windows has no ``resource`` module: the cap comes from select()'s 512 sockets there."""
+    monkeypatch.setitem(sys.modules, "resource", None)
+    assert connections.open_file_limit(raise_soft=True) == 512
+    assert connection_cap(512) == 448
 
 
 def test_a_sandbox_in_a_thread_keeps_the_process_limits(tmp_path):
