@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import tornado.web
 
 from fortellis_nb.sandbox import connections, server
 from fortellis_nb.sandbox.authority import Settings
@@ -210,6 +211,55 @@ def test_out_of_files_pauses_accepting_and_says_so_once(caplog):
         "The system has no file left for a new connection (the open-file limit is 1024, 0 connections held): "
         "accepting pauses 0.1 s at a time (since the line before: full 0, idle connections closed 0, "
         "out of files 1; one such line at most every 60 s)."]
+
+
+class Length(tornado.web.RequestHandler):
+    def post(self):
+        self.write(str(len(self.request.body)))
+
+
+@pytest.fixture
+def small_server():
+    """A CrowdServer in a thread that holds 4 connections (8 open files) and closes idle ones
+    that waited 0.2 s; its port."""
+    ready, stopping = threading.Event(), {}
+
+    async def serve():
+        crowd = CrowdServer(tornado.web.Application([("/", Length)]), open_files=8, min_idle=0.2)
+        listening = socket.create_server(("127.0.0.1", 0))
+        listening.setblocking(False)
+        crowd.add_sockets([listening])
+        stopping.update(port=listening.getsockname()[1], event=asyncio.Event(), loop=asyncio.get_running_loop())
+        ready.set()
+        await stopping["event"].wait()
+        crowd.stop()
+        await crowd.close_all_connections()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    ready.wait(10)
+    yield stopping["port"]
+    stopping["loop"].call_soon_threadsafe(stopping["event"].set)
+    thread.join(10)
+
+
+def test_making_room_closes_idle_connections_not_a_request_in_progress(small_server):
+    """At the cap, the idle connections make room; the oldest connection, whose request is in
+    progress (its body still coming), is answered."""
+    busy = socket.create_connection(("127.0.0.1", small_server), timeout=10)
+    busy.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc")
+    idle = [socket.create_connection(("127.0.0.1", small_server), timeout=10) for _ in range(3)]
+    newcomer = socket.create_connection(("127.0.0.1", small_server), timeout=10)
+    try:
+        for sock in idle:
+            assert sock.recv(1) == b""  # closed by the server once idle 0.2 s, to make room
+        newcomer.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nab")
+        assert newcomer.recv(1000).endswith(b"\r\n\r\n2")
+        busy.sendall(b"defghij")
+        assert busy.recv(1000).endswith(b"\r\n\r\n10")
+    finally:
+        for sock in (busy, newcomer, *idle):
+            sock.close()
 
 
 # --- slow and idle clients --------------------------------------------------------------
