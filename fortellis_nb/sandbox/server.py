@@ -15,12 +15,12 @@ import socket
 import threading
 from pathlib import Path
 
-import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
 from .authority import DEMO_PASSWORD, DEMO_USERS, SUBSCRIPTIONS_PATH, Authority, Settings
+from .connections import CrowdServer, open_file_limit
 from .gateway import Customers, Dealership, NoSuchApi
 from .identity import Authorize, Discovery, Introspect, Keys, Logout, Revoke, Token, UserInfo
 from .portal import (
@@ -51,11 +51,14 @@ HERE = Path(__file__).parent
 DATABASE_FILE = "sandbox.sqlite3"
 # What tornado's HTTP server may take from a client (tornado.httpserver.HTTPServer's own limits).
 # Headers get room for the cookies a JupyterHub sets on the same host; no sandbox request has
-# a body near 1 MiB; an idle keep-alive connection or a request that trickles in is closed.
+# a body near 1 MiB. An idle keep-alive connection, or a request whose headers trickle in, is
+# closed after idle_connection_timeout (tornado's header timeout too), a body after body_timeout:
+# within 60 s, as nginx closes such clients (client_header_timeout), so a crowd of idle or slow
+# clients frees its connections (connections.py) within a minute.
 SERVER_LIMITS = {
     "max_header_size": 64 * 1024,
     "max_body_size": 1024 * 1024,
-    "idle_connection_timeout": 120.0,
+    "idle_connection_timeout": 60.0,
     "body_timeout": 30.0,
 }
 
@@ -200,12 +203,13 @@ class Sandbox:
                                 refresh_idle=s.refresh_idle_lifetime)
 
     # --- serving (the same in a thread and in the foreground) ---
-    async def _run(self, ready) -> None:
-        """Serve on the bound sockets until ``request_stop()``; ``ready()`` once listening."""
+    async def _run(self, ready, *, own_process: bool = False) -> None:
+        """Serve on the bound sockets until ``request_stop()``; ``ready()`` once listening.
+        ``own_process``: the process is this server's alone, so it may raise its open-file limit."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        server = tornado.httpserver.HTTPServer(make_app(self.authority, shutdown=self.request_stop),
-                                               xheaders=False, **SERVER_LIMITS)
+        server = CrowdServer(make_app(self.authority, shutdown=self.request_stop), xheaders=False,
+                             open_files=open_file_limit(raise_soft=own_process), **SERVER_LIMITS)
         server.add_sockets(self._sockets)
         purger = tornado.ioloop.PeriodicCallback(self._purge_now, self.settings.purge_interval * 1000)
         purger.start()
@@ -283,7 +287,7 @@ class Sandbox:
         stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
         previous = {sig: signal.signal(sig, lambda _signum, _frame: self.request_stop()) for sig in stop_signals}
         try:
-            asyncio.run(self._run(ready))
+            asyncio.run(self._run(ready, own_process=True))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
