@@ -104,6 +104,11 @@ def test_the_sdist_carries_what_runs_the_suite(built):
                    "binder/postBuild", ".ci/run", *(f"notebooks/{p.name}" for p in NOTEBOOKS)):
         assert wanted in names, wanted
     assert not [n for n in names if "__pycache__" in n or n.startswith("test-artifacts")]
+    # Every file of the suite and the benchmarks that the repository holds (a browser test's
+    # page and script too), where this runs from a checkout.
+    tracked = subprocess.run(["git", "ls-files", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode == 0:
+        assert sorted(set(tracked.stdout.splitlines()) - names) == []
 
 
 def test_twine_passes_the_distributions_as_pypi_would_take_them(built):

@@ -9,6 +9,7 @@ import logging
 import re
 from urllib.parse import urlencode, urlsplit
 
+import tornado.iostream
 import tornado.web
 
 from .authority import SUBSCRIPTIONS_PATH, Authority
@@ -317,8 +318,13 @@ class SandboxHandler(tornado.web.RequestHandler):
 
     def log_exception(self, typ, value, tb):
         """Whatever escaped a handler, logged once with its traceback (the answer has none);
-        an HTTPError for a client's mistake was answered and is not the server's fault."""
+        an HTTPError for a client's mistake was answered and is not the server's fault, nor is
+        a client that went away before its answer was written (one line, not a traceback)."""
         if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            return
+        if isinstance(value, (tornado.iostream.StreamClosedError, ConnectionResetError, BrokenPipeError)):
+            log.info("%s %s: the client went away before its answer was written", self.request.method,
+                     self.request.path)
             return
         log.error("%s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
 
