@@ -52,10 +52,11 @@ CLAIMS = {"ver": 1, "jti": "AT.room-bench-0123456789abcdefghijklmnopqrstuvwxyz",
           "uid": "00u" + "0" * 17, "scp": ["openid", "offline_access"], "sub": "participant0@room.example"}
 
 
-def crypto_costs(repeats: int = 9) -> dict[str, float]:
+def crypto_costs(repeats: int = 9) -> tuple[dict[str, float], int]:
     """CPU-seconds of one password hash, one RS256 signature and one verification, each done
     with the sandbox's own functions (median of ``repeats``, this thread's CPU time: what the
-    operation costs, not how long the machine's other work made it wait)."""
+    operation costs, not how long the machine's other work made it wait); and the bits of the
+    RSA key the sandbox generates."""
     def cost(call, times: int) -> float:
         samples = []
         for _ in range(times):
@@ -70,7 +71,7 @@ def crypto_costs(repeats: int = 9) -> dict[str, float]:
     hashing = statistics.mean([cost(lambda: hash_password("room-password-0"), repeats),
                                cost(lambda: check_password("room-password-0", stored), repeats)])
     return {"password hash": hashing, "signature": cost(lambda: key.sign(CLAIMS), repeats * 5),
-            "verification": cost(lambda: verify(token, {key.kid: key}), repeats * 5)}
+            "verification": cost(lambda: verify(token, {key.kid: key}), repeats * 5)}, key.private_key.key_size
 
 
 def crypto_per_participant(costs: dict[str, float]) -> float:
@@ -158,7 +159,7 @@ async def room(participants: int, arrive_over: float, info: dict, timings: dict,
 def run(participants: int, arrive_over: float = 0.0) -> dict:
     """One room on a fresh sandbox: every figure, as a dict."""
     load = load_average()  # before anything of ours runs
-    costs = crypto_costs()
+    costs, rsa_bits = crypto_costs()
     cpus = cores()
     with tempfile.TemporaryDirectory(prefix="room-bench-") as state:
         server = sandbox(Path(state))
@@ -185,8 +186,9 @@ def run(participants: int, arrive_over: float = 0.0) -> dict:
     return {"participants": participants, "arrive_over_s": arrive_over, "errors": len(errors),
             "error_samples": errors[:3], "complete": complete, "wall_s": wall, "idle_rss_mib": idle,
             "peak_rss_mib": peak, "server_cpu_s": server_cpu, "participants_cpu_s": own_cpu, "steps": steps,
-            "load_before": load, "cores": cpus, "pbkdf2_rounds": PBKDF2_ROUNDS, "crypto_costs_s": costs,
-            "crypto_per_participant_s": crypto, "crypto_bound_s": crypto_bound, "bound_s": bound, "wall_to_bound": wall / bound,
+            "load_before": load, "cores": cpus, "pbkdf2_rounds": PBKDF2_ROUNDS, "rsa_bits": rsa_bits,
+            "crypto_costs_s": costs, "crypto_per_participant_s": crypto, "crypto_bound_s": crypto_bound,
+            "bound_s": bound, "wall_to_bound": wall / bound,
             "server_cpu_per_participant_s": server_cpu / participants,
             "server_cpu_to_crypto": server_cpu / participants / crypto,
             "generator_cpu_share": own_cpu / (own_cpu + server_cpu)}
@@ -196,7 +198,7 @@ def crypto_line(room: dict) -> str:
     costs = room["crypto_costs_s"]
     parts = [f"{count} x {what} ({costs[what] * 1000:.2f} ms)" for what, count in CRYPTO_PER_PARTICIPANT.items()]
     return (f"{', '.join(parts)} = {room['crypto_per_participant_s'] * 1000:.1f} ms of CPU, measured in this run "
-            f"(PBKDF2-SHA256, {room['pbkdf2_rounds']:,} rounds; RS256, 2048-bit key)")
+            f"(PBKDF2-SHA256, {room['pbkdf2_rounds']:,} rounds; RS256, {room['rsa_bits']}-bit key)")
 
 
 def bound_line(room: dict) -> str:
