@@ -219,7 +219,8 @@ def report(room: dict) -> str:
              f"- wall time for the whole room: **{room['wall_s']:.1f} s**, {room['wall_to_bound']:.1f}x its lower "
              f"bound of {room['bound_s']:.2f} s ({bound_line(room)})",
              f"- the sandbox's CPU: {room['server_cpu_s']:.1f} s, {room['server_cpu_per_participant_s'] * 1000:.1f} ms "
-             f"per participant, {room['server_cpu_to_crypto']:.1f}x the cryptography",
+             f"per participant, {room['server_cpu_to_crypto']:.1f}x the cryptography; "
+             f"on average {room['server_cpu_s'] / room['wall_s']:.2f} of a core busy during the room",
              f"- the load generator's CPU (the participants, on the same cores): {room['participants_cpu_s']:.1f} s, "
              f"{room['generator_cpu_share']:.0%} of the room's (the sandbox's and its own)",
              f"- sandbox memory: {room['idle_rss_mib']:.1f} MiB at rest, {room['peak_rss_mib']:.1f} MiB at its peak",
