@@ -5,6 +5,7 @@ Every request goes to 127.0.0.1 only. Memory is read from /proc (Linux)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import requests
@@ -25,7 +27,11 @@ if str(REPO) not in sys.path:
 
 from fortellis_nb.local.headless import parse_forms  # noqa: E402  (the package's own form reader)
 
+if TYPE_CHECKING:
+    import aiohttp
+
 OIDC_PROVIDER = "oidc-provider@8.8.1"  # the 8.x line runs on node 20
+PAGES = 12  # a sign-in that has not come back by then is going round in circles
 
 
 def percentile(values: list[float], pct: int) -> float:
@@ -51,13 +57,20 @@ def cpu_seconds(pid: int) -> float:
 
 def machine() -> str:
     cpu = "unknown CPU"
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1)
-    except (OSError, AttributeError):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{os.cpu_count()} cores ({cpu}), {platform.platform()}, Python {platform.python_version()}, "
-            f"load average {load:.2f} at the start")
+            f"load average {load_average():.2f} at the start")
+
+
+def load_average() -> float:
+    """The machine's load average over the last minute (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Server:
@@ -117,32 +130,61 @@ def oidc_provider(folder: Path, client_id: str, secret: str, redirect_uri: str) 
     return Server(["node", "oidc_provider.mjs", client_id, secret, redirect_uri], ready, cwd=folder)
 
 
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _next_page(url: str, status: int, location: str | None, text: str, username: str,
+               password: str) -> tuple[str, dict | None]:
+    """What a browser does with one answer during a sign-in: the address it goes to next and
+    the form it posts there (None: a plain GET). Raises on an error page."""
+    if status in REDIRECTS and location:
+        return urljoin(url, location), None
+    if status != 200:
+        raise RuntimeError(f"{status} at {url}: {text[:120]!r}")
+    forms, _messages = parse_forms(text)
+    form = forms[0]
+    data = dict(form.fields)
+    if "login" in form.inputs:  # oidc-provider's development sign-in
+        data.update(login=username, password=password)
+    elif "password" in form.inputs:
+        data.update(username=username, password=password, action="allow")
+    return urljoin(url, form.action or url), data
+
+
+def _timed(timings: dict | None, posted: bool, began: float) -> None:
+    if timings is not None:
+        timings.setdefault("sign in" if posted else "authorize page", []).append(time.perf_counter() - began)
+
+
 def sign_in(http: requests.Session, authorize_url: str, redirect_uri: str, username: str, password: str,
             timings: dict | None = None) -> str:
     """A browser's part of the flow on any server: follow redirects, fill in and post each
     form (sign-in and, where a server asks, consent), until it is sent to ``redirect_uri``.
     Returns that address. ``timings`` collects the seconds of each request by its page."""
     url, data = authorize_url, None
-    for _ in range(12):
+    for _ in range(PAGES):
         began = time.perf_counter()
         response = http.post(url, data=data, allow_redirects=False, timeout=60) if data is not None \
             else http.get(url, allow_redirects=False, timeout=60)
-        if timings is not None:
-            timings.setdefault("authorize page" if data is None else "sign in", []).append(
-                time.perf_counter() - began)
-        if response.is_redirect:
-            url, data = urljoin(url, response.headers["Location"]), None
-            if url.startswith(redirect_uri):
-                return url
-            continue
-        if response.status_code != 200:
-            raise RuntimeError(f"{response.status_code} at {url}: {response.text[:120]!r}")
-        forms, _messages = parse_forms(response.text)
-        form = forms[0]
-        data = dict(form.fields)
-        if "login" in form.inputs:  # oidc-provider's development sign-in
-            data.update(login=username, password=password)
-        elif "password" in form.inputs:
-            data.update(username=username, password=password, action="allow")
-        url = urljoin(url, form.action or url)
-    raise RuntimeError(f"no redirect back to {redirect_uri} after 12 pages")
+        _timed(timings, data is not None, began)
+        url, data = _next_page(url, response.status_code, response.headers.get("Location"), response.text,
+                               username, password)
+        if data is None and url.startswith(redirect_uri):
+            return url
+    raise RuntimeError(f"no redirect back to {redirect_uri} after {PAGES} pages")
+
+
+async def sign_in_async(http: aiohttp.ClientSession, authorize_url: str, redirect_uri: str, username: str,
+                        password: str, timings: dict | None = None) -> str:
+    """``sign_in`` in a browser-like session of aiohttp's."""
+    url, data = authorize_url, None
+    for _ in range(PAGES):
+        began = time.perf_counter()
+        async with http.request("POST" if data is not None else "GET", url, data=data,
+                                allow_redirects=False) as response:
+            text = await response.text()
+        _timed(timings, data is not None, began)
+        url, data = _next_page(url, response.status, response.headers.get("Location"), text, username, password)
+        if data is None and url.startswith(redirect_uri):
+            return url
+    raise RuntimeError(f"no redirect back to {redirect_uri} after {PAGES} pages")

@@ -6,9 +6,11 @@ Subscription-Id), open the authorize page, sign in, exchange the code, refresh, 
 They start all at once (an instructor says "go"), or with ``--arrive-over SECONDS`` spread
 evenly over that window, each starting on time whatever the others are doing (an open loop:
 the way a room follows an instructor, at its own pace). Prints, as Markdown: errors (any
-unexpected answer), p50 / p99 / max per step, the room's wall time, and the sandbox's
-resident memory at rest and at its peak. The sandbox runs in its own process, as
-``python -m fortellis_nb.sandbox serve``; every request goes to 127.0.0.1.
+unexpected answer), p50 / p99 / max per step, the room's wall time against its lower bound
+(the cryptography the flow cannot avoid, measured in the same run, spread over the cores),
+the CPU of the sandbox and of the load generator, and the sandbox's resident memory at rest
+and at its peak. The sandbox runs in its own process, as ``python -m fortellis_nb.sandbox
+serve``; every request goes to 127.0.0.1.
 
     python bench/room_bench.py                                   # 100 participants at once
     python bench/room_bench.py --participants 1000 --arrive-over 60
@@ -19,89 +21,155 @@ A measuring tool, not a test: nothing here is asserted.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import json
+import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import aiohttp
 import requests
+from common import cores, load_average, machine, percentile, sandbox, sign_in_async
 
-from common import machine, percentile, sandbox, sign_in
+from fortellis_nb.sandbox.jwt_rs256 import SigningKey, verify
+from fortellis_nb.sandbox.storage import PBKDF2_ROUNDS, check_password, hash_password
 
 STEPS = ("sign up", "register app", "activate", "authorize page", "sign in", "exchange", "refresh", "API call")
 
+#: The cryptography one participant's flow cannot avoid, by what the sandbox does at each step:
+#: sign up hashes the password (portal.py) and sign in checks it (identity.py), one PBKDF2 each;
+#: the exchange and the refresh each sign an access token and an ID token (the scope has openid;
+#: authority.issue_tokens); the API call verifies the access token (gateway.py).
+CRYPTO_PER_PARTICIPANT = {"password hash": 2, "signature": 4, "verification": 1}
 
-def participant(n: int, info: dict, timings: dict, errors: list, lock: threading.Lock) -> None:
-    http = requests.Session()
-    mine: dict[str, list[float]] = {}
+#: A token the size of the sandbox's access tokens (the claims barely change what signing costs).
+CLAIMS = {"ver": 1, "jti": "AT.room-bench-0123456789abcdefghijklmnopqrstuvwxyz", "iss": "http://127.0.0.1/oauth2/x",
+          "aud": "api://default", "iat": 1_700_000_000, "exp": 1_700_003_600, "cid": "0" * 32,
+          "uid": "00u" + "0" * 17, "scp": ["openid", "offline_access"], "sub": "participant0@room.example"}
 
-    def step(name, call, ok):
+
+def crypto_costs(repeats: int = 9) -> tuple[dict[str, float], int]:
+    """CPU-seconds of one password hash, one RS256 signature and one verification, each done
+    with the sandbox's own functions (median of ``repeats``, this thread's CPU time: what the
+    operation costs, not how long the machine's other work made it wait); and the bits of the
+    RSA key the sandbox generates."""
+    def cost(call, times: int) -> float:
+        samples = []
+        for _ in range(times):
+            began = time.thread_time()
+            call()
+            samples.append(time.thread_time() - began)
+        return statistics.median(samples)
+
+    key = SigningKey.generate(created=0.0, activated=0.0)
+    token = key.sign(CLAIMS)
+    stored = hash_password("room-password-0")
+    hashing = statistics.mean([cost(lambda: hash_password("room-password-0"), repeats),
+                               cost(lambda: check_password("room-password-0", stored), repeats)])
+    return {"password hash": hashing, "signature": cost(lambda: key.sign(CLAIMS), repeats * 5),
+            "verification": cost(lambda: verify(token, {key.kid: key}), repeats * 5)}, key.private_key.key_size
+
+
+def crypto_per_participant(costs: dict[str, float]) -> float:
+    """CPU-seconds of cryptography one participant's flow cannot avoid."""
+    return sum(count * costs[what] for what, count in CRYPTO_PER_PARTICIPANT.items())
+
+
+def lower_bound(participants: int, crypto_s: float, cpus: int) -> float:
+    """The shortest wall time a room could take: the cryptography its flows cannot avoid, every
+    core busy with nothing else from the first moment to the last."""
+    return participants * crypto_s / cpus
+
+
+def last_arrival(participants: int, arrive_over: float) -> float:
+    """When the last participant of an evenly spread room starts (a room is never over before)."""
+    return arrive_over * (participants - 1) / participants
+
+
+async def participant(n: int, info: dict, http: aiohttp.ClientSession, timings: dict) -> None:
+    """One participant's flow in their own session; the seconds of each step go to ``timings``.
+    Raises RuntimeError on an answer a participant would not expect."""
+    async def step(name, method, url, ok, **options):
         began = time.perf_counter()
-        response = call()
-        mine.setdefault(name, []).append(time.perf_counter() - began)
-        if not ok(response):
-            raise RuntimeError(f"{name}: {response.status_code} {response.text[:100]!r}")
-        return response.json()
+        async with http.request(method, url, **options) as response:
+            status, text = response.status, await response.text()
+        timings.setdefault(name, []).append(time.perf_counter() - began)
+        body = json.loads(text) if status < 300 else None
+        if not ok(status, body):
+            raise RuntimeError(f"{name}: {status} {text[:100]!r}")
+        return body
 
     base, issuer, callback = info["base_url"], info["issuer"], info["redirect_uri"]
     user = {"username": f"participant{n}@room.example", "password": f"room-password-{n}", "name": f"P{n}"}
-    try:
-        step("sign up", lambda: http.post(f"{base}/sandbox/users", json=user, timeout=60),
-             lambda r: r.status_code == 201)
-        app = step("register app", lambda: http.post(f"{base}/sandbox/apps", timeout=60, json={
-            "name": f"App {n}", "redirect_uris": [callback]}), lambda r: r.status_code == 201)
-        # Playing a dealer, who activates the app: its Subscription-Id for that dealer.
-        app.update(step("activate", lambda: http.post(f"{base}/sandbox/subscriptions", timeout=60, json={
-            "api_key": app["api_key"], "dealership": f"Dealer {n}"}), lambda r: r.status_code == 201))
-        query = urlencode({"client_id": app["api_key"], "response_type": "code", "scope": "openid offline_access",
-                           "redirect_uri": callback, "state": f"s{n}", "nonce": f"n{n}"})
-        landed = sign_in(http, f"{issuer}/v1/authorize?{query}", callback, user["username"], user["password"],
-                         timings=mine)
-        code = parse_qs(urlsplit(landed).query)["code"][0]
-        auth = (app["api_key"], app["api_secret"])
-        tokens = step("exchange", lambda: http.post(f"{issuer}/v1/token", auth=auth, timeout=60, data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": callback}),
-            lambda r: r.status_code == 200 and "refresh_token" in r.json())
-        refreshed = step("refresh", lambda: http.post(f"{issuer}/v1/token", auth=auth, timeout=60, data={
-            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}),
-            lambda r: r.status_code == 200 and "access_token" in r.json())
-        step("API call", lambda: http.get(f"{info['api_base_url']}/sandbox/v1/dealership", timeout=60, headers={
-            "Authorization": f"Bearer {refreshed['access_token']}", "Subscription-Id": app["subscription_id"],
-            "Request-Id": f"room-{n}"}), lambda r: r.status_code == 200 and r.json()["caller"]["user"] == user["username"])
-    except (RuntimeError, requests.RequestException, KeyError, ValueError) as exc:
-        with lock:
+    await step("sign up", "POST", f"{base}/sandbox/users", lambda status, _: status == 201, json=user)
+    app = await step("register app", "POST", f"{base}/sandbox/apps", lambda status, _: status == 201, json={
+        "name": f"App {n}", "redirect_uris": [callback]})
+    # Playing a dealer, who activates the app: its Subscription-Id for that dealer.
+    app.update(await step("activate", "POST", f"{base}/sandbox/subscriptions", lambda status, _: status == 201,
+                          json={"api_key": app["api_key"], "dealership": f"Dealer {n}"}))
+    query = urlencode({"client_id": app["api_key"], "response_type": "code", "scope": "openid offline_access",
+                       "redirect_uri": callback, "state": f"s{n}", "nonce": f"n{n}"})
+    landed = await sign_in_async(http, f"{issuer}/v1/authorize?{query}", callback, user["username"],
+                                 user["password"], timings=timings)
+    code = parse_qs(urlsplit(landed).query)["code"][0]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{app['api_key']}:{app['api_secret']}".encode()).decode()}
+    tokens = await step("exchange", "POST", f"{issuer}/v1/token",
+                        lambda status, body: status == 200 and "refresh_token" in body, headers=auth, data={
+                            "grant_type": "authorization_code", "code": code, "redirect_uri": callback})
+    refreshed = await step("refresh", "POST", f"{issuer}/v1/token",
+                           lambda status, body: status == 200 and "access_token" in body, headers=auth, data={
+                               "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    await step("API call", "GET", f"{info['api_base_url']}/sandbox/v1/dealership",
+               lambda status, body: status == 200 and body["caller"]["user"] == user["username"], headers={
+                   "Authorization": f"Bearer {refreshed['access_token']}", "Subscription-Id": app["subscription_id"],
+                   "Request-Id": f"room-{n}"})
+
+
+def browser() -> aiohttp.ClientSession:
+    """A participant's session, as their browser would be: their cookies (accepted from
+    127.0.0.1, an address) and their connection, kept alive from one request to the next."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=60))
+
+
+async def room(participants: int, arrive_over: float, info: dict, timings: dict, errors: list) -> None:
+    """Every participant, each starting at their time in the window whatever the others are
+    doing, in a session of their own, all on one event loop."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def one(n: int) -> None:
+        await asyncio.sleep(began + n * arrive_over / participants - loop.time())
+        mine: dict[str, list[float]] = {}
+        try:
+            async with browser() as http:
+                await participant(n, info, http, mine)
+        except (RuntimeError, aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
             errors.append(f"participant {n}: {type(exc).__name__}: {exc}")
-    finally:
-        http.close()
-        with lock:
+        finally:
             for name, values in mine.items():
                 timings[name].extend(values)
+
+    await asyncio.gather(*(one(n) for n in range(participants)))
 
 
 def run(participants: int, arrive_over: float = 0.0) -> dict:
     """One room on a fresh sandbox: every figure, as a dict."""
+    load = load_average()  # before anything of ours runs
+    costs, rsa_bits = crypto_costs()
+    cpus = cores()
     with tempfile.TemporaryDirectory(prefix="room-bench-") as state:
         server = sandbox(Path(state))
         try:
             info, idle = server.info, server.memory()["VmRSS"]
             timings: dict[str, list[float]] = {name: [] for name in STEPS}
             errors: list[str] = []
-            lock = threading.Lock()
-            threads = [threading.Thread(target=participant, args=(n, info, timings, errors, lock), daemon=True)
-                       for n in range(participants)]
-            gap = arrive_over / participants if participants else 0.0
             server_cpu, own_cpu = server.cpu(), time.process_time()
             began = time.perf_counter()
-            for n, thread in enumerate(threads):
-                delay = began + n * gap - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=600)
+            asyncio.run(room(participants, arrive_over, info, timings, errors))
             wall = time.perf_counter() - began
             server_cpu, own_cpu = server.cpu() - server_cpu, time.process_time() - own_cpu
             peak = server.memory()["VmHWM"]
@@ -112,9 +180,31 @@ def run(participants: int, arrive_over: float = 0.0) -> dict:
     steps = {name: {"n": len(v), "p50_ms": percentile(v, 50) * 1000, "p99_ms": percentile(v, 99) * 1000,
                     "max_ms": max(v, default=float("nan")) * 1000} for name, v in timings.items()}
     complete = sum(1 for r in progress if r["exchanges"] == r["refreshes"] == r["api_calls"] == 1)
+    crypto = crypto_per_participant(costs)
+    crypto_bound = lower_bound(participants, crypto, cpus)
+    bound = max(crypto_bound, last_arrival(participants, arrive_over))
     return {"participants": participants, "arrive_over_s": arrive_over, "errors": len(errors),
             "error_samples": errors[:3], "complete": complete, "wall_s": wall, "idle_rss_mib": idle,
-            "peak_rss_mib": peak, "server_cpu_s": server_cpu, "participants_cpu_s": own_cpu, "steps": steps}
+            "peak_rss_mib": peak, "server_cpu_s": server_cpu, "participants_cpu_s": own_cpu, "steps": steps,
+            "load_before": load, "cores": cpus, "pbkdf2_rounds": PBKDF2_ROUNDS, "rsa_bits": rsa_bits,
+            "crypto_costs_s": costs, "crypto_per_participant_s": crypto, "crypto_bound_s": crypto_bound,
+            "bound_s": bound, "wall_to_bound": wall / bound,
+            "server_cpu_per_participant_s": server_cpu / participants,
+            "server_cpu_to_crypto": server_cpu / participants / crypto,
+            "generator_cpu_share": own_cpu / (own_cpu + server_cpu)}
+
+
+def crypto_line(room: dict) -> str:
+    costs = room["crypto_costs_s"]
+    parts = [f"{count} x {what} ({costs[what] * 1000:.2f} ms)" for what, count in CRYPTO_PER_PARTICIPANT.items()]
+    return (f"{', '.join(parts)} = {room['crypto_per_participant_s'] * 1000:.1f} ms of CPU, measured in this run "
+            f"(PBKDF2-SHA256, {room['pbkdf2_rounds']:,} rounds; RS256, {room['rsa_bits']}-bit key)")
+
+
+def bound_line(room: dict) -> str:
+    line = (f"{room['participants']} participants' cryptography on {room['cores']} cores: "
+            f"{room['crypto_bound_s']:.2f} s")
+    return line if room["bound_s"] <= room["crypto_bound_s"] else line + "; the last participant starts later"
 
 
 def report(room: dict) -> str:
@@ -124,9 +214,15 @@ def report(room: dict) -> str:
              f"- errors: **{room['errors']}**" + (f" (first: {room['error_samples'][0]})" if room["errors"] else ""),
              f"- through exchange, refresh and API call in the instructor's report: {room['complete']} "
              f"of {room['participants']}",
-             f"- wall time for the whole room: {room['wall_s']:.1f} s; CPU used meanwhile: the sandbox "
-             f"{room['server_cpu_s']:.1f} s, the participants (the load generator, on the same 2 cores) "
-             f"{room['participants_cpu_s']:.1f} s",
+             f"- load average before the room: {room['load_before']:.2f} on {room['cores']} cores",
+             f"- the cryptography each participant's flow cannot avoid: {crypto_line(room)}",
+             f"- wall time for the whole room: **{room['wall_s']:.1f} s**, {room['wall_to_bound']:.1f}x its lower "
+             f"bound of {room['bound_s']:.2f} s ({bound_line(room)})",
+             f"- the sandbox's CPU: {room['server_cpu_s']:.1f} s, {room['server_cpu_per_participant_s'] * 1000:.1f} ms "
+             f"per participant, {room['server_cpu_to_crypto']:.1f}x the cryptography; "
+             f"on average {room['server_cpu_s'] / room['wall_s']:.2f} of a core busy during the room",
+             f"- the load generator's CPU (the participants, on the same cores): {room['participants_cpu_s']:.1f} s, "
+             f"{room['generator_cpu_share']:.0%} of the room's (the sandbox's and its own)",
              f"- sandbox memory: {room['idle_rss_mib']:.1f} MiB at rest, {room['peak_rss_mib']:.1f} MiB at its peak",
              "", "| step | n | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
     for name, s in room["steps"].items():
@@ -141,8 +237,8 @@ def main() -> int:
                         help="spread the starts evenly over this many seconds (default 0: all at once)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     args = parser.parse_args()
+    print(f"Machine: {machine()}.\n", flush=True)
     room = run(args.participants, args.arrive_over)
-    print(f"Machine: {machine()}.\n")
     print(report(room))
     if args.json:
         Path(args.json).write_text(json.dumps(room, indent=2))
