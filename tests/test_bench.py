@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import common  # noqa: E402
+import crowd  # noqa: E402
 import nbval_floor  # noqa: E402
 import room_bench  # noqa: E402
 import run_all  # noqa: E402
@@ -98,6 +99,17 @@ def test_the_room_s_lower_bound():
     assert room_bench.lower_bound(500, crypto, 1) == pytest.approx(7.05)
     assert room_bench.last_arrival(1000, 60.0) == pytest.approx(59.94)
     assert room_bench.last_arrival(1, 60.0) == 0.0
+
+
+@reads_proc
+@pytest.mark.skipif(sys.platform != "linux", reason="sets a process's open-file limits (resource, Linux)")
+def test_the_crowd_runs_at_a_tiny_size():
+    """300 idle connections on a sandbox whose open-file limit is 256 (hard too): the flow
+    still completes, and the log holds at most the one line a minute the cap writes."""
+    figures = crowd.run(300, 0.5, soft=256, hard=256)
+    assert figures["soft_limit_in_use"] == 256 and figures["limits_given"] == [256, 256]
+    assert figures["flow_error"] is None and figures["flow_s"] > 0
+    assert figures["log_bytes_added"] < 1000 and len(figures["log_lines"]) <= 1
 
 
 @reads_proc
