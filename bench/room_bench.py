@@ -9,7 +9,9 @@ the way a room follows an instructor, at its own pace). Prints, as Markdown: err
 unexpected answer), p50 / p99 / max per step, the room's wall time against its lower bound
 (the cryptography the flow cannot avoid, measured in the same run, spread over the cores),
 the CPU of the sandbox and of the load generator, and the sandbox's resident memory at rest
-and at its peak. The sandbox runs in its own process, as ``python -m fortellis_nb.sandbox
+and at its peak. Beside the cryptography, the least the room's HTTP costs is measured too: as
+many requests, as many at once, to a tornado server that only answers (``http_floor.py``); what
+the sandbox spends above both is its own code (routing, rules, SQLite, pages, JSON). The sandbox runs in its own process, as ``python -m fortellis_nb.sandbox
 serve``; every request goes to 127.0.0.1.
 
     python bench/room_bench.py                                   # 100 participants at once
@@ -33,7 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import requests
-from common import cores, load_average, machine, percentile, sandbox, sign_in_async
+from common import REPO, Server, cores, load_average, machine, percentile, sandbox, sign_in_async
 
 from fortellis_nb.sandbox.jwt_rs256 import SigningKey, verify
 from fortellis_nb.sandbox.storage import PBKDF2_ROUNDS, check_password, hash_password
@@ -72,6 +74,12 @@ def crypto_costs(repeats: int = 9) -> tuple[dict[str, float], int]:
                                cost(lambda: check_password("room-password-0", stored), repeats)])
     return {"password hash": hashing, "signature": cost(lambda: key.sign(CLAIMS), repeats * 5),
             "verification": cost(lambda: verify(token, {key.kid: key}), repeats * 5)}, key.private_key.key_size
+
+
+def crypto_costs_around(before: tuple[dict[str, float], int], after: tuple[dict[str, float], int]) -> dict:
+    """The costs measured before the room and after it, averaged: a machine whose speed drifts
+    during the run (a shared host's) is judged by its speed during the run."""
+    return {what: (before[0][what] + after[0][what]) / 2 for what in before[0]}
 
 
 def crypto_per_participant(costs: dict[str, float]) -> float:
@@ -129,13 +137,24 @@ async def participant(n: int, info: dict, http: aiohttp.ClientSession, timings: 
                    "Request-Id": f"room-{n}"})
 
 
-def browser() -> aiohttp.ClientSession:
+def browser(requests_sent: list[int] | None = None) -> aiohttp.ClientSession:
     """A participant's session, as their browser would be: their cookies (accepted from
-    127.0.0.1, an address) and their connection, kept alive from one request to the next."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=60))
+    127.0.0.1, an address) and their connection, kept alive from one request to the next. Each
+    request it sends adds one to ``requests_sent[0]``."""
+    traces = []
+    if requests_sent is not None:
+        async def sent(*_):
+            requests_sent[0] += 1
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(sent)
+        traces.append(trace)
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=60),
+                                 trace_configs=traces)
 
 
-async def room(participants: int, arrive_over: float, info: dict, timings: dict, errors: list) -> None:
+async def room(participants: int, arrive_over: float, info: dict, timings: dict, errors: list,
+               requests_sent: list[int]) -> None:
     """Every participant, each starting at their time in the window whatever the others are
     doing, in a session of their own, all on one event loop."""
     loop = asyncio.get_running_loop()
@@ -145,7 +164,7 @@ async def room(participants: int, arrive_over: float, info: dict, timings: dict,
         await asyncio.sleep(began + n * arrive_over / participants - loop.time())
         mine: dict[str, list[float]] = {}
         try:
-            async with browser() as http:
+            async with browser(requests_sent) as http:
                 await participant(n, info, http, mine)
         except (RuntimeError, aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
             errors.append(f"participant {n}: {type(exc).__name__}: {exc}")
@@ -156,10 +175,44 @@ async def room(participants: int, arrive_over: float, info: dict, timings: dict,
     await asyncio.gather(*(one(n) for n in range(participants)))
 
 
+async def floor_room(participants: int, arrive_over: float, base_url: str, per_participant: list[int]) -> None:
+    """The room's requests without its work: participant ``n`` sends ``per_participant[n]``
+    requests one after the other on one kept-alive connection, starting when they did."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def one(n: int) -> None:
+        await asyncio.sleep(began + n * arrive_over / participants - loop.time())
+        async with browser() as http:
+            for i in range(per_participant[n]):
+                async with http.request("POST" if i % 2 else "GET", f"{base_url}/{n}/{i}", data={"step": str(i)}
+                                        if i % 2 else None) as response:
+                    await response.read()
+
+    await asyncio.gather(*(one(n) for n in range(participants)))
+
+
+def http_floor(participants: int, arrive_over: float, requests_sent: int) -> dict:
+    """The CPU tornado's HTTP server spends on as many requests as the room sent, as many at
+    once: its CPU per request and the wall time."""
+    each = [requests_sent // participants + (1 if n < requests_sent % participants else 0)
+            for n in range(participants)]
+    server = Server([sys.executable, str(REPO / "bench" / "http_floor.py")], json.loads,
+                    probe=lambda info: info["base_url"] + "/ready", cwd=REPO)
+    try:
+        cpu, began = server.cpu(), time.perf_counter()
+        asyncio.run(floor_room(participants, arrive_over, server.info["base_url"], each))
+        wall, cpu = time.perf_counter() - began, server.cpu() - cpu
+    finally:
+        server.stop()
+    return {"requests": requests_sent, "cpu_s": cpu, "cpu_per_request_s": cpu / max(requests_sent, 1),
+            "wall_s": wall}
+
+
 def run(participants: int, arrive_over: float = 0.0) -> dict:
     """One room on a fresh sandbox: every figure, as a dict."""
     load = load_average()  # before anything of ours runs
-    costs, rsa_bits = crypto_costs()
+    before = crypto_costs()
     cpus = cores()
     with tempfile.TemporaryDirectory(prefix="room-bench-") as state:
         server = sandbox(Path(state))
@@ -167,9 +220,10 @@ def run(participants: int, arrive_over: float = 0.0) -> dict:
             info, idle = server.info, server.memory()["VmRSS"]
             timings: dict[str, list[float]] = {name: [] for name in STEPS}
             errors: list[str] = []
+            requests_sent = [0]
             server_cpu, own_cpu = server.cpu(), time.process_time()
             began = time.perf_counter()
-            asyncio.run(room(participants, arrive_over, info, timings, errors))
+            asyncio.run(room(participants, arrive_over, info, timings, errors, requests_sent))
             wall = time.perf_counter() - began
             server_cpu, own_cpu = server.cpu() - server_cpu, time.process_time() - own_cpu
             peak = server.memory()["VmHWM"]
@@ -177,20 +231,27 @@ def run(participants: int, arrive_over: float = 0.0) -> dict:
                                     headers={"Authorization": f"Bearer {info['admin_token']}"}).json()
         finally:
             server.stop()
+    costs, rsa_bits = crypto_costs_around(before, crypto_costs()), before[1]
+    floor = http_floor(participants, arrive_over, requests_sent[0])
     steps = {name: {"n": len(v), "p50_ms": percentile(v, 50) * 1000, "p99_ms": percentile(v, 99) * 1000,
                     "max_ms": max(v, default=float("nan")) * 1000} for name, v in timings.items()}
     complete = sum(1 for r in progress if r["exchanges"] == r["refreshes"] == r["api_calls"] == 1)
     crypto = crypto_per_participant(costs)
     crypto_bound = lower_bound(participants, crypto, cpus)
     bound = max(crypto_bound, last_arrival(participants, arrive_over))
+    http = floor["cpu_s"] / participants  # the HTTP floor of one participant's requests
+    http_bound = max(lower_bound(participants, crypto + http, cpus), last_arrival(participants, arrive_over))
     return {"participants": participants, "arrive_over_s": arrive_over, "errors": len(errors),
             "error_samples": errors[:3], "complete": complete, "wall_s": wall, "idle_rss_mib": idle,
             "peak_rss_mib": peak, "server_cpu_s": server_cpu, "participants_cpu_s": own_cpu, "steps": steps,
             "load_before": load, "cores": cpus, "pbkdf2_rounds": PBKDF2_ROUNDS, "rsa_bits": rsa_bits,
             "crypto_costs_s": costs, "crypto_per_participant_s": crypto, "crypto_bound_s": crypto_bound,
-            "bound_s": bound, "wall_to_bound": wall / bound,
+            "bound_s": bound, "wall_to_bound": wall / bound, "http_floor": floor,
+            "requests_per_participant": requests_sent[0] / participants, "http_per_participant_s": http,
+            "bound_with_http_s": http_bound, "wall_to_bound_with_http": wall / http_bound,
             "server_cpu_per_participant_s": server_cpu / participants,
             "server_cpu_to_crypto": server_cpu / participants / crypto,
+            "server_cpu_to_crypto_and_http": server_cpu / participants / (crypto + http),
             "generator_cpu_share": own_cpu / (own_cpu + server_cpu)}
 
 
@@ -198,7 +259,24 @@ def crypto_line(room: dict) -> str:
     costs = room["crypto_costs_s"]
     parts = [f"{count} x {what} ({costs[what] * 1000:.2f} ms)" for what, count in CRYPTO_PER_PARTICIPANT.items()]
     return (f"{', '.join(parts)} = {room['crypto_per_participant_s'] * 1000:.1f} ms of CPU, measured in this run "
-            f"(PBKDF2-SHA256, {room['pbkdf2_rounds']:,} rounds; RS256, {room['rsa_bits']}-bit key)")
+            f"before and after the room (PBKDF2-SHA256, {room['pbkdf2_rounds']:,} rounds; RS256, "
+            f"{room['rsa_bits']}-bit key)")
+
+
+def http_line(room: dict) -> str:
+    floor = room["http_floor"]
+    return (f"{room['requests_per_participant']:.1f} requests per participant ({floor['requests']:,} in all) cost "
+            f"tornado's HTTP server {floor['cpu_per_request_s'] * 1e6:.0f} µs of CPU each when it only answers "
+            f"(`http_floor.py`, as many at once, in this run): {room['http_per_participant_s'] * 1000:.1f} ms per "
+            f"participant")
+
+
+def split_line(room: dict) -> str:
+    """The sandbox's CPU per participant, by what it went on."""
+    crypto, http = room["crypto_per_participant_s"], room["http_per_participant_s"]
+    own = room["server_cpu_per_participant_s"] - crypto - http
+    return (f"{crypto * 1000:.1f} ms cryptography, {http * 1000:.1f} ms HTTP's floor, {own * 1000:.1f} ms the "
+            f"sandbox's own work above them")
 
 
 def bound_line(room: dict) -> str:
@@ -218,9 +296,13 @@ def report(room: dict) -> str:
              f"- the cryptography each participant's flow cannot avoid: {crypto_line(room)}",
              f"- wall time for the whole room: **{room['wall_s']:.1f} s**, {room['wall_to_bound']:.1f}x its lower "
              f"bound of {room['bound_s']:.2f} s ({bound_line(room)})",
+             f"- with HTTP's floor too: {http_line(room)}; the room's lower bound with it is "
+             f"{room['bound_with_http_s']:.2f} s, and its wall time {room['wall_to_bound_with_http']:.1f}x that",
              f"- the sandbox's CPU: {room['server_cpu_s']:.1f} s, {room['server_cpu_per_participant_s'] * 1000:.1f} ms "
-             f"per participant, {room['server_cpu_to_crypto']:.1f}x the cryptography; "
-             f"on average {room['server_cpu_s'] / room['wall_s']:.2f} of a core busy during the room",
+             f"per participant, {room['server_cpu_to_crypto']:.1f}x the cryptography, "
+             f"{room['server_cpu_to_crypto_and_http']:.1f}x the cryptography and HTTP's floor together "
+             f"({split_line(room)}); on average {room['server_cpu_s'] / room['wall_s']:.2f} of a core busy "
+             "during the room",
              f"- the load generator's CPU (the participants, on the same cores): {room['participants_cpu_s']:.1f} s, "
              f"{room['generator_cpu_share']:.0%} of the room's (the sandbox's and its own)",
              f"- sandbox memory: {room['idle_rss_mib']:.1f} MiB at rest, {room['peak_rss_mib']:.1f} MiB at its peak",
