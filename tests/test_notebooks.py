@@ -63,6 +63,15 @@ def test_committed_executed_without_errors(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_cell_waits_by_the_clock(path):
+    """An expiry is shown with the sandbox's clock moved (notebook 08), a refresh without a
+    pause (notebook 05): a learner, and nbval, wait for nothing."""
+    waits = [text(cell)[:60] for cell in cells(path)
+             if cell["cell_type"] == "code" and re.search(r"\bsleep\s*\(", text(cell))]
+    assert waits == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_full_token_in_the_saved_file(path):
     assert not FULL_JWT.search(path.read_text())
 
