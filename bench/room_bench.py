@@ -252,7 +252,10 @@ def run(participants: int, arrive_over: float = 0.0) -> dict:
             "server_cpu_per_participant_s": server_cpu / participants,
             "server_cpu_to_crypto": server_cpu / participants / crypto,
             "server_cpu_to_crypto_and_http": server_cpu / participants / (crypto + http),
-            "generator_cpu_share": own_cpu / (own_cpu + server_cpu)}
+            "generator_cpu_share": own_cpu / (own_cpu + server_cpu),
+            # The floor of this room on these cores: a sandbox doing nothing but the cryptography
+            # and HTTP's floor, next to this generator, every core busy from first to last.
+            "floor_to_bound": (crypto + http + own_cpu / participants) / crypto}
 
 
 def crypto_line(room: dict) -> str:
@@ -304,7 +307,9 @@ def report(room: dict) -> str:
              f"({split_line(room)}); on average {room['server_cpu_s'] / room['wall_s']:.2f} of a core busy "
              "during the room",
              f"- the load generator's CPU (the participants, on the same cores): {room['participants_cpu_s']:.1f} s, "
-             f"{room['generator_cpu_share']:.0%} of the room's (the sandbox's and its own)",
+             f"{room['generator_cpu_share']:.0%} of the room's (the sandbox's and its own). A sandbox that did "
+             "nothing but the cryptography and HTTP's floor, next to this generator, could not finish this room "
+             f"under {room['floor_to_bound']:.2f}x the cryptography's bound",
              f"- sandbox memory: {room['idle_rss_mib']:.1f} MiB at rest, {room['peak_rss_mib']:.1f} MiB at its peak",
              "", "| step | n | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
     for name, s in room["steps"].items():
