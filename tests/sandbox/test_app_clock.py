@@ -106,6 +106,17 @@ def test_a_refresh_token_past_the_idle_limit_for_the_moved_app_only(sandbox, inf
     assert token_request(info, {"grant_type": "refresh_token", "refresh_token": mine["refresh_token"]}).ok
 
 
+def test_a_rotated_out_refresh_token_s_leeway_is_judged_by_the_app_s_clock(sandbox, info):
+    made = requests.post(f"{info.base_url}/sandbox/apps", json={
+        "name": "Rotating", "redirect_uris": [info.redirect_uri], "refresh_token": {"rotation_type": "ROTATE"}}).json()
+    rotating = dataclasses.replace(info, api_key=made["api_key"], api_secret=made["api_secret"])
+    replaced = tokens_of(rotating)["refresh_token"]
+    assert token_request(rotating, {"grant_type": "refresh_token", "refresh_token": replaced}).ok  # rotates it out
+    move(rotating, sandbox.settings.refresh_grace + 1)
+    refused = token_request(rotating, {"grant_type": "refresh_token", "refresh_token": replaced})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
 def test_tokens_are_still_issued_with_the_sandbox_s_time(sandbox, info, clock):
     """A token minted while the app's clock is ahead is not from the future (PyJWT accepts its
     iat), and the moved app's clock already finds it expired."""
