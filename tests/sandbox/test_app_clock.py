@@ -296,3 +296,11 @@ def test_the_real_time_is_read_each_time(tmp_path):
         before = time.time()
         answer = move(real.info, 61).json()
     assert before + 61 <= answer["now"] <= time.time() + 61
+
+
+def test_the_page_never_shows_the_api_secret(info):
+    developer = Developer(info)
+    answers = [developer.open(), developer.press("code"), developer.press("code", secret="typed-wrong"),
+               requests.get(developer.url, headers={"Accept": "application/json"})]
+    for answer in answers:
+        assert info.api_secret not in answer.text and "typed-wrong" not in answer.text
