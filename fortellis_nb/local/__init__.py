@@ -1,6 +1,6 @@
 """What the client does only for the local sandbox, above the protocol layer (which knows no
-sandbox): sign in without a browser, learn when a code was issued, register apps, and find,
-start or recognise a sandbox.
+sandbox): sign in without a browser, learn when a code was issued, register apps, move one
+app's clock (:func:`app_clock`), and find, start or recognise a sandbox.
 
 Two ways to get a client, and only these:
 
@@ -16,5 +16,7 @@ signs in headless (``client.sign_in_headless(request)``) and refuses to
 
 from .apps import consent_app, sandbox_app
 from .client import SandboxClient, recognise, sandbox_client, sandbox_config, start
+from .clock import AppClock, app_clock
 
-__all__ = ["SandboxClient", "consent_app", "recognise", "sandbox_app", "sandbox_client", "sandbox_config", "start"]
+__all__ = ["AppClock", "SandboxClient", "app_clock", "consent_app", "recognise", "sandbox_app", "sandbox_client",
+           "sandbox_config", "start"]

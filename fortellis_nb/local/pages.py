@@ -1,5 +1,5 @@
 """The sandbox's own pages, which no real identity server has: its health, a code's issue
-time, and app registration. Each is asked as JSON, and each exchange lands in the transcript.
+time, app registration and an app's clock. Each is asked as JSON, and each exchange lands in the transcript.
 """
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..oauth import errors
+from ..oauth.tokens import basic_authorization
 from ..oauth.transcript import Http
 
 HEALTH = "/sandbox/health"
 CODES = "/sandbox/codes"
 APPS = "/sandbox/apps"
+APP_CLOCK = "/sandbox/clock"
 JSON = {"Accept": "application/json"}
 
 
@@ -67,3 +69,24 @@ def register_app(base_url: str, fields: dict, http: Http) -> dict:
         raise errors.FortellisError(f"The sandbox did not register the app: {message or exchange.status}",
                                     error="registration_failed", exchange=exchange)
     return made
+
+
+def app_clock(issuer: str, api_key: str, api_secret: str | None, http: Http,
+              offset_seconds: float | None = None) -> dict:
+    """The clock of the app these credentials prove, on the sandbox that is ``issuer``
+    (``offset_seconds`` ahead of the sandbox's time, its ``now`` and ``sandbox_now``): read, or
+    set ``offset_seconds`` ahead. FortellisError with the sandbox's words when it refuses."""
+    headers = {**JSON, "Authorization": basic_authorization(api_key, api_secret or "")}
+    url = origin(issuer) + APP_CLOCK
+    if offset_seconds is None:
+        exchange = http.send("GET", url, headers=headers, label="How far ahead is the app's clock? (sandbox)")
+    else:
+        exchange = http.send("POST", url, headers=headers, json_body={"offset_seconds": offset_seconds},
+                             label=f"Set the app's clock {offset_seconds:g} s ahead (sandbox)")
+    answer = exchange.json()
+    if not exchange.ok or not isinstance(answer, dict) or not isinstance(answer.get("offset_seconds"), (int, float)):
+        said = answer if isinstance(answer, dict) else {}
+        raise errors.FortellisError(f"The sandbox did not move the app's clock: "
+                                    f"{said.get('error_description') or exchange.status}",
+                                    error=said.get("error") or "app_clock_refused", exchange=exchange)
+    return answer

@@ -103,7 +103,7 @@ class GatewayHandler(SandboxHandler):
             raise GatewayRefusal("TOKEN-ISSUER-MISMATCH", issuer=self.authority.issuer)
         if claims.get("aud") != ACCESS_TOKEN_AUDIENCE:
             raise GatewayRefusal("TOKEN-AUDIENCE-MISMATCH")
-        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= self.now:
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= self.authority.now_for(claims.get("cid")):
             raise GatewayRefusal("TOKEN-EXPIRED")
         if self.store.access_token_revoked(str(claims.get("jti"))):
             raise GatewayRefusal("INVALID-TOKEN")

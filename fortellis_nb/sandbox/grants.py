@@ -343,7 +343,7 @@ def usable_code(authority: Authority, app: App, code_value: str):
         if code.grant_id:
             store.revoke_grant(code.grant_id, authority.now)
         raise OAuthError("invalid_authorization_code")
-    if code.expires <= authority.now:
+    if code.expires <= authority.now_for(app.api_key):
         raise OAuthError("invalid_authorization_code")
     return code
 
@@ -428,7 +428,7 @@ def live_grant(authority: Authority, app: App, presented: str):
         if replaced is not None and replaced[0].api_key == app.api_key and replaced[0].revoked is None:
             grant, rotated = replaced
             leeway = authority.settings.refresh_grace if app.leeway is None else app.leeway
-            if now - rotated > leeway:
+            if authority.now_for(app.api_key) - rotated > leeway:
                 # Okta: a rotated-out token used again invalidates the newest refresh token and
                 # every access token issued since the user signed in.
                 store.revoke_grant(grant.id, now)
@@ -440,9 +440,9 @@ def live_grant(authority: Authority, app: App, presented: str):
 
 
 def grant_is_live(authority: Authority, app: App, grant: Grant) -> bool:
-    """A grant of this app, not revoked, its refresh token used within the idle lifetime."""
+    """A grant of this app, not revoked, its refresh token used within the idle lifetime (by the app's clock)."""
     return (grant.api_key == app.api_key and grant.revoked is None and grant.refresh_used is not None
-            and grant.refresh_used >= authority.now - authority.settings.refresh_idle_lifetime)
+            and grant.refresh_used >= authority.now_for(app.api_key) - authority.settings.refresh_idle_lifetime)
 
 
 def refresh_scopes(grant, params: dict) -> list[str]:
@@ -492,16 +492,18 @@ def signed_claims(authority: Authority, token: str) -> dict | None:
         return None
 
 
-def unexpired_from_here(authority: Authority, claims: dict) -> bool:
+def unexpired_from_here(authority: Authority, claims: dict, api_key) -> bool:
+    """Issued here, and not expired by the clock of the app ``api_key`` (the one it names or was
+    presented by)."""
     return (claims.get("iss") == authority.issuer and isinstance(claims.get("exp"), (int, float))
-            and claims["exp"] > authority.now)
+            and claims["exp"] > authority.now_for(api_key))
 
 
 def access_token_claims(authority: Authority, token: str) -> dict | None:
     """RFC 6750 section 3.1: the claims of a valid, unexpired, unrevoked access token from
     this server, or None ("invalid_token")."""
     claims = signed_claims(authority, token)
-    if (claims is None or not unexpired_from_here(authority, claims) or not str(claims.get("jti", "")).startswith("AT.")
+    if (claims is None or not unexpired_from_here(authority, claims, claims.get("cid")) or not str(claims.get("jti", "")).startswith("AT.")
             or authority.store.access_token_revoked(str(claims.get("jti")))):
         return None
     return claims
@@ -514,7 +516,7 @@ def introspect(authority: Authority, app: App, token: str) -> dict:
     claims = signed_claims(authority, token)
     if claims is None:
         return introspect_refresh_token(authority, app, token)
-    if not unexpired_from_here(authority, claims):
+    if not unexpired_from_here(authority, claims, app.api_key):
         return {"active": False}
     jti = str(claims.get("jti", ""))
     if jti.startswith("AT."):

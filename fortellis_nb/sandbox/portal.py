@@ -76,8 +76,9 @@ class Callback(SandboxHandler):
     def show(self, url: str, params: dict, *, posted: bool):
         code = params.get("code")
         kept = self.store.code(code) if code else None
-        # The code's own clock, when this sandbox issued it: the countdown is then exact.
-        expires_in = max(0, round(kept.expires - self.now)) if kept is not None and kept.used is None else None
+        # The code's own clock, when this sandbox issued it (and its app's): the countdown is then exact.
+        expires_in = (max(0, round(kept.expires - self.authority.now_for(kept.api_key)))
+                      if kept is not None and kept.used is None else None)
         self.page("callback.html", url=url, code=code, posted=posted,
                   state=params.get("state"), error=params.get("error"),
                   error_description=params.get("error_description"),
@@ -104,7 +105,8 @@ class CodeInfo(SandboxHandler):
             return self.send_json({"error": "unknown_code", "error_description": "This sandbox did not issue this "
                                    "code, or it was purged long after it expired."}, 404)
         self.send_json({"issued_at": kept.issued, "expires_at": kept.expires, "used_at": kept.used,
-                        "lifetime": self.authority.settings.code_lifetime, "now": self.now})
+                        "lifetime": self.authority.settings.code_lifetime,
+                        "now": self.authority.now_for(kept.api_key)})  # the code's app's clock judges it
 
 
 class SignedOut(SandboxHandler):
@@ -115,8 +117,8 @@ class SignedOut(SandboxHandler):
         self.page("signed_out.html", state=self.get_query_argument("state", None))
 
 
-class FormHandler(SandboxHandler):
-    """A portal page with a form (CSRF-protected) and the same action as JSON."""
+class CsrfForms(SandboxHandler):
+    """A page whose forms carry a CSRF token, which a form posted back must repeat (the cookie's)."""
 
     def csrf_token(self) -> str:
         token = self.get_cookie(self.cookie_name("form")) or ids.opaque()
@@ -126,6 +128,14 @@ class FormHandler(SandboxHandler):
     def form_csrf_ok(self, sent: str) -> bool:
         cookie = self.get_cookie(self.cookie_name("form")) or ""
         return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())  # bytes: any text
+
+    def csrf_refused(self) -> None:
+        self.error_page(403, "Form expired", "invalid_request", "The form's CSRF token does not match this "
+                        "browser's cookie.", "Reload the page and submit the form again.")
+
+
+class FormHandler(CsrfForms):
+    """A portal page with a form (CSRF-protected) and the same action as JSON."""
 
     async def post(self):
         # The body is read as what it is; the answer is what web.answer_kind decides (JSON to a
@@ -138,9 +148,7 @@ class FormHandler(SandboxHandler):
             else:
                 fields = self.form()
                 if not self.form_csrf_ok(fields.get("csrf", "")):
-                    return self.error_page(403, "Form expired", "invalid_request",
-                                           "The form's CSRF token does not match this browser's cookie.",
-                                           "Reload the page and submit the form again.")
+                    return self.csrf_refused()
                 data = self.form_data(fields)
             result = await self.create(data)
         except BadInput as bad:
@@ -158,6 +166,19 @@ def is_seconds(value, most: float) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
 
 
+def describe_app(authority, app) -> dict:
+    """An app as the developer portal shows it (and its JSON answers)."""
+    expand, settings = authority.expand_redirect_uri, authority.settings
+    return {"api_key": app.api_key, "name": app.name, "public": app.public,
+            "redirect_uris": authority.registered_redirect_uris(app),
+            "post_logout_redirect_uris": [u for r in app.logout_uris for u in expand(r)],
+            "consent_method": "REQUIRED" if app.consent else "TRUSTED",
+            "rate_limit_per_minute": app.rate_limit or settings.rate_limit_per_minute,
+            "refresh_token": {"rotation_type": app.rotation_type,
+                              "leeway": settings.refresh_grace if app.leeway is None else app.leeway},
+            "manual_approval": app.manual_approval, "apis": list(app.apis), "api_quota": app.api_quota}
+
+
 class Apps(FormHandler):
     def get(self):
         if self.answer_kind() == "json":
@@ -165,16 +186,7 @@ class Apps(FormHandler):
         self.show_form()
 
     def describe(self, app) -> dict:
-        expand = self.authority.expand_redirect_uri
-        return {"api_key": app.api_key, "name": app.name, "public": app.public,
-                "redirect_uris": self.authority.registered_redirect_uris(app),
-                "post_logout_redirect_uris": [u for r in app.logout_uris for u in expand(r)],
-                "consent_method": "REQUIRED" if app.consent else "TRUSTED",
-                "rate_limit_per_minute": app.rate_limit or self.authority.settings.rate_limit_per_minute,
-                "refresh_token": {"rotation_type": app.rotation_type,
-                                  "leeway": self.authority.settings.refresh_grace if app.leeway is None
-                                  else app.leeway},
-                "manual_approval": app.manual_approval, "apis": list(app.apis), "api_quota": app.api_quota}
+        return describe_app(self.authority, app)
 
     def show_form(self, error: str = "", status: int = 200, typed: dict | None = None):
         typed = typed or {}

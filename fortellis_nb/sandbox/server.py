@@ -19,6 +19,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
+from .app_clock import AppClock, AppPage
 from .authority import DEMO_PASSWORD, DEMO_USERS, SUBSCRIPTIONS_PATH, Authority, Settings
 from .connections import CrowdServer, open_file_limit
 from .gateway import Customers, Dealership, NoSuchApi
@@ -103,6 +104,7 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (fr"{service}/subscriptions/(?P<subscription_id>[^/]+)/context/?", SubscriptionContext, args),
         (fr"{service}/.*", NoSuchResource, args),
         (r"/sandbox/apps", Apps, args),
+        (r"/sandbox/apps/(?P<api_key>[^/]+)", AppPage, args),  # an app's page, and its clock's form
         (r"/sandbox/users", Users, args),
         (r"/sandbox/subscriptions", Subscriptions, args),
         (r"/sandbox/subscriptions/approve", ApproveSubscription, args),
@@ -110,6 +112,7 @@ def make_app(authority: Authority, shutdown=None) -> tornado.web.Application:
         (r"/sandbox/dealers", Dealers, args),
         (r"/sandbox/health", Health, args),
         (r"/sandbox/codes", CodeInfo, args),
+        (r"/sandbox/clock", AppClock, args),  # an app's clock, for a script (Basic credentials)
         *((f"/sandbox/admin/{name}", action, {**args, "shutdown": shutdown}) for name, action in admin.items()),
         (r"/sandbox/admin/(?P<action>[a-z\-]+)", AdminUnknown, {**args, "actions": admin, "shutdown": None}),
         (r"/sandbox/instructor", Instructor, args),
