@@ -12,7 +12,7 @@ from .state import SandboxInfo
 
 #: The server itself, imported when first asked for: finding or starting one in the background
 #: (all a notebook does) needs neither tornado nor the cryptography.
-_LAZY = {"Sandbox": "server", "Settings": "authority"}
+_LAZY = {"MovableClock": "clock", "Sandbox": "server", "Settings": "authority"}
 
 
 def __getattr__(name: str):
@@ -24,6 +24,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "MovableClock",
     "Sandbox",
     "SandboxInfo",
     "SandboxStartError",
