@@ -34,12 +34,16 @@ def goals(r: dict) -> list[tuple[str, str, bool]]:
     nbval = r["nbval"]["notebooks"]["seconds"] / r["nbval"]["floor"]["seconds"]
     rows = [
         (f"{herd['participants']} participants all at once: 0 errors, the room's wall time at most 1.5x its "
-         "lower bound (the cryptography its flows cannot avoid, over the cores, measured in the same run)",
+         "lower bound (the cryptography its flows cannot avoid, done by all the cores at once, measured in the "
+         "same run)",
          f"{herd['errors']} errors, {herd['wall_s']:.1f} s: {herd['wall_to_bound']:.2f}x the bound of "
-         f"{herd['bound_s']:.2f} s", herd["errors"] == 0 and herd["wall_to_bound"] <= 1.5),
-        (f"{herd['participants']} at once: the sandbox's CPU per participant at most 1.3x the cryptography's",
+         f"{herd['bound_s']:.2f} s ({herd['wall_s'] / herd['one_core_bound_s']:.2f}x the {herd['one_core_bound_s']:.2f}"
+         " s that one core's costs alone would give)", herd["errors"] == 0 and herd["wall_to_bound"] <= 1.5),
+        (f"{herd['participants']} at once: the sandbox's CPU per participant at most 1.3x the cryptography's "
+         "(its CPU with every core busy, measured in the same run)",
          f"{herd['server_cpu_per_participant_s'] * 1000:.1f} ms against {herd['crypto_per_participant_s'] * 1000:.1f}"
-         f" ms: {herd['server_cpu_to_crypto']:.2f}x", herd["server_cpu_to_crypto"] <= 1.3),
+         f" ms: {herd['server_cpu_to_crypto']:.2f}x ({herd['server_cpu_to_one_core_crypto']:.2f}x one core's "
+         f"{herd['crypto_one_core_per_participant_s'] * 1000:.1f} ms)", herd["server_cpu_to_crypto"] <= 1.3),
         (f"{spread['participants']} participants arriving over {spread['arrive_over_s']:.0f} s: 0 errors, "
          "p99 under 50 ms at every step",
          f"{spread['errors']} errors; the slowest step's p99 is {worst[1]['p99_ms']:.0f} ms ({worst[0]})",
