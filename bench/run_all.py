@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Every benchmark in one run, written to docs/benchmarks.md with the goals each is held to.
 
-    python bench/run_all.py                       # the full run, about 8 minutes on 2 cores
+    python bench/run_all.py                       # the full run, about 4 minutes on 2 cores
     python bench/run_all.py --quick --out /tmp/b.md   # a smoke run at tiny sizes
 
 Needs node and npm (oidc-provider and configurable-http-proxy from the npm registry) and,
